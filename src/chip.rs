@@ -1,0 +1,283 @@
+//! The derived description of a system of chips, in simulator units (bytes,
+//! bytes per cycle, cycles). Produced from a config file by
+//! `config::chip`; read by the simulator, the compiler and the roofline.
+//! Nothing here parses or does I/O.
+
+use crate::dtype::Dtype;
+use crate::units::{Bytes, BytesPerCycle, Cycles};
+
+#[derive(Clone, Debug)]
+pub struct Chip {
+    pub name: String,
+    pub description: String,
+    /// Clock of every cycle count in the system.
+    pub clock_hz: f64,
+    pub tile: TileSpec,
+    pub noc: NocSpec,
+    pub memory: Memory,
+    pub system: SystemSpec,
+    pub cost: Cost,
+}
+
+#[derive(Clone, Debug)]
+pub struct TileSpec {
+    pub sram: Bytes,
+    /// SRAM port bandwidth, shared by compute operands and DMA traffic.
+    pub sram_bw: BytesPerCycle,
+    /// Matrix-unit MACs per cycle for each supported type.
+    pub macs: Vec<(Dtype, u64)>,
+    /// Vector-lane operations per cycle.
+    pub vector_lanes: u64,
+    /// Fixed pipeline latency added to each matrix / vector instruction.
+    pub matrix_latency: Cycles,
+    pub vector_latency: Cycles,
+    /// Concurrent DMA transfers (loads/stores) a tile can have in flight.
+    pub dma_engines: u32,
+}
+
+impl TileSpec {
+    /// MACs per cycle for `d`, falling back to the fastest wider type the
+    /// unit supports (int4 weights run on the int8 path, fp8 on fp16, ...).
+    pub fn macs_per_cycle(&self, d: Dtype) -> Option<u64> {
+        if let Some(&(_, m)) = self.macs.iter().find(|(t, _)| *t == d) {
+            return Some(m);
+        }
+        let wider = self.macs.iter().filter(|(t, _)| t.bits() >= d.bits());
+        wider.min_by_key(|(t, _)| t.bits()).map(|&(_, m)| m)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NocTopology {
+    /// x by y grid, tile index = y * x_dim + x, no wrap-around links.
+    Mesh { x: u32, y: u32 },
+    /// Mesh with wrap-around links in both dimensions.
+    Torus { x: u32, y: u32 },
+    /// Bidirectional ring of n routers.
+    Ring { n: u32 },
+    /// One non-blocking switch; every tile and memory stack has a port.
+    Crossbar { n: u32 },
+    /// Tiles at the leaves of a tree of `arity`-port switches whose link
+    /// bandwidth grows by `arity` per level (full bisection).
+    FatTree { n: u32, arity: u32 },
+}
+
+impl NocTopology {
+    pub fn tiles(self) -> u32 {
+        match self {
+            NocTopology::Mesh { x, y } | NocTopology::Torus { x, y } => x * y,
+            NocTopology::Ring { n } | NocTopology::Crossbar { n } | NocTopology::FatTree { n, .. } => n,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            NocTopology::Mesh { .. } => "mesh",
+            NocTopology::Torus { .. } => "torus",
+            NocTopology::Ring { .. } => "ring",
+            NocTopology::Crossbar { .. } => "crossbar",
+            NocTopology::FatTree { .. } => "fat-tree",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct NocSpec {
+    pub topology: NocTopology,
+    /// Bandwidth of each directed router-to-router link and tile port.
+    pub link_bw: BytesPerCycle,
+    /// Cycles a packet's head spends in each router it passes.
+    pub router: Cycles,
+    /// Wire cycles of each router-to-router link.
+    pub link: Cycles,
+    /// Cycles from a tile's network interface into its router.
+    pub inject: Cycles,
+    /// Cycles from the last router into the destination's interface.
+    pub eject: Cycles,
+    /// Messages are split into packets of at most this size.
+    pub packet: Bytes,
+}
+
+/// DRAM timing parameters in (fractional) cycles of the system clock.
+#[derive(Clone, Copy, Debug)]
+pub struct DramTiming {
+    pub cl: f64,
+    pub trcd: f64,
+    pub trp: f64,
+    pub tras: f64,
+    pub trc: f64,
+    pub tfaw: f64,
+    pub trrd: f64,
+    pub trfc: f64,
+    pub trefi: f64,
+}
+
+/// A set of DRAM channels with one bank/row-buffer model.
+#[derive(Clone, Debug)]
+pub struct DramSpec {
+    pub channels: u32,
+    /// Peak data bandwidth of one channel.
+    pub channel_bw: BytesPerCycle,
+    pub banks: u32,
+    pub row: Bytes,
+    /// Consecutive `interleave` bytes go to consecutive channels.
+    pub interleave: Bytes,
+    /// Fixed latency of the memory controller and PHY, beyond the DRAM core.
+    pub controller: Cycles,
+    pub timing: DramTiming,
+}
+
+#[derive(Clone, Debug)]
+pub enum Memory {
+    /// No memory beyond tile SRAM.
+    SramOnly,
+    Hbm {
+        stacks: u32,
+        /// Channels of each stack (channel c belongs to stack c / per_stack).
+        dram: DramSpec,
+        capacity: Bytes,
+        /// Tile whose router each stack attaches to (crossbar: the switch).
+        attach: Vec<u32>,
+    },
+    /// A DRAM vault stacked under every tile.
+    Dram3d { dram: DramSpec, capacity_per_tile: Bytes },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SystemTopology {
+    /// One chip; no chip links.
+    Single,
+    /// Every chip has one port into a non-blocking switch.
+    Switch,
+    Ring,
+    Torus {
+        x: u32,
+        y: u32,
+    },
+    FullyConnected,
+    /// Groups of `group_size` chips fully connected, one global link between
+    /// each pair of groups.
+    Dragonfly {
+        group_size: u32,
+    },
+}
+
+impl SystemTopology {
+    pub fn name(self) -> &'static str {
+        match self {
+            SystemTopology::Single => "single",
+            SystemTopology::Switch => "switch",
+            SystemTopology::Ring => "ring",
+            SystemTopology::Torus { .. } => "torus",
+            SystemTopology::FullyConnected => "fully-connected",
+            SystemTopology::Dragonfly { .. } => "dragonfly",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SystemSpec {
+    pub chips: u32,
+    pub topology: SystemTopology,
+    /// Bandwidth per direction of each chip link (switch: each chip's port).
+    pub link_bw: BytesPerCycle,
+    /// Dragonfly global links.
+    pub global_link_bw: BytesPerCycle,
+    pub link_latency: Cycles,
+    pub switch_latency: Cycles,
+    /// Local tile whose router the chip's external links attach to.
+    pub gateway: u32,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Cost {
+    /// Price of the whole configured system.
+    pub price_usd: Option<f64>,
+    /// Power of the whole configured system.
+    pub power_w: Option<f64>,
+}
+
+/// Whole-system figures derived from the spec, in SI units, for `check
+/// --verbose`, the roofline and the reports.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Totals {
+    pub chips: u32,
+    pub tiles: u64,
+    pub sram_bytes: f64,
+    pub sram_bandwidth: f64,
+    pub memory_bytes: f64,
+    /// External memory (HBM / 3D-DRAM) peak bandwidth; 0 for SRAM-only.
+    pub memory_bandwidth: f64,
+    /// Peak dense FLOP/s per type (2 per MAC).
+    pub peak_flops: Vec<(Dtype, f64)>,
+    pub noc_bisection: f64,
+    pub system_bisection: f64,
+    /// Chip-link bandwidth leaving one chip, per direction.
+    pub chip_link_bandwidth: f64,
+}
+
+impl Chip {
+    pub fn tiles_per_chip(&self) -> u32 {
+        self.noc.topology.tiles()
+    }
+    pub fn total_tiles(&self) -> u32 {
+        self.tiles_per_chip() * self.system.chips
+    }
+    pub fn seconds(&self, cycles: f64) -> f64 {
+        cycles / self.clock_hz
+    }
+
+    pub fn totals(&self) -> Totals {
+        let hz = self.clock_hz;
+        let tiles = self.total_tiles() as u64;
+        let chips = self.system.chips;
+        let (memory_bytes, memory_bandwidth) = match &self.memory {
+            Memory::SramOnly => (0.0, 0.0),
+            Memory::Hbm { dram, capacity, .. } => {
+                (capacity.0 as f64 * chips as f64, dram.channel_bw.0 * dram.channels as f64 * hz * chips as f64)
+            }
+            Memory::Dram3d { dram, capacity_per_tile } => (
+                capacity_per_tile.0 as f64 * tiles as f64,
+                dram.channel_bw.0 * dram.channels as f64 * hz * tiles as f64,
+            ),
+        };
+        let link = self.noc.link_bw.0 * hz;
+        let noc_bisection = match self.noc.topology {
+            // Directed links crossing the cut that halves the longer dimension.
+            NocTopology::Mesh { x, y } => 2.0 * x.min(y) as f64 * link,
+            NocTopology::Torus { x, y } => 4.0 * x.min(y) as f64 * link,
+            NocTopology::Ring { .. } => 4.0 * link,
+            NocTopology::Crossbar { n } | NocTopology::FatTree { n, .. } => n as f64 * link,
+        } * chips as f64;
+        let sys_link = self.system.link_bw.0 * hz;
+        let n = chips as f64;
+        let (system_bisection, chip_link_bandwidth) = match self.system.topology {
+            SystemTopology::Single => (0.0, 0.0),
+            SystemTopology::Switch => (n * sys_link, sys_link),
+            SystemTopology::Ring => (4.0 * sys_link, 2.0 * sys_link),
+            SystemTopology::Torus { x, y } => {
+                let k = x.max(y);
+                let cut = if k > 2 { 4.0 } else { 2.0 } * x.min(y) as f64;
+                (cut * sys_link, 4.0 * sys_link)
+            }
+            SystemTopology::FullyConnected => (2.0 * (n / 2.0) * (n / 2.0) * sys_link, (n - 1.0) * sys_link),
+            SystemTopology::Dragonfly { group_size } => {
+                let g = (chips / group_size) as f64;
+                let global = self.system.global_link_bw.0 * hz;
+                let per_chip = (group_size as f64 - 1.0) * sys_link + (g - 1.0) / group_size as f64 * global;
+                (2.0 * (g / 2.0) * (g / 2.0) * global, per_chip)
+            }
+        };
+        Totals {
+            chips,
+            tiles,
+            sram_bytes: self.tile.sram.0 as f64 * tiles as f64,
+            sram_bandwidth: self.tile.sram_bw.0 * hz * tiles as f64,
+            memory_bytes,
+            memory_bandwidth,
+            peak_flops: self.tile.macs.iter().map(|&(d, m)| (d, 2.0 * m as f64 * hz * tiles as f64)).collect(),
+            noc_bisection,
+            system_bisection,
+            chip_link_bandwidth,
+        }
+    }
+}

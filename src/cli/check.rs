@@ -1,0 +1,110 @@
+//! `tilesim check`: validate configs and traces, reporting every failure.
+
+use super::CliError;
+use std::path::Path;
+use std::process::ExitCode;
+use tilesim::chip::Chip;
+use tilesim::config::{self, chip as chip_cfg, model as model_cfg};
+use tilesim::diag::Location;
+use tilesim::report::describe;
+use tilesim::trace::{self, Item, TraceError, TraceErrorKind, against};
+
+pub fn run(files: &[std::path::PathBuf], verbose: bool, chip: Option<&str>) -> Result<ExitCode, CliError> {
+    let forced_chip = match chip {
+        Some(c) => Some(super::load_chip(c)?),
+        None => None,
+    };
+    let mut failed = 0;
+    for f in files {
+        match check_one(f, verbose, forced_chip.as_ref()) {
+            Ok(summary) => println!("ok    {}  {summary}", f.display()),
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {e}");
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(CliError::CheckFailed { count: failed, total: files.len() });
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_one(path: &Path, verbose: bool, forced_chip: Option<&Chip>) -> Result<String, CliError> {
+    let name = path.display().to_string();
+    if path.extension().is_some_and(|e| e == "toml") {
+        let text = config::read(path)?;
+        let is_chip = text.lines().any(|l| l.trim_start().starts_with("clock"));
+        let is_model = text.lines().any(|l| l.trim_start().starts_with("layers"));
+        if is_chip {
+            let c = chip_cfg::load_str(&name, &text)?;
+            let mut s = describe::chip_line(&c);
+            if verbose {
+                s.push('\n');
+                s.push_str(&describe::chip_totals(&c));
+            }
+            Ok(s)
+        } else if is_model {
+            let m = model_cfg::load_str(&name, &text)?;
+            let mut s = describe::model_line(&m);
+            if verbose {
+                s.push('\n');
+                s.push_str(&describe::model_totals(&m));
+            }
+            Ok(s)
+        } else {
+            Err(config::ConfigError {
+                loc: Location::file(&name),
+                kind: config::ConfigErrorKind::Parse(
+                    "cannot tell whether this is a chip or a model config (expected a `clock` or a `layers` field)"
+                        .into(),
+                ),
+            }
+            .into())
+        }
+    } else {
+        check_trace(path, forced_chip)
+    }
+}
+
+fn check_trace(path: &Path, forced_chip: Option<&Chip>) -> Result<String, CliError> {
+    let mut src = trace::open(path)?;
+    let header = src.header().clone();
+    let shipped;
+    let chip = match forced_chip {
+        Some(c) => Some(c),
+        None => match tilesim::config::shipped::get(tilesim::config::shipped::Kind::Chip, &header.chip) {
+            Some(text) => {
+                shipped = chip_cfg::load_str(&header.chip, text)?;
+                Some(&shipped)
+            }
+            None => None,
+        },
+    };
+    if let Some(c) = chip {
+        against::check_header(c, &header)
+            .map_err(|m| TraceError::new(src.location(1), TraceErrorKind::AgainstChip(m)))?;
+    }
+    let mut current = tilesim::ids::TileId(0);
+    let mut bad: Option<(u64, String)> = None;
+    let checker = trace::check(src.as_mut(), |item, pos| match item {
+        Item::Tile(t) => current = *t,
+        Item::Instr(i) => {
+            if let (Some(c), None) = (chip, &bad)
+                && let Err(m) = against::check_instr(c, current, i)
+            {
+                bad = Some((pos, format!("tile {current}: {m}")));
+            }
+        }
+    })?;
+    if let Some((pos, m)) = bad {
+        return Err(TraceError::new(src.location(pos), TraceErrorKind::AgainstChip(m)).into());
+    }
+    Ok(format!(
+        "trace for {}{}: {} tile streams, {} instructions",
+        header.chip,
+        if chip.is_some() { "" } else { " (chip not shipped: checked structure only)" },
+        checker.streams,
+        checker.instructions
+    ))
+}

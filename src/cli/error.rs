@@ -1,0 +1,32 @@
+//! The errors a command can end with, and their exit statuses:
+//! 2 for bad input or usage, 3 for a deadlocked trace, 1 for anything else
+//! (an output file that cannot be written).
+
+use tilesim::config::ConfigError;
+use tilesim::trace::TraceError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{count} of {total} files failed the check")]
+    CheckFailed { count: usize, total: usize },
+    #[error("`tilesim {0}` is not implemented yet")]
+    NotImplemented(&'static str),
+    #[error("cannot write {path}: {message}")]
+    Output { path: String, message: String },
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Config(_) | CliError::Trace(_) | CliError::Usage(_) | CliError::CheckFailed { .. } => 2,
+            CliError::NotImplemented(_) => 2,
+            CliError::Output { .. } => 1,
+        }
+    }
+}

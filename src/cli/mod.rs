@@ -1,0 +1,231 @@
+//! Command-line definitions (clap) and dispatch.
+
+mod check;
+mod convert;
+mod error;
+mod list;
+
+pub use error::CliError;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "tilesim", version, about = "Cycle-approximate accelerator simulator for LLM inference")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Validate chip configs, model configs and traces; exit 0 when all are valid.
+    Check {
+        /// Config (.toml) and trace files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print derived totals for chips and models.
+        #[arg(long, short)]
+        verbose: bool,
+        /// Check traces against this chip (default: the chip named in the trace header, if shipped).
+        #[arg(long)]
+        chip: Option<String>,
+    },
+    /// Compile a model and workload into an instruction trace.
+    Compile(CompileArgs),
+    /// Simulate a trace on a chip and report where the time went.
+    Run(RunArgs),
+    /// Print the analytic (roofline) bound for a model and workload on a chip.
+    Roofline(RooflineArgs),
+    /// Compile and run one model and workload on several chips, side by side.
+    Compare(CompareArgs),
+    /// Parameter sweeps over chips and workloads (reserved).
+    Sweep {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// List the shipped chip and model configs.
+    List,
+    /// Print a shipped config, as a starting point to edit.
+    Show {
+        /// Name of a shipped chip or model.
+        name: String,
+    },
+    /// Convert a trace between the text and binary forms.
+    Convert {
+        input: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Output form (default: binary for a .tbin output, else text).
+        #[arg(long, value_enum)]
+        to: Option<FormatArg>,
+    },
+    /// Generate synthetic traces.
+    #[command(subcommand)]
+    Gen(GenCommand),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum FormatArg {
+    Text,
+    Binary,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Phase {
+    Decode,
+    Prefill,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WorkloadArgs {
+    /// decode: one step for every user; prefill: process the prompt.
+    #[arg(long, value_enum, default_value = "decode")]
+    pub phase: Phase,
+    /// Concurrent users (requests).
+    #[arg(long, default_value_t = 1)]
+    pub batch: u64,
+    /// Tokens already in each user's KV cache.
+    #[arg(long, default_value_t = 4096)]
+    pub context: u64,
+    /// Prompt tokens per user (prefill).
+    #[arg(long, default_value_t = 512)]
+    pub prompt: u64,
+    /// Tensor-parallel degree (chips sharing each layer).
+    #[arg(long)]
+    pub tp: Option<u32>,
+    /// Pipeline-parallel degree (stages of layers).
+    #[arg(long)]
+    pub pp: Option<u32>,
+    /// Expert-parallel degree (chips sharing the experts).
+    #[arg(long)]
+    pub ep: Option<u32>,
+    /// Tokens verified per step with speculative decoding (1 = off).
+    #[arg(long, default_value_t = 1)]
+    pub spec: u64,
+    /// Fraction of the KV cache each attention reads (top-k / block-sparse).
+    #[arg(long, default_value_t = 1.0)]
+    pub kv_keep: f64,
+    /// Weight data type.
+    #[arg(long)]
+    pub weights_dtype: Option<String>,
+    /// KV-cache data type.
+    #[arg(long)]
+    pub kv_dtype: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CompileArgs {
+    #[arg(long)]
+    pub model: String,
+    #[arg(long)]
+    pub chip: String,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    /// Output trace (.tbin for the binary form).
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    pub trace: PathBuf,
+    #[arg(long)]
+    pub chip: String,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Write a Chrome trace-event timeline (opens in Perfetto).
+    #[arg(long)]
+    pub timeline: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct RooflineArgs {
+    #[arg(long)]
+    pub model: String,
+    #[arg(long)]
+    pub chip: String,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    #[arg(long)]
+    pub model: String,
+    /// Chips to compare (repeat the flag).
+    #[arg(long = "chip", required = true)]
+    pub chips: Vec<String>,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GenCommand {
+    /// Synthetic NoC traffic (BookSim-style injection processes).
+    Traffic {
+        #[arg(long)]
+        chip: String,
+        #[arg(long)]
+        pattern: String,
+        /// Offered load in flits per node per cycle.
+        #[arg(long)]
+        rate: f64,
+        #[arg(long, default_value_t = 1)]
+        packet_flits: u64,
+        #[arg(long, default_value_t = 16)]
+        flit_bytes: u64,
+        /// Cycles of injection.
+        #[arg(long)]
+        cycles: u64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// An all-reduce lowered to sends and receives.
+    Allreduce {
+        #[arg(long)]
+        chip: String,
+        #[arg(long)]
+        algorithm: String,
+        #[arg(long)]
+        bytes: u64,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+}
+
+/// Resolves and loads a chip by shipped name or path.
+pub fn load_chip(arg: &str) -> Result<tilesim::chip::Chip, CliError> {
+    let (file, text) = tilesim::config::shipped::resolve(tilesim::config::shipped::Kind::Chip, arg)?;
+    Ok(tilesim::config::chip::load_str(&file, &text)?)
+}
+
+/// Resolves and loads a model by shipped name or path.
+#[allow(dead_code)] // used by compile and roofline, which come next
+pub fn load_model(arg: &str) -> Result<tilesim::model::Model, CliError> {
+    let (file, text) = tilesim::config::shipped::resolve(tilesim::config::shipped::Kind::Model, arg)?;
+    Ok(tilesim::config::model::load_str(&file, &text)?)
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    match cli.command {
+        Command::Check { files, verbose, chip } => check::run(&files, verbose, chip.as_deref()),
+        Command::List => list::list(),
+        Command::Show { name } => list::show(&name),
+        Command::Convert { input, output, to } => convert::run(&input, &output, to),
+        Command::Compile(_) => Err(CliError::NotImplemented("compile")),
+        Command::Run(_) => Err(CliError::NotImplemented("run")),
+        Command::Roofline(_) => Err(CliError::NotImplemented("roofline")),
+        Command::Compare(_) => Err(CliError::NotImplemented("compare")),
+        Command::Sweep { .. } => Err(CliError::NotImplemented("sweep")),
+        Command::Gen(_) => Err(CliError::NotImplemented("gen")),
+    }
+}

@@ -1,0 +1,484 @@
+//! Chip config files: the schema (every field documented with its unit),
+//! validation, and derivation into `chip::Chip`.
+
+use super::quantity::{Frequency, Power, Rate, Size, Time};
+use super::{ConfigError, Invalid, invalid, locate, parse_toml};
+use crate::chip::{
+    Chip, Cost, DramSpec, DramTiming, Memory, NocSpec, NocTopology, SystemSpec, SystemTopology, TileSpec,
+};
+use crate::dtype::Dtype;
+use crate::units::{Bytes, BytesPerCycle};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// A chip config file (`configs/chips/*.toml`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChipFile {
+    /// Short name used on the command line and in trace headers.
+    pub name: String,
+    /// One line saying what the config stands for.
+    pub description: String,
+    /// Clock of the whole system; every cycle count is in this clock.
+    pub clock: Frequency,
+    pub tile: TileFile,
+    pub noc: NocFile,
+    /// HBM stacks at the chip edge (omit for SRAM-only or 3D-DRAM chips).
+    pub hbm: Option<HbmFile>,
+    /// A DRAM vault stacked under every tile (omit otherwise).
+    pub dram3d: Option<Dram3dFile>,
+    /// Several chips joined by links (omit for one chip).
+    pub system: Option<SystemFile>,
+    /// Price and power of the whole configured system (optional).
+    pub cost: Option<CostFile>,
+}
+
+/// Resources of one tile (a core, or a cluster of cores standing as one).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TileFile {
+    /// SRAM capacity (size).
+    pub sram: Size,
+    /// SRAM port bandwidth shared by compute and DMA (bandwidth).
+    pub sram_bandwidth: Rate,
+    /// Matrix-unit MACs per cycle, keyed by data type (integers).
+    pub macs_per_cycle: BTreeMap<String, u64>,
+    /// Vector-lane operations per cycle (integer).
+    pub vector_lanes: u64,
+    /// Pipeline latency of a matrix instruction (time).
+    pub matrix_latency: Time,
+    /// Pipeline latency of a vector instruction (time).
+    pub vector_latency: Time,
+    /// DMA transfers in flight per tile (integer).
+    pub dma_engines: u32,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum NocKind {
+    Mesh,
+    Torus,
+    Ring,
+    Crossbar,
+    FatTree,
+}
+
+/// The on-chip network.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NocFile {
+    /// mesh, torus, ring, crossbar or fat-tree.
+    pub topology: NocKind,
+    /// [x, y] tiles, for mesh and torus.
+    pub grid: Option<[u32; 2]>,
+    /// Tile count, for ring, crossbar and fat-tree.
+    pub tiles: Option<u32>,
+    /// Ports per switch, for fat-tree.
+    pub arity: Option<u32>,
+    /// Bandwidth of each directed link and tile port (bandwidth).
+    pub link_bandwidth: Rate,
+    /// Time a packet head spends in each router (time).
+    pub router_latency: Time,
+    /// Wire time of each router-to-router link (time).
+    pub link_latency: Time,
+    /// Time from a tile's interface into its router (time).
+    pub inject_latency: Time,
+    /// Time from the last router into the destination interface (time).
+    pub eject_latency: Time,
+    /// Largest packet; longer messages are split (size).
+    pub packet: Size,
+}
+
+/// DRAM core timings (JEDEC names), all times.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimingFile {
+    pub cl: Time,
+    pub trcd: Time,
+    pub trp: Time,
+    pub tras: Time,
+    pub trc: Time,
+    pub tfaw: Time,
+    pub trrd: Time,
+    pub trfc: Time,
+    pub trefi: Time,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HbmFile {
+    /// HBM stacks per chip (integer).
+    pub stacks: u32,
+    /// Independent (pseudo-)channels per stack (integer).
+    pub channels_per_stack: u32,
+    /// Capacity per chip (size).
+    pub capacity: Size,
+    /// Peak bandwidth per chip, all stacks (bandwidth).
+    pub bandwidth: Rate,
+    /// Banks per channel (integer).
+    pub banks: u32,
+    /// Row (page) size per channel (size).
+    pub row_size: Size,
+    /// Address interleave granule across channels (size).
+    pub interleave: Size,
+    /// Controller + PHY + return path latency beyond the DRAM core (time).
+    pub controller_latency: Time,
+    /// Tile whose router each stack attaches to (list, one per stack);
+    /// ignored names are errors. Default: spread evenly over the tiles.
+    pub attach: Option<Vec<u32>>,
+    pub timing: TimingFile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dram3dFile {
+    /// Capacity of each tile's vault (size).
+    pub capacity_per_tile: Size,
+    /// Peak bandwidth of each tile's vault (bandwidth).
+    pub bandwidth_per_tile: Rate,
+    /// Channels per vault (integer).
+    pub channels_per_tile: u32,
+    pub banks: u32,
+    pub row_size: Size,
+    pub interleave: Size,
+    pub controller_latency: Time,
+    pub timing: TimingFile,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SystemKind {
+    Switch,
+    Ring,
+    Torus,
+    FullyConnected,
+    Dragonfly,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemFile {
+    /// Number of chips (integer).
+    pub chips: u32,
+    /// switch, ring, torus, fully-connected or dragonfly.
+    pub topology: SystemKind,
+    /// [x, y] chips, for torus.
+    pub grid: Option<[u32; 2]>,
+    /// Chips per group, for dragonfly.
+    pub group_size: Option<u32>,
+    /// Bandwidth per direction of each chip link; for a switch, of each
+    /// chip's port into it (bandwidth).
+    pub link_bandwidth: Rate,
+    /// Bandwidth per direction of each dragonfly global link (bandwidth).
+    pub global_link_bandwidth: Option<Rate>,
+    /// Latency of each chip-link hop, SerDes to SerDes (time).
+    pub link_latency: Time,
+    /// Latency through the switch, for switch (time).
+    pub switch_latency: Option<Time>,
+    /// Local tile whose router the chip's links attach to (integer).
+    pub gateway: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostFile {
+    /// Price of the whole system in US dollars (number).
+    pub price_usd: Option<f64>,
+    /// Power of the whole system (power).
+    pub power: Option<Power>,
+}
+
+/// Parses, validates and derives a chip config.
+pub fn load_str(file: &str, text: &str) -> Result<Chip, ConfigError> {
+    let raw: ChipFile = parse_toml(file, text)?;
+    derive(&raw).map_err(|inv| locate(file, text, inv))
+}
+
+fn positive_rate(field: &str, r: Rate) -> Result<(), Invalid> {
+    if r.0 > 0.0 { Ok(()) } else { Err(invalid(field, "must be a positive bandwidth, found 0")) }
+}
+
+fn positive_size(field: &str, s: Size) -> Result<Bytes, Invalid> {
+    if s.bytes() > 0 { Ok(Bytes(s.bytes())) } else { Err(invalid(field, "must be a positive size, found 0")) }
+}
+
+fn at_least(field: &str, v: u64, min: u64) -> Result<(), Invalid> {
+    if v >= min { Ok(()) } else { Err(invalid(field, format!("must be at least {min}, found {v}"))) }
+}
+
+fn forbid<T>(field: &str, v: &Option<T>, why: &str) -> Result<(), Invalid> {
+    match v {
+        Some(_) => Err(invalid(field, format!("is not used {why}; remove it"))),
+        None => Ok(()),
+    }
+}
+
+fn require<T: Copy>(field: &str, v: Option<T>, why: &str) -> Result<T, Invalid> {
+    v.ok_or_else(|| invalid(field, format!("is required {why}")))
+}
+
+fn timing(prefix: &str, t: &TimingFile, hz: f64) -> Result<DramTiming, Invalid> {
+    let c = |x: Time| x.cycles(hz);
+    let d = DramTiming {
+        cl: c(t.cl),
+        trcd: c(t.trcd),
+        trp: c(t.trp),
+        tras: c(t.tras),
+        trc: c(t.trc),
+        tfaw: c(t.tfaw),
+        trrd: c(t.trrd),
+        trfc: c(t.trfc),
+        trefi: c(t.trefi),
+    };
+    if d.trefi <= d.trfc {
+        return Err(invalid(format!("{prefix}.timing.trefi"), "must exceed trfc (refresh would never end)"));
+    }
+    if d.trc < d.tras {
+        return Err(invalid(format!("{prefix}.timing.trc"), "must be at least tras"));
+    }
+    Ok(d)
+}
+
+pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
+    let hz = f.clock.0;
+    if hz <= 0.0 {
+        return Err(invalid("clock", "must be a positive frequency"));
+    }
+
+    // Tile.
+    let t = &f.tile;
+    let sram = positive_size("tile.sram", t.sram)?;
+    positive_rate("tile.sram_bandwidth", t.sram_bandwidth)?;
+    if t.macs_per_cycle.is_empty() {
+        return Err(invalid("tile.macs_per_cycle", "needs at least one data type, e.g. { fp16 = 1024 }"));
+    }
+    let mut macs = Vec::new();
+    for (k, &v) in &t.macs_per_cycle {
+        let field = format!("tile.macs_per_cycle.{k}");
+        let d: Dtype = k.parse().map_err(|m: String| invalid(&field, m))?;
+        at_least(&field, v, 1)?;
+        macs.push((d, v));
+    }
+    at_least("tile.vector_lanes", t.vector_lanes, 1)?;
+    at_least("tile.dma_engines", t.dma_engines as u64, 1)?;
+    let tile = TileSpec {
+        sram,
+        sram_bw: BytesPerCycle(t.sram_bandwidth.bytes_per_cycle(hz)),
+        macs,
+        vector_lanes: t.vector_lanes,
+        matrix_latency: t.matrix_latency.whole_cycles(hz),
+        vector_latency: t.vector_latency.whole_cycles(hz),
+        dma_engines: t.dma_engines,
+    };
+
+    // NoC.
+    let n = &f.noc;
+    let topology = match n.topology {
+        NocKind::Mesh | NocKind::Torus => {
+            let g = require("noc.grid", n.grid, "for a mesh or torus, as [x, y]")?;
+            at_least("noc.grid[0]", g[0] as u64, 1)?;
+            at_least("noc.grid[1]", g[1] as u64, 1)?;
+            forbid("noc.tiles", &n.tiles, "for a mesh or torus (the grid sets the tile count)")?;
+            forbid("noc.arity", &n.arity, "except for a fat-tree")?;
+            if n.topology == NocKind::Mesh {
+                NocTopology::Mesh { x: g[0], y: g[1] }
+            } else {
+                NocTopology::Torus { x: g[0], y: g[1] }
+            }
+        }
+        NocKind::Ring | NocKind::Crossbar | NocKind::FatTree => {
+            let tiles = require("noc.tiles", n.tiles, "for a ring, crossbar or fat-tree")?;
+            at_least("noc.tiles", tiles as u64, 1)?;
+            forbid("noc.grid", &n.grid, "for a ring, crossbar or fat-tree (use noc.tiles)")?;
+            match n.topology {
+                NocKind::Ring => {
+                    forbid("noc.arity", &n.arity, "except for a fat-tree")?;
+                    NocTopology::Ring { n: tiles }
+                }
+                NocKind::Crossbar => {
+                    forbid("noc.arity", &n.arity, "except for a fat-tree")?;
+                    NocTopology::Crossbar { n: tiles }
+                }
+                _ => {
+                    let arity = require("noc.arity", n.arity, "for a fat-tree")?;
+                    at_least("noc.arity", arity as u64, 2)?;
+                    NocTopology::FatTree { n: tiles, arity }
+                }
+            }
+        }
+    };
+    let tiles = topology.tiles();
+    if tiles > 1 << 24 {
+        return Err(invalid("noc", format!("{tiles} tiles per chip is more than the 16M supported")));
+    }
+    positive_rate("noc.link_bandwidth", n.link_bandwidth)?;
+    let noc = NocSpec {
+        topology,
+        link_bw: BytesPerCycle(n.link_bandwidth.bytes_per_cycle(hz)),
+        router: n.router_latency.whole_cycles(hz),
+        link: n.link_latency.whole_cycles(hz),
+        inject: n.inject_latency.whole_cycles(hz),
+        eject: n.eject_latency.whole_cycles(hz),
+        packet: positive_size("noc.packet", n.packet)?,
+    };
+
+    // Memory.
+    let memory = match (&f.hbm, &f.dram3d) {
+        (Some(_), Some(_)) => return Err(invalid("dram3d", "a chip has either [hbm] or [dram3d], not both")),
+        (None, None) => Memory::SramOnly,
+        (Some(h), None) => {
+            at_least("hbm.stacks", h.stacks as u64, 1)?;
+            at_least("hbm.channels_per_stack", h.channels_per_stack as u64, 1)?;
+            at_least("hbm.banks", h.banks as u64, 1)?;
+            positive_rate("hbm.bandwidth", h.bandwidth)?;
+            let channels = h.stacks * h.channels_per_stack;
+            let dram = DramSpec {
+                channels,
+                channel_bw: BytesPerCycle(h.bandwidth.bytes_per_cycle(hz) / channels as f64),
+                banks: h.banks,
+                row: positive_size("hbm.row_size", h.row_size)?,
+                interleave: positive_size("hbm.interleave", h.interleave)?,
+                controller: h.controller_latency.whole_cycles(hz),
+                timing: timing("hbm", &h.timing, hz)?,
+            };
+            let attach = match &h.attach {
+                Some(a) => {
+                    if a.len() != h.stacks as usize {
+                        return Err(invalid(
+                            "hbm.attach",
+                            format!("needs one tile per stack ({}), found {}", h.stacks, a.len()),
+                        ));
+                    }
+                    for (i, &t) in a.iter().enumerate() {
+                        if t >= tiles {
+                            return Err(invalid(
+                                format!("hbm.attach[{i}]"),
+                                format!("tile {t} is out of range (the chip has tiles 0..={})", tiles - 1),
+                            ));
+                        }
+                    }
+                    a.clone()
+                }
+                None => (0..h.stacks).map(|s| (s as u64 * tiles as u64 / h.stacks as u64) as u32).collect(),
+            };
+            Memory::Hbm { stacks: h.stacks, dram, capacity: positive_size("hbm.capacity", h.capacity)?, attach }
+        }
+        (None, Some(d)) => {
+            at_least("dram3d.channels_per_tile", d.channels_per_tile as u64, 1)?;
+            at_least("dram3d.banks", d.banks as u64, 1)?;
+            positive_rate("dram3d.bandwidth_per_tile", d.bandwidth_per_tile)?;
+            let dram = DramSpec {
+                channels: d.channels_per_tile,
+                channel_bw: BytesPerCycle(d.bandwidth_per_tile.bytes_per_cycle(hz) / d.channels_per_tile as f64),
+                banks: d.banks,
+                row: positive_size("dram3d.row_size", d.row_size)?,
+                interleave: positive_size("dram3d.interleave", d.interleave)?,
+                controller: d.controller_latency.whole_cycles(hz),
+                timing: timing("dram3d", &d.timing, hz)?,
+            };
+            Memory::Dram3d { dram, capacity_per_tile: positive_size("dram3d.capacity_per_tile", d.capacity_per_tile)? }
+        }
+    };
+
+    // System.
+    let system = match &f.system {
+        None => SystemSpec {
+            chips: 1,
+            topology: SystemTopology::Single,
+            link_bw: BytesPerCycle(1.0),
+            global_link_bw: BytesPerCycle(1.0),
+            link_latency: Default::default(),
+            switch_latency: Default::default(),
+            gateway: 0,
+        },
+        Some(s) => {
+            at_least("system.chips", s.chips as u64, 1)?;
+            positive_rate("system.link_bandwidth", s.link_bandwidth)?;
+            if s.gateway >= tiles {
+                return Err(invalid(
+                    "system.gateway",
+                    format!("tile {} is out of range (the chip has tiles 0..={})", s.gateway, tiles - 1),
+                ));
+            }
+            let not = |field: &str, v: bool, why: &str| {
+                if v { Err(invalid(field, format!("is not used {why}; remove it"))) } else { Ok(()) }
+            };
+            let topology = match s.topology {
+                SystemKind::Torus => {
+                    let g = require("system.grid", s.grid, "for a torus, as [x, y]")?;
+                    if g[0] as u64 * g[1] as u64 != s.chips as u64 {
+                        return Err(invalid(
+                            "system.grid",
+                            format!("{} x {} chips does not match system.chips = {}", g[0], g[1], s.chips),
+                        ));
+                    }
+                    SystemTopology::Torus { x: g[0], y: g[1] }
+                }
+                SystemKind::Dragonfly => {
+                    let gs = require("system.group_size", s.group_size, "for a dragonfly")?;
+                    at_least("system.group_size", gs as u64, 1)?;
+                    if s.chips % gs != 0 {
+                        return Err(invalid(
+                            "system.group_size",
+                            format!("{gs} does not divide system.chips = {}", s.chips),
+                        ));
+                    }
+                    require("system.global_link_bandwidth", s.global_link_bandwidth, "for a dragonfly")?;
+                    SystemTopology::Dragonfly { group_size: gs }
+                }
+                SystemKind::Switch => {
+                    require("system.switch_latency", s.switch_latency, "for a switch")?;
+                    SystemTopology::Switch
+                }
+                SystemKind::Ring => SystemTopology::Ring,
+                SystemKind::FullyConnected => SystemTopology::FullyConnected,
+            };
+            not("system.grid", s.grid.is_some() && s.topology != SystemKind::Torus, "except for a torus")?;
+            not(
+                "system.group_size",
+                s.group_size.is_some() && s.topology != SystemKind::Dragonfly,
+                "except for a dragonfly",
+            )?;
+            not(
+                "system.global_link_bandwidth",
+                s.global_link_bandwidth.is_some() && s.topology != SystemKind::Dragonfly,
+                "except for a dragonfly",
+            )?;
+            not(
+                "system.switch_latency",
+                s.switch_latency.is_some() && s.topology != SystemKind::Switch,
+                "except for a switch",
+            )?;
+            if let Some(g) = s.global_link_bandwidth {
+                positive_rate("system.global_link_bandwidth", g)?;
+            }
+            SystemSpec {
+                chips: s.chips,
+                topology,
+                link_bw: BytesPerCycle(s.link_bandwidth.bytes_per_cycle(hz)),
+                global_link_bw: BytesPerCycle(s.global_link_bandwidth.unwrap_or(s.link_bandwidth).bytes_per_cycle(hz)),
+                link_latency: s.link_latency.whole_cycles(hz),
+                switch_latency: s.switch_latency.map(|t| t.whole_cycles(hz)).unwrap_or_default(),
+                gateway: s.gateway,
+            }
+        }
+    };
+    if system.chips as u64 * tiles as u64 > u32::MAX as u64 / 2 {
+        return Err(invalid("system.chips", "too many tiles in the system"));
+    }
+
+    let cost = match &f.cost {
+        None => Cost::default(),
+        Some(c) => {
+            if let Some(p) = c.price_usd.filter(|p| !(*p >= 0.0 && p.is_finite())) {
+                return Err(invalid("cost.price_usd", format!("must be a non-negative number, found {p}")));
+            }
+            Cost { price_usd: c.price_usd, power_w: c.power.map(|p| p.0) }
+        }
+    };
+
+    if f.name.is_empty() || f.name.contains(char::is_whitespace) {
+        return Err(invalid("name", "must be a non-empty name without spaces"));
+    }
+    Ok(Chip { name: f.name.clone(), description: f.description.clone(), clock_hz: hz, tile, noc, memory, system, cost })
+}

@@ -1,0 +1,104 @@
+//! Config files: chips (`configs/chips/*.toml`) and models
+//! (`configs/models/*.toml`). Each goes parse (serde, unknown fields
+//! rejected) -> validate (every rule, with the field it concerns) -> derive
+//! (unit conversion into `chip::Chip` / `model::Model`). Errors name the file,
+//! line and column of the offending value. arch/configs.md documents every
+//! field.
+
+pub mod chip;
+pub mod model;
+pub mod quantity;
+pub mod shipped;
+
+use crate::diag::Location;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{loc}: {kind}")]
+pub struct ConfigError {
+    pub loc: Location,
+    pub kind: ConfigErrorKind,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigErrorKind {
+    #[error("cannot read the config: {0}")]
+    Io(String),
+    #[error("{0}")]
+    Parse(String),
+    #[error("`{field}`: {message}")]
+    Invalid { field: String, message: String },
+    #[error("unknown {what} `{name}` (shipped: {known}; or give a path to a .toml file)")]
+    UnknownName { what: &'static str, name: String, known: String },
+}
+
+/// A validation failure before it is located in the file.
+#[derive(Debug, Clone)]
+pub struct Invalid {
+    /// Dotted path of the field, e.g. `noc.link_bandwidth`.
+    pub field: String,
+    pub message: String,
+}
+
+pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
+    Invalid { field: field.into(), message: message.into() }
+}
+
+/// Parses TOML text into `T`, mapping serde errors to file:line:column.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(file: &str, text: &str) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let loc = match e.span() {
+            Some(span) => Location::at_offset(file, text, span.start),
+            None => Location::file(file),
+        };
+        ConfigError { loc, kind: ConfigErrorKind::Parse(e.message().trim().to_string()) }
+    })
+}
+
+/// Locates a validation failure at its field's value in the TOML text.
+pub fn locate(file: &str, text: &str, inv: Invalid) -> ConfigError {
+    let loc = field_offset(text, &inv.field)
+        .map(|off| Location::at_offset(file, text, off))
+        .unwrap_or_else(|| Location::file(file));
+    ConfigError { loc, kind: ConfigErrorKind::Invalid { field: inv.field, message: inv.message } }
+}
+
+/// Byte offset of the value at dotted `path` (array elements as `[i]`), or
+/// of the deepest enclosing table that exists.
+fn field_offset(text: &str, path: &str) -> Option<usize> {
+    use toml::de::{DeTable, DeValue};
+    let doc = DeTable::parse(text).ok()?;
+    let mut best = None;
+    let mut table: Option<&DeTable<'_>> = Some(doc.get_ref());
+    let mut value: Option<&DeValue<'_>> = None;
+    for part in path.split('.') {
+        let (key, index) = match part.split_once('[') {
+            Some((k, i)) => (k, i.trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        let t = table?;
+        let (k, v) = t.iter().find(|(k, _)| k.get_ref().as_ref() == key)?;
+        best = Some(v.span().start.max(k.span().start));
+        value = Some(v.get_ref());
+        if let (Some(i), DeValue::Array(a)) = (index, v.get_ref())
+            && let Some(e) = a.get(i)
+        {
+            best = Some(e.span().start);
+            value = Some(e.get_ref());
+        }
+        table = match value {
+            Some(DeValue::Table(t)) => Some(t),
+            _ => None,
+        };
+    }
+    let _ = value;
+    best
+}
+
+/// Reads a file for a config loader.
+pub fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigError {
+        loc: Location::file(path.display().to_string()),
+        kind: ConfigErrorKind::Io(e.to_string()),
+    })
+}

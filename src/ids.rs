@@ -1,0 +1,46 @@
+//! Typed indices. Each indexes a plain `Vec` owned by one component, so a
+//! tile number can never be used where a link number is meant.
+
+macro_rules! typed_id {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        pub struct $name(pub u32);
+        impl $name {
+            #[inline]
+            pub fn index(self) -> usize {
+                self.0 as usize
+            }
+            #[inline]
+            pub fn from_index(i: usize) -> Self {
+                $name(u32::try_from(i).expect(concat!(stringify!($name), " overflow")))
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+    };
+}
+
+typed_id!(
+    /// A tile anywhere in the system: chip * tiles_per_chip + local index.
+    TileId
+);
+typed_id!(
+    /// A chip of the system.
+    ChipId
+);
+typed_id!(
+    /// A node of the network graph (router, switch, or endpoint).
+    NodeId
+);
+typed_id!(
+    /// A directed link of the network graph.
+    LinkId
+);
+typed_id!(
+    /// A DRAM channel (HBM pseudo-channel or 3D-DRAM vault channel).
+    ChannelId
+);

@@ -1,0 +1,31 @@
+//! LEB128 unsigned varints for the binary trace form.
+
+use crate::isa::operand::{DecodeError, Reader};
+
+pub fn write(buf: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            buf.push(b);
+            return;
+        }
+        buf.push(b | 0x80);
+    }
+}
+
+pub fn read(r: &mut Reader<'_>) -> Result<u64, DecodeError> {
+    let mut v: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let b = r.byte()?;
+        let part = (b & 0x7f) as u64;
+        if shift == 63 && part > 1 {
+            return Err(DecodeError::Invalid("varint overflows 64 bits".into()));
+        }
+        v |= part << shift;
+        if b & 0x80 == 0 {
+            return Ok(v);
+        }
+    }
+    Err(DecodeError::Invalid("varint longer than 10 bytes".into()))
+}

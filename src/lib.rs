@@ -1,0 +1,19 @@
+//! tilesim: a cycle-approximate accelerator architecture simulator for LLM
+//! inference. See arch/ARCHITECTURE.md for a map of this crate.
+
+// Errors carry their file location and message; they are built once on a cold
+// path, so their size does not matter.
+#![allow(clippy::result_large_err)]
+
+pub mod chip;
+pub mod config;
+pub mod diag;
+pub mod dtype;
+pub mod fileio;
+pub mod ids;
+pub mod isa;
+pub mod model;
+pub mod report;
+pub mod rng;
+pub mod trace;
+pub mod units;

@@ -1,0 +1,4 @@
+//! Rendering of results for people and scripts: summaries of configs,
+//! simulation reports as tables and JSON.
+
+pub mod describe;

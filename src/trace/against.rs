@@ -1,0 +1,79 @@
+//! Checks that need the chip a trace runs on: tile count, SRAM and memory
+//! address ranges, memory kinds the chip has.
+
+use crate::chip::{Chip, Memory};
+use crate::ids::TileId;
+use crate::isa::{Instr, Loc, Space, SramAddr};
+use crate::units::Bytes;
+
+/// Checks the header against the chip.
+pub fn check_header(chip: &Chip, h: &super::Header) -> Result<(), String> {
+    let tiles = chip.total_tiles();
+    if h.tiles != tiles {
+        return Err(format!(
+            "the trace addresses {} tiles but chip `{}` has {} ({} chips x {} tiles)",
+            h.tiles,
+            chip.name,
+            tiles,
+            chip.system.chips,
+            chip.tiles_per_chip()
+        ));
+    }
+    Ok(())
+}
+
+fn sram_range(chip: &Chip, what: &str, addr: SramAddr, bytes: Bytes) -> Result<(), String> {
+    let end = addr.0.checked_add(bytes.0);
+    match end {
+        Some(e) if e <= chip.tile.sram.0 => Ok(()),
+        _ => Err(format!(
+            "{what} [{:#x}, {:#x}) is beyond the tile's SRAM ({} = {:#x} bytes)",
+            addr.0,
+            addr.0.saturating_add(bytes.0),
+            chip.tile.sram,
+            chip.tile.sram.0
+        )),
+    }
+}
+
+fn mem_range(chip: &Chip, mem: &Loc, bytes: Bytes) -> Result<(), String> {
+    let end = mem.addr.saturating_add(bytes.0);
+    match (mem.space, &chip.memory) {
+        (Space::Sram, _) => sram_range(chip, "remote SRAM range", SramAddr(mem.addr), bytes),
+        (Space::Hbm, Memory::Hbm { capacity, .. }) if end <= capacity.0 => Ok(()),
+        (Space::Hbm, Memory::Hbm { capacity, .. }) => {
+            Err(format!("HBM range [{:#x}, {:#x}) is beyond the chip's HBM ({capacity})", mem.addr, end))
+        }
+        (Space::Dram, Memory::Dram3d { capacity_per_tile, .. }) if end <= capacity_per_tile.0 => Ok(()),
+        (Space::Dram, Memory::Dram3d { capacity_per_tile, .. }) => {
+            Err(format!("DRAM range [{:#x}, {:#x}) is beyond the tile's vault ({capacity_per_tile})", mem.addr, end))
+        }
+        (Space::Hbm, _) => Err(format!("chip `{}` has no HBM", chip.name)),
+        (Space::Dram, _) => Err(format!("chip `{}` has no stacked DRAM", chip.name)),
+    }
+}
+
+/// Checks one instruction of `tile`'s stream against the chip.
+pub fn check_instr(chip: &Chip, _tile: TileId, i: &Instr) -> Result<(), String> {
+    match i {
+        Instr::Load { mem, sram, bytes, .. } | Instr::Store { mem, sram, bytes, .. } => {
+            sram_range(chip, "SRAM range", *sram, *bytes)?;
+            mem_range(chip, mem, *bytes)
+        }
+        Instr::Send { sram, bytes, .. } | Instr::Recv { sram, bytes, .. } => {
+            sram_range(chip, "SRAM range", *sram, *bytes)
+        }
+        Instr::Gemm { dtype, .. } | Instr::Attn { dtype, .. } => {
+            if chip.tile.macs_per_cycle(*dtype).is_none() {
+                return Err(format!("the matrix unit of `{}` has no {dtype} path (or a wider one)", chip.name));
+            }
+            Ok(())
+        }
+        Instr::Wait { .. }
+        | Instr::Vec { .. }
+        | Instr::Barrier { .. }
+        | Instr::Delay { .. }
+        | Instr::Loop { .. }
+        | Instr::EndLoop {} => Ok(()),
+    }
+}

@@ -1,0 +1,274 @@
+//! The binary form of a trace: the same records as the text form, with
+//! LEB128 varints and one opcode byte per instruction. See
+//! arch/trace-format.md for the layout.
+
+use super::{BINARY_MAGIC, FORMAT_VERSION, Format, Header, Item, Pos, Sink, Source, TraceError, TraceErrorKind};
+use crate::diag::Location;
+use crate::fileio::Finish;
+use crate::ids::TileId;
+use crate::isa::{DecodeError, Instr, Opcode, Reader, varint};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+/// Record marker: a tile's stream starts (followed by the tile index).
+pub const TILE_MARK: u8 = 0xFE;
+/// Record marker: end of the trace.
+pub const END_MARK: u8 = 0xFF;
+/// Every instruction fits in this many bytes (opcode + at most six operands
+/// of at most 16 bytes each), so a window this large decodes any record.
+const MAX_RECORD: usize = 128;
+
+pub struct BinaryReader {
+    file: String,
+    src: File,
+    buf: Vec<u8>,
+    /// Window of valid bytes in `buf`.
+    start: usize,
+    end: usize,
+    /// File offset of `buf[0]`.
+    base: u64,
+    eof: bool,
+    header: Header,
+    done: bool,
+}
+
+impl BinaryReader {
+    pub fn open(path: &Path) -> Result<Self, TraceError> {
+        let file = path.display().to_string();
+        let src =
+            File::open(path).map_err(|e| TraceError::new(Location::file(&file), TraceErrorKind::Io(e.to_string())))?;
+        let mut r = BinaryReader {
+            file,
+            src,
+            buf: vec![0; 1 << 16],
+            start: 0,
+            end: 0,
+            base: 0,
+            eof: false,
+            header: Header::default(),
+            done: false,
+        };
+        r.read_header()?;
+        Ok(r)
+    }
+
+    fn offset(&self) -> u64 {
+        self.base + self.start as u64
+    }
+
+    fn err_at(&self, at: u64, kind: TraceErrorKind) -> TraceError {
+        TraceError::new(Location::byte(&self.file, at), kind)
+    }
+
+    /// Ensures at least `MAX_RECORD` bytes are buffered unless the file ends.
+    fn fill(&mut self) -> Result<(), TraceError> {
+        if self.end - self.start >= MAX_RECORD || self.eof {
+            return Ok(());
+        }
+        self.buf.copy_within(self.start..self.end, 0);
+        self.base += self.start as u64;
+        self.end -= self.start;
+        self.start = 0;
+        while self.end < self.buf.len() {
+            match self.src.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.err_at(self.offset(), TraceErrorKind::Io(e.to_string()))),
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes one value from the buffered window.
+    fn decode<T>(
+        &mut self,
+        what: &'static str,
+        f: impl FnOnce(&mut Reader<'_>) -> Result<T, DecodeError>,
+    ) -> Result<T, TraceError> {
+        self.fill()?;
+        let at = self.offset();
+        let mut r = Reader::new(&self.buf[self.start..self.end]);
+        let v = f(&mut r).map_err(|e| match e {
+            DecodeError::Truncated => self.err_at(at, TraceErrorKind::Truncated(what)),
+            DecodeError::Invalid(m) => self.err_at(at, TraceErrorKind::Invalid(m)),
+        })?;
+        self.start += r.pos;
+        Ok(v)
+    }
+
+    fn string(&mut self, what: &'static str) -> Result<String, TraceError> {
+        let at = self.offset();
+        let len = self.decode(what, |r| r.varint())? as usize;
+        let mut bytes = Vec::with_capacity(len.min(1 << 16));
+        while bytes.len() < len {
+            self.fill()?;
+            let take = (len - bytes.len()).min(self.end - self.start);
+            if take == 0 {
+                return Err(self.err_at(self.offset(), TraceErrorKind::Truncated(what)));
+            }
+            bytes.extend_from_slice(&self.buf[self.start..self.start + take]);
+            self.start += take;
+        }
+        String::from_utf8(bytes).map_err(|_| self.err_at(at, TraceErrorKind::Invalid(format!("{what} is not UTF-8"))))
+    }
+
+    fn read_header(&mut self) -> Result<(), TraceError> {
+        self.fill()?;
+        let avail = self.end - self.start;
+        if avail < BINARY_MAGIC.len() || self.buf[..7] != BINARY_MAGIC[..7] {
+            return Err(self.err_at(0, TraceErrorKind::Truncated("the file is shorter than the magic number")));
+        }
+        if self.buf[7] != BINARY_MAGIC[7] {
+            return Err(self.err_at(7, TraceErrorKind::Invalid(format!("bad magic byte {:#x}", self.buf[7]))));
+        }
+        self.start += BINARY_MAGIC.len();
+        let vat = self.offset();
+        let version = self.decode("format version", |r| r.varint())?;
+        if version != FORMAT_VERSION as u64 {
+            return Err(self.err_at(vat, TraceErrorKind::Version(version.to_string())));
+        }
+        let chip = self.string("chip name")?;
+        let tat = self.offset();
+        let tiles = self.decode("tile count", |r| r.u32())?;
+        if tiles == 0 {
+            return Err(self.err_at(tat, TraceErrorKind::Syntax("`tiles` must be at least 1".into())));
+        }
+        let model = self.string("model name")?;
+        let workload = self.string("workload")?;
+        let tokens = self.decode("token count", |r| r.varint())?;
+        let users = self.decode("user count", |r| r.varint())?;
+        let ngroups = self.decode("group count", |r| r.varint())?;
+        let mut groups = Vec::new();
+        for g in 0..ngroups {
+            let gat = self.offset();
+            let n = self.decode("group size", |r| r.varint())?;
+            let mut members = Vec::with_capacity(n.min(1 << 20) as usize);
+            let mut prev: Option<u32> = None;
+            for _ in 0..n {
+                let d = self.decode("group member", |r| r.u32())?;
+                let t = match prev {
+                    None => Some(d),
+                    Some(p) => p.checked_add(d).filter(|_| d > 0),
+                };
+                let Some(t) = t.filter(|&t| t < tiles) else {
+                    return Err(self.err_at(
+                        gat,
+                        TraceErrorKind::Invalid(format!("group {g} has a tile out of range or repeated")),
+                    ));
+                };
+                members.push(TileId(t));
+                prev = Some(t);
+            }
+            if members.is_empty() {
+                return Err(self.err_at(gat, TraceErrorKind::Syntax("a group needs at least one tile".into())));
+            }
+            groups.push(members);
+        }
+        self.header = Header { chip, tiles, model, workload, tokens, users, groups };
+        Ok(())
+    }
+}
+
+impl Source for BinaryReader {
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn next_item(&mut self) -> Result<Option<(Item, Pos)>, TraceError> {
+        if self.done {
+            return Ok(None);
+        }
+        let at = self.offset();
+        let tag = self.decode("a record (the end marker is missing)", |r| r.byte())?;
+        let item = match tag {
+            END_MARK => {
+                self.done = true;
+                self.fill()?;
+                if self.end > self.start {
+                    return Err(
+                        self.err_at(self.offset(), TraceErrorKind::Invalid("bytes after the end marker".into()))
+                    );
+                }
+                return Ok(None);
+            }
+            TILE_MARK => Item::Tile(TileId(self.decode("tile index", |r| r.u32())?)),
+            code => {
+                let op = Opcode::from_code(code).ok_or_else(|| {
+                    self.err_at(at, TraceErrorKind::Invalid(format!("unknown opcode code {code:#04x}")))
+                })?;
+                Item::Instr(self.decode("instruction operands", |r| Instr::decode(op, r))?)
+            }
+        };
+        Ok(Some((item, at)))
+    }
+
+    fn location(&self, pos: Pos) -> Location {
+        Location::byte(&self.file, pos)
+    }
+
+    fn format(&self) -> Format {
+        Format::Binary
+    }
+}
+
+pub struct BinaryWriter<W: Write> {
+    out: W,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> BinaryWriter<W> {
+    pub fn new(out: W) -> Self {
+        BinaryWriter { out, buf: Vec::with_capacity(256) }
+    }
+}
+
+fn write_str(buf: &mut Vec<u8>, s: &str) {
+    varint::write(buf, s.len() as u64);
+    buf.extend_from_slice(s.as_bytes());
+}
+
+impl<W: Finish> Sink for BinaryWriter<W> {
+    fn header(&mut self, h: &Header) -> io::Result<()> {
+        let b = &mut self.buf;
+        b.clear();
+        b.extend_from_slice(BINARY_MAGIC);
+        varint::write(b, FORMAT_VERSION as u64);
+        write_str(b, &h.chip);
+        varint::write(b, h.tiles as u64);
+        write_str(b, &h.model);
+        write_str(b, &h.workload);
+        varint::write(b, h.tokens);
+        varint::write(b, h.users);
+        varint::write(b, h.groups.len() as u64);
+        for g in &h.groups {
+            varint::write(b, g.len() as u64);
+            let mut prev = None;
+            for t in g {
+                varint::write(b, (t.0 - prev.unwrap_or(0)) as u64);
+                prev = Some(t.0);
+            }
+        }
+        self.out.write_all(&self.buf)
+    }
+    fn tile(&mut self, t: TileId) -> io::Result<()> {
+        self.buf.clear();
+        self.buf.push(TILE_MARK);
+        varint::write(&mut self.buf, t.0 as u64);
+        self.out.write_all(&self.buf)
+    }
+    fn instr(&mut self, i: &Instr) -> io::Result<()> {
+        self.buf.clear();
+        i.encode(&mut self.buf);
+        debug_assert!(self.buf.len() <= MAX_RECORD);
+        self.out.write_all(&self.buf)
+    }
+    fn finish(mut self: Box<Self>) -> io::Result<()> {
+        self.out.write_all(&[END_MARK])?;
+        self.out.finish()
+    }
+}

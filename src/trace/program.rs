@@ -1,0 +1,89 @@
+//! A trace held in memory for simulation: one instruction vector per tile,
+//! with each loop's matching partner resolved once.
+
+use super::{Format, Header, Item, Pos, Source, TraceError, check};
+use crate::diag::Location;
+use crate::isa::{Flags, Instr};
+use std::path::Path;
+
+/// One tile's instruction stream.
+#[derive(Clone, Debug, Default)]
+pub struct Program {
+    pub instrs: Vec<Instr>,
+    /// Source position of each instruction (line or byte offset).
+    pub pos: Vec<Pos>,
+    /// For `loop`: index of its `endloop`; for `endloop`: index of its `loop`.
+    pub partner: Vec<u32>,
+}
+
+impl Program {
+    pub fn len(&self) -> usize {
+        self.instrs.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.instrs.is_empty()
+    }
+    fn push(&mut self, i: Instr, pos: Pos, open: &mut Vec<u32>) {
+        let idx = self.instrs.len() as u32;
+        let flags = i.opcode().flags();
+        let mut partner = u32::MAX;
+        if flags.contains(Flags::LOOP_OPEN) {
+            open.push(idx);
+        } else if flags.contains(Flags::LOOP_CLOSE) {
+            let o = open.pop().expect("checker guarantees balanced loops");
+            self.partner[o as usize] = idx;
+            partner = o;
+        }
+        self.instrs.push(i);
+        self.pos.push(pos);
+        self.partner.push(partner);
+    }
+}
+
+/// A whole trace in memory.
+#[derive(Clone, Debug)]
+pub struct Trace {
+    pub header: Header,
+    /// Indexed by tile; tiles without a stream have an empty program.
+    pub programs: Vec<Program>,
+    pub file: String,
+    pub format: Format,
+}
+
+impl Trace {
+    pub fn load(path: &Path) -> Result<Trace, TraceError> {
+        let mut src = super::open(path)?;
+        Self::from_source(src.as_mut(), path.display().to_string())
+    }
+
+    pub fn from_source(src: &mut dyn Source, file: String) -> Result<Trace, TraceError> {
+        let header = src.header().clone();
+        let format = src.format();
+        let mut programs = vec![Program::default(); header.tiles as usize];
+        let mut current: Option<usize> = None;
+        let mut open = Vec::new();
+        // `stream` validates before handing each record over; positions come
+        // from a side channel because the callback sees only the item.
+        check(src, |item, pos| match item {
+            Item::Tile(t) => current = Some(t.index()),
+            Item::Instr(i) => {
+                let p = &mut programs[current.expect("checker guarantees a tile")];
+                p.push(*i, pos, &mut open);
+            }
+        })?;
+        Ok(Trace { header, programs, file, format })
+    }
+
+    /// Renders an instruction's position for messages.
+    pub fn location(&self, pos: Pos) -> Location {
+        match self.format {
+            Format::Text => Location::line(&self.file, pos, None),
+            Format::Binary => Location::byte(&self.file, pos),
+        }
+    }
+
+    /// Instructions held (static count, loops not unrolled).
+    pub fn instruction_count(&self) -> usize {
+        self.programs.iter().map(|p| p.len()).sum()
+    }
+}

@@ -1,0 +1,351 @@
+//! The text form of a trace: line-oriented, `#` comments, one instruction
+//! per line as `mnemonic name=value ...`. See arch/trace-format.md.
+
+use super::{FORMAT_VERSION, Format, Header, Item, Pos, Sink, Source, TEXT_MAGIC, TraceError, TraceErrorKind};
+use super::{parse_tile_set, write_tile_set};
+use crate::diag::Location;
+use crate::fileio::Finish;
+use crate::ids::TileId;
+use crate::isa::{Args, Flags, Instr, Opcode};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::Path;
+
+const HEADER_DIRECTIVES: &[&str] = &["chip", "tiles", "model", "workload", "tokens", "users", "group"];
+
+/// Splits a line into words with their 1-based columns, dropping a `#` comment.
+fn words(line: &str) -> Vec<(&str, usize)> {
+    let code = match line.find('#') {
+        Some(i) => &line[..i],
+        None => line,
+    };
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, c) in code.char_indices() {
+        if c.is_whitespace() {
+            if let Some(s) = start.take() {
+                out.push((&code[s..i], s + 1));
+            }
+        } else if start.is_none() {
+            start = Some(i);
+        }
+    }
+    if let Some(s) = start {
+        out.push((&code[s..], s + 1));
+    }
+    out
+}
+
+pub struct TextReader {
+    file: String,
+    lines: BufReader<File>,
+    buf: String,
+    line_no: u64,
+    header: Header,
+    /// The `tile` line that ended the header, not yet returned.
+    pending: Option<(Item, Pos)>,
+}
+
+impl TextReader {
+    pub fn open(path: &Path) -> Result<Self, TraceError> {
+        let file = path.display().to_string();
+        let f =
+            File::open(path).map_err(|e| TraceError::new(Location::file(&file), TraceErrorKind::Io(e.to_string())))?;
+        let mut r = TextReader {
+            file,
+            lines: BufReader::with_capacity(1 << 16, f),
+            buf: String::new(),
+            line_no: 0,
+            header: Header::default(),
+            pending: None,
+        };
+        r.read_header()?;
+        Ok(r)
+    }
+
+    fn err(&self, col: Option<usize>, kind: TraceErrorKind) -> TraceError {
+        TraceError::new(Location::line(&self.file, self.line_no, col), kind)
+    }
+
+    /// Reads the next line into `self.buf`; false at end of file.
+    fn next_line(&mut self) -> Result<bool, TraceError> {
+        self.buf.clear();
+        match self.lines.read_line(&mut self.buf) {
+            Ok(0) => Ok(false),
+            Ok(_) => {
+                self.line_no += 1;
+                Ok(true)
+            }
+            Err(e) => {
+                let kind = if e.kind() == io::ErrorKind::InvalidData {
+                    TraceErrorKind::Syntax("the line is not valid UTF-8 text (is this a damaged binary trace?)".into())
+                } else {
+                    TraceErrorKind::Io(e.to_string())
+                };
+                self.line_no += 1;
+                Err(self.err(None, kind))
+            }
+        }
+    }
+
+    fn read_header(&mut self) -> Result<(), TraceError> {
+        let mut seen_magic = false;
+        let mut seen: Vec<&'static str> = Vec::new();
+        loop {
+            if !self.next_line()? {
+                if !seen_magic {
+                    return Err(self.err(None, TraceErrorKind::NotATrace("an empty file".into())));
+                }
+                break;
+            }
+            let line = std::mem::take(&mut self.buf);
+            let w = words(&line);
+            let Some(&(first, col)) = w.first() else {
+                self.buf = line;
+                continue;
+            };
+            if !seen_magic {
+                if first != TEXT_MAGIC {
+                    return Err(self.err(Some(col), TraceErrorKind::NotATrace(format!("`{first}`"))));
+                }
+                let v = w.get(1).map(|x| x.0).unwrap_or("");
+                if v != FORMAT_VERSION.to_string() || w.len() > 2 {
+                    let c = w.get(1).map(|x| x.1);
+                    let found = w[1..].iter().map(|x| x.0).collect::<Vec<_>>().join(" ");
+                    return Err(self.err(c, TraceErrorKind::Version(found)));
+                }
+                seen_magic = true;
+                continue;
+            }
+            if first == "tile" {
+                let item = self.tile_line(&w)?;
+                self.pending = Some((item, self.line_no));
+                break;
+            }
+            let Some(&dir) = HEADER_DIRECTIVES.iter().find(|d| **d == first) else {
+                if Opcode::from_mnemonic(first).is_some() {
+                    return Err(self.err(Some(col), TraceErrorKind::InstrOutsideTile));
+                }
+                return Err(self.err(Some(col), TraceErrorKind::UnknownDirective(first.into())));
+            };
+            if dir != "group" {
+                if seen.contains(&dir) {
+                    return Err(self.err(Some(col), TraceErrorKind::DuplicateHeader(dir.into())));
+                }
+                seen.push(dir);
+            }
+            self.directive(dir, &w, &line)?;
+            self.buf = line;
+        }
+        for required in ["chip", "tiles"] {
+            if !seen.contains(&required) {
+                return Err(self.err(None, TraceErrorKind::MissingHeader(required)));
+            }
+        }
+        Ok(())
+    }
+
+    fn one_arg<'a>(&self, dir: &str, w: &[(&'a str, usize)], what: &str) -> Result<(&'a str, usize), TraceError> {
+        if w.len() != 2 {
+            let col = w.get(2).map(|x| x.1).or(Some(w[0].1 + dir.len()));
+            return Err(self.err(col, TraceErrorKind::Syntax(format!("`{dir}` takes one argument: {what}"))));
+        }
+        Ok(w[1])
+    }
+
+    fn number<T: std::str::FromStr>(&self, dir: &str, w: &[(&str, usize)], what: &str) -> Result<T, TraceError> {
+        let (v, col) = self.one_arg(dir, w, what)?;
+        v.parse()
+            .map_err(|_| self.err(Some(col), TraceErrorKind::Syntax(format!("`{dir}` expects {what}, found `{v}`"))))
+    }
+
+    fn directive(&mut self, dir: &str, w: &[(&str, usize)], line: &str) -> Result<(), TraceError> {
+        match dir {
+            "chip" => self.header.chip = self.one_arg(dir, w, "the chip config name")?.0.to_string(),
+            "model" => self.header.model = self.one_arg(dir, w, "the model name")?.0.to_string(),
+            "tiles" => {
+                let n: u32 = self.number(dir, w, "a tile count (integer >= 1)")?;
+                if n == 0 {
+                    return Err(self.err(Some(w[1].1), TraceErrorKind::Syntax("`tiles` must be at least 1".into())));
+                }
+                self.header.tiles = n;
+            }
+            "tokens" => self.header.tokens = self.number(dir, w, "a token count (integer)")?,
+            "users" => self.header.users = self.number(dir, w, "a user count (integer)")?,
+            "workload" => {
+                let rest = w.get(1).map(|&(_, c)| line[c - 1..].split('#').next().unwrap_or("").trim());
+                self.header.workload = rest.unwrap_or("").to_string();
+            }
+            "group" => {
+                if w.len() != 3 {
+                    return Err(self.err(
+                        Some(w[0].1),
+                        TraceErrorKind::Syntax("`group` takes an id and a tile set, e.g. `group 0 0-63`".into()),
+                    ));
+                }
+                let expected = self.header.groups.len();
+                if w[1].0.parse::<usize>().ok() != Some(expected) {
+                    return Err(self.err(
+                        Some(w[1].1),
+                        TraceErrorKind::Syntax(format!(
+                            "groups are numbered in order: expected `group {expected}`, found `group {}`",
+                            w[1].0
+                        )),
+                    ));
+                }
+                let set = parse_tile_set(w[2].0).map_err(|m| self.err(Some(w[2].1), TraceErrorKind::Syntax(m)))?;
+                if set.is_empty() {
+                    return Err(
+                        self.err(Some(w[2].1), TraceErrorKind::Syntax("a group needs at least one tile".into()))
+                    );
+                }
+                if self.header.tiles > 0 {
+                    if let Some(t) = set.iter().find(|t| t.0 >= self.header.tiles) {
+                        return Err(self.err(
+                            Some(w[2].1),
+                            TraceErrorKind::TileOutOfRange { tile: t.0, tiles: self.header.tiles },
+                        ));
+                    }
+                } else {
+                    return Err(self.err(
+                        Some(w[0].1),
+                        TraceErrorKind::Syntax("`tiles` must come before the first `group`".into()),
+                    ));
+                }
+                self.header.groups.push(set);
+            }
+            _ => unreachable!("directive list and match agree"),
+        }
+        Ok(())
+    }
+
+    fn tile_line(&self, w: &[(&str, usize)]) -> Result<Item, TraceError> {
+        let t: u32 = self.number("tile", w, "a tile index (integer)")?;
+        Ok(Item::Tile(TileId(t)))
+    }
+
+    fn parse_instr(&self, w: &[(&str, usize)], line_len: usize) -> Result<Instr, TraceError> {
+        let (mnemonic, col) = w[0];
+        let op = Opcode::from_mnemonic(mnemonic).ok_or_else(|| {
+            let kind = if HEADER_DIRECTIVES.contains(&mnemonic) || mnemonic == TEXT_MAGIC {
+                TraceErrorKind::HeaderAfterBody(mnemonic.into())
+            } else {
+                TraceErrorKind::UnknownOpcode { found: mnemonic.into(), expected: Opcode::mnemonics() }
+            };
+            self.err(Some(col), kind)
+        })?;
+        let args = Args::new(mnemonic, &w[1..], line_len + 1)
+            .map_err(|e| self.err(e.column, TraceErrorKind::Operand(e.message)))?;
+        Instr::parse(op, args).map_err(|e| self.err(e.column, TraceErrorKind::Operand(e.message)))
+    }
+}
+
+impl Source for TextReader {
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn next_item(&mut self) -> Result<Option<(Item, Pos)>, TraceError> {
+        if let Some(p) = self.pending.take() {
+            return Ok(Some(p));
+        }
+        loop {
+            if !self.next_line()? {
+                return Ok(None);
+            }
+            let line = std::mem::take(&mut self.buf);
+            let w = words(&line);
+            let result = match w.first() {
+                None => None,
+                Some(&("tile", _)) => Some(self.tile_line(&w)),
+                Some(_) => Some(self.parse_instr(&w, line.trim_end().len()).map(Item::Instr)),
+            };
+            self.buf = line;
+            if let Some(r) = result {
+                return r.map(|item| Some((item, self.line_no)));
+            }
+        }
+    }
+
+    fn location(&self, pos: Pos) -> Location {
+        Location::line(&self.file, pos, None)
+    }
+
+    fn format(&self) -> Format {
+        Format::Text
+    }
+}
+
+/// Writes the canonical text form. Loop bodies are indented two spaces per
+/// level for readability; readers ignore indentation.
+pub struct TextWriter<W: Write> {
+    out: W,
+    depth: usize,
+    line: String,
+}
+
+impl<W: Write> TextWriter<W> {
+    pub fn new(out: W) -> Self {
+        TextWriter { out, depth: 0, line: String::with_capacity(128) }
+    }
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+/// Renders a header in canonical text form.
+pub fn header_text(h: &Header) -> String {
+    let mut s = format!("{TEXT_MAGIC} {FORMAT_VERSION}\nchip {}\ntiles {}\n", h.chip, h.tiles);
+    if !h.model.is_empty() {
+        s.push_str(&format!("model {}\n", h.model));
+    }
+    if !h.workload.is_empty() {
+        s.push_str(&format!("workload {}\n", h.workload));
+    }
+    s.push_str(&format!("tokens {}\nusers {}\n", h.tokens, h.users));
+    for (i, g) in h.groups.iter().enumerate() {
+        s.push_str(&format!("group {i} {}\n", write_tile_set(g)));
+    }
+    s
+}
+
+impl<W: Write> TextWriter<W> {
+    fn write_header(&mut self, h: &Header) -> io::Result<()> {
+        self.out.write_all(header_text(h).as_bytes())
+    }
+    fn write_tile(&mut self, t: TileId) -> io::Result<()> {
+        self.depth = 0;
+        writeln!(self.out, "\ntile {}", t.0)
+    }
+    fn write_instr(&mut self, i: &Instr) -> io::Result<()> {
+        let flags = i.opcode().flags();
+        if flags.contains(Flags::LOOP_CLOSE) {
+            self.depth = self.depth.saturating_sub(1);
+        }
+        self.line.clear();
+        for _ in 0..self.depth {
+            self.line.push_str("  ");
+        }
+        i.write_text(&mut self.line);
+        self.line.push('\n');
+        if flags.contains(Flags::LOOP_OPEN) {
+            self.depth += 1;
+        }
+        self.out.write_all(self.line.as_bytes())
+    }
+}
+
+impl<W: Finish> Sink for TextWriter<W> {
+    fn header(&mut self, h: &Header) -> io::Result<()> {
+        self.write_header(h)
+    }
+    fn tile(&mut self, t: TileId) -> io::Result<()> {
+        self.write_tile(t)
+    }
+    fn instr(&mut self, i: &Instr) -> io::Result<()> {
+        self.write_instr(i)
+    }
+    fn finish(self: Box<Self>) -> io::Result<()> {
+        self.out.finish()
+    }
+}

@@ -1,0 +1,223 @@
+//! Typed quantities used throughout the crate.
+//!
+//! Time is kept in integer cycles of the system clock. `Cycle` is an instant,
+//! `Cycles` a duration; the arithmetic that makes sense is implemented and the
+//! rest does not compile (gem5's `Cycles` exists for the same reason).
+
+use std::fmt;
+use std::ops::{Add, AddAssign, Sub};
+
+/// An instant: cycles since the start of the simulation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cycle(pub u64);
+
+/// A duration in cycles.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cycles(pub u64);
+
+impl Cycle {
+    pub const ZERO: Cycle = Cycle(0);
+    /// Duration from `earlier` to `self`, zero if `earlier` is later.
+    pub fn since(self, earlier: Cycle) -> Cycles {
+        Cycles(self.0.saturating_sub(earlier.0))
+    }
+}
+
+impl Cycles {
+    pub const ZERO: Cycles = Cycles(0);
+}
+
+impl Add<Cycles> for Cycle {
+    type Output = Cycle;
+    fn add(self, d: Cycles) -> Cycle {
+        Cycle(self.0 + d.0)
+    }
+}
+impl AddAssign<Cycles> for Cycle {
+    fn add_assign(&mut self, d: Cycles) {
+        self.0 += d.0;
+    }
+}
+impl Sub for Cycle {
+    type Output = Cycles;
+    fn sub(self, rhs: Cycle) -> Cycles {
+        debug_assert!(self >= rhs, "negative duration {self:?} - {rhs:?}");
+        Cycles(self.0 - rhs.0)
+    }
+}
+impl Add for Cycles {
+    type Output = Cycles;
+    fn add(self, d: Cycles) -> Cycles {
+        Cycles(self.0 + d.0)
+    }
+}
+impl AddAssign for Cycles {
+    fn add_assign(&mut self, d: Cycles) {
+        self.0 += d.0;
+    }
+}
+impl std::iter::Sum for Cycles {
+    fn sum<I: Iterator<Item = Cycles>>(iter: I) -> Cycles {
+        Cycles(iter.map(|c| c.0).sum())
+    }
+}
+impl fmt::Display for Cycle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "@{}", self.0)
+    }
+}
+impl fmt::Display for Cycles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} cycles", self.0)
+    }
+}
+
+/// A byte count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Bytes(pub u64);
+
+impl Add for Bytes {
+    type Output = Bytes;
+    fn add(self, b: Bytes) -> Bytes {
+        Bytes(self.0 + b.0)
+    }
+}
+impl AddAssign for Bytes {
+    fn add_assign(&mut self, b: Bytes) {
+        self.0 += b.0;
+    }
+}
+impl std::iter::Sum for Bytes {
+    fn sum<I: Iterator<Item = Bytes>>(iter: I) -> Bytes {
+        Bytes(iter.map(|c| c.0).sum())
+    }
+}
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&human_bytes(self.0 as f64))
+    }
+}
+
+/// A transfer rate in bytes per cycle of the system clock.
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
+pub struct BytesPerCycle(pub f64);
+
+impl BytesPerCycle {
+    /// Cycles needed to move `bytes` at this rate, rounded up.
+    pub fn cycles_for(self, bytes: Bytes) -> Cycles {
+        Cycles((bytes.0 as f64 / self.0).ceil() as u64)
+    }
+}
+
+/// Sub-cycle resolution used by bandwidth servers so that many small
+/// transfers do not accumulate rounding error: 1 cycle = `FRAC` ticks.
+pub const FRAC: u64 = 1 << 10;
+
+/// A resource that moves bytes at a fixed rate, one transfer at a time, in
+/// the order reservations are made (a link, a DRAM data bus, an SRAM port).
+#[derive(Clone, Debug)]
+pub struct BandwidthServer {
+    /// Ticks (1/FRAC cycle) per byte.
+    ticks_per_byte: f64,
+    busy_until: u64,
+    busy_ticks: u64,
+}
+
+impl BandwidthServer {
+    pub fn new(rate: BytesPerCycle) -> Self {
+        BandwidthServer { ticks_per_byte: FRAC as f64 / rate.0, busy_until: 0, busy_ticks: 0 }
+    }
+    /// Reserves the server for `bytes`, starting no earlier than `at`.
+    /// Returns (start, end) instants, end rounded up to a whole cycle.
+    pub fn reserve(&mut self, at: Cycle, bytes: Bytes) -> (Cycle, Cycle) {
+        let start = (at.0 * FRAC).max(self.busy_until);
+        let dur = (bytes.0 as f64 * self.ticks_per_byte).ceil() as u64;
+        self.busy_until = start + dur;
+        self.busy_ticks += dur;
+        (Cycle(start.div_ceil(FRAC)), Cycle(self.busy_until.div_ceil(FRAC)))
+    }
+    /// Reserves the server for a fixed duration in ticks (used for non-data
+    /// occupancy such as DRAM activations).
+    pub fn reserve_ticks(&mut self, at_ticks: u64, ticks: u64) -> (u64, u64) {
+        let start = at_ticks.max(self.busy_until);
+        self.busy_until = start + ticks;
+        self.busy_ticks += ticks;
+        (start, self.busy_until)
+    }
+    /// The instant the server becomes free, rounded up.
+    pub fn free_at(&self) -> Cycle {
+        Cycle(self.busy_until.div_ceil(FRAC))
+    }
+    pub fn busy_until_ticks(&self) -> u64 {
+        self.busy_until
+    }
+    /// Total cycles the server has been reserved.
+    pub fn busy_cycles(&self) -> f64 {
+        self.busy_ticks as f64 / FRAC as f64
+    }
+}
+
+/// "1.5 GiB"-style rendering for reports.
+pub fn human_bytes(b: f64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = b;
+    let mut i = 0;
+    while v.abs() >= 1024.0 && i + 1 < UNITS.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 { format!("{v:.0} B") } else { format!("{v:.2} {}", UNITS[i]) }
+}
+
+/// "3.35 TB/s"-style rendering (decimal, as vendors quote bandwidth).
+pub fn human_rate(bytes_per_s: f64) -> String {
+    si(bytes_per_s, "B/s")
+}
+
+/// SI-prefixed rendering: 1.98e15 FLOP/s -> "1.98 PFLOP/s".
+pub fn si(v: f64, unit: &str) -> String {
+    const P: [(&str, f64); 6] = [("E", 1e18), ("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)];
+    for (p, s) in P {
+        if v.abs() >= s {
+            return format!("{:.3} {p}{unit}", v / s);
+        }
+    }
+    format!("{v:.3} {unit}")
+}
+
+/// Seconds rendered with a sensible unit.
+pub fn human_seconds(s: f64) -> String {
+    if s >= 1.0 {
+        format!("{s:.3} s")
+    } else if s >= 1e-3 {
+        format!("{:.3} ms", s * 1e3)
+    } else if s >= 1e-6 {
+        format!("{:.3} us", s * 1e6)
+    } else {
+        format!("{:.1} ns", s * 1e9)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_keeps_fractional_time() {
+        // 3 bytes/cycle: ten 1-byte transfers take 10/3 cycles, not 10.
+        let mut s = BandwidthServer::new(BytesPerCycle(3.0));
+        let mut end = Cycle(0);
+        for _ in 0..10 {
+            end = s.reserve(Cycle(0), Bytes(1)).1;
+        }
+        assert_eq!(end, Cycle(4));
+        assert!((s.busy_cycles() - 10.0 / 3.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn server_waits_for_arrival() {
+        let mut s = BandwidthServer::new(BytesPerCycle(1.0));
+        assert_eq!(s.reserve(Cycle(5), Bytes(2)), (Cycle(5), Cycle(7)));
+        assert_eq!(s.reserve(Cycle(6), Bytes(2)), (Cycle(7), Cycle(9)));
+    }
+}
