@@ -15,5 +15,7 @@ pub mod isa;
 pub mod model;
 pub mod report;
 pub mod rng;
+pub mod roofline;
+pub mod sim;
 pub mod trace;
 pub mod units;

@@ -13,6 +13,8 @@ pub enum CliError {
     Trace(#[from] TraceError),
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Sim(#[from] tilesim::sim::SimError),
     #[error("{count} of {total} files failed the check")]
     CheckFailed { count: usize, total: usize },
     #[error("`tilesim {0}` is not implemented yet")]
@@ -26,6 +28,7 @@ impl CliError {
         match self {
             CliError::Config(_) | CliError::Trace(_) | CliError::Usage(_) | CliError::CheckFailed { .. } => 2,
             CliError::NotImplemented(_) => 2,
+            CliError::Sim(e) => e.exit_code(),
             CliError::Output { .. } => 1,
         }
     }

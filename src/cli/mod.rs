@@ -4,6 +4,7 @@ mod check;
 mod convert;
 mod error;
 mod list;
+mod run;
 
 pub use error::CliError;
 
@@ -222,7 +223,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Show { name } => list::show(&name),
         Command::Convert { input, output, to } => convert::run(&input, &output, to),
         Command::Compile(_) => Err(CliError::NotImplemented("compile")),
-        Command::Run(_) => Err(CliError::NotImplemented("run")),
+        Command::Run(a) => run::run(&a),
         Command::Roofline(_) => Err(CliError::NotImplemented("roofline")),
         Command::Compare(_) => Err(CliError::NotImplemented("compare")),
         Command::Sweep { .. } => Err(CliError::NotImplemented("sweep")),

@@ -2,3 +2,5 @@
 //! simulation reports as tables and JSON.
 
 pub mod describe;
+pub mod run;
+pub mod timeline;

@@ -169,7 +169,20 @@ impl BinaryReader {
             }
             groups.push(members);
         }
-        self.header = Header { chip, tiles, model, workload, tokens, users, groups };
+        let mat = self.offset();
+        let measure = match self.decode("measure flag", |r| r.byte())? {
+            0 => None,
+            1 => {
+                let a = self.decode("measure start", |r| r.varint())?;
+                let b = self.decode("measure end", |r| r.varint())?;
+                if a >= b {
+                    return Err(self.err_at(mat, TraceErrorKind::Invalid("measure window is empty".into())));
+                }
+                Some((a, b))
+            }
+            f => return Err(self.err_at(mat, TraceErrorKind::Invalid(format!("measure flag {f}")))),
+        };
+        self.header = Header { chip, tiles, model, workload, tokens, users, groups, measure };
         Ok(())
     }
 }
@@ -251,6 +264,14 @@ impl<W: Finish> Sink for BinaryWriter<W> {
             for t in g {
                 varint::write(b, (t.0 - prev.unwrap_or(0)) as u64);
                 prev = Some(t.0);
+            }
+        }
+        match h.measure {
+            None => b.push(0),
+            Some((x, y)) => {
+                b.push(1);
+                varint::write(b, x);
+                varint::write(b, y);
             }
         }
         self.out.write_all(&self.buf)

@@ -20,6 +20,10 @@ pub struct Header {
     pub users: u64,
     /// Barrier groups; index = group id. Each list is sorted and unique.
     pub groups: Vec<Vec<TileId>>,
+    /// Statistics window for synthetic traffic, [from, to) cycles: only
+    /// messages created in it count toward the NoC latency and throughput
+    /// figures (BookSim's warm-up and measurement periods).
+    pub measure: Option<(u64, u64)>,
 }
 
 /// Parses a tile set such as `0-7,12,16-31/4` (ranges inclusive, optional

@@ -67,7 +67,9 @@ pub enum TraceErrorKind {
     NotATrace(String),
     #[error("unsupported trace format version `{0}` (this tilesim reads version {FORMAT_VERSION})")]
     Version(String),
-    #[error("unknown header directive `{0}` (expected chip, tiles, model, workload, tokens, users, group or tile)")]
+    #[error(
+        "unknown header directive `{0}` (expected chip, tiles, model, workload, tokens, users, group, measure or tile)"
+    )]
     UnknownDirective(String),
     #[error("the header has no `{0}` line (expected before the first `tile`)")]
     MissingHeader(&'static str),

@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::Path;
 
-const HEADER_DIRECTIVES: &[&str] = &["chip", "tiles", "model", "workload", "tokens", "users", "group"];
+const HEADER_DIRECTIVES: &[&str] = &["chip", "tiles", "model", "workload", "tokens", "users", "group", "measure"];
 
 /// Splits a line into words with their 1-based columns, dropping a `#` comment.
 fn words(line: &str) -> Vec<(&str, usize)> {
@@ -176,6 +176,21 @@ impl TextReader {
                 let rest = w.get(1).map(|&(_, c)| line[c - 1..].split('#').next().unwrap_or("").trim());
                 self.header.workload = rest.unwrap_or("").to_string();
             }
+            "measure" => {
+                let parse = |i: usize| w.get(i).and_then(|x| x.0.parse::<u64>().ok());
+                match (parse(1), parse(2), w.len()) {
+                    (Some(a), Some(b), 3) if a < b => self.header.measure = Some((a, b)),
+                    _ => {
+                        return Err(self.err(
+                            Some(w[0].1),
+                            TraceErrorKind::Syntax(
+                                "`measure` takes two cycle counts FROM TO with FROM < TO, e.g. `measure 2000 10000`"
+                                    .into(),
+                            ),
+                        ));
+                    }
+                }
+            }
             "group" => {
                 if w.len() != 3 {
                     return Err(self.err(
@@ -303,6 +318,9 @@ pub fn header_text(h: &Header) -> String {
         s.push_str(&format!("workload {}\n", h.workload));
     }
     s.push_str(&format!("tokens {}\nusers {}\n", h.tokens, h.users));
+    if let Some((a, b)) = h.measure {
+        s.push_str(&format!("measure {a} {b}\n"));
+    }
     for (i, g) in h.groups.iter().enumerate() {
         s.push_str(&format!("group {i} {}\n", write_tile_set(g)));
     }

@@ -1,0 +1,953 @@
+//! The simulation loop and its event handlers.
+
+use super::cost;
+use super::dram::{Channel, ChannelTiming, split_interleaved};
+use super::event::EventQueue;
+use super::hist::Histogram;
+use super::network::{End, Network};
+use super::slab::Slab;
+use super::stats::{Blocked, ByteCounts, RunStats, SimError, StuckTile, TileStats, WaitKind};
+use super::timeline::{Timeline, TimelineOptions, Track};
+use crate::chip::{Chip, DramSpec, Memory};
+use crate::ids::{ChipId, LinkId, TileId};
+use crate::isa::{Instr, Loc, Space};
+use crate::trace::{Pos, Trace, against};
+use crate::units::{BandwidthServer, Bytes, Cycle, Cycles, FRAC};
+use std::collections::{HashMap, VecDeque};
+
+/// Everything that can happen, in one closed set.
+#[derive(Clone, Copy, Debug)]
+enum Event {
+    /// A tile may issue its next instructions.
+    Issue(TileId),
+    /// A packet's head reaches the next link of its route.
+    Hop(u32),
+    /// A message's last byte has been delivered.
+    Delivered(u32),
+    /// A DMA request reaches the memory that serves it.
+    MemArrive(u32),
+    /// One part of an operation is done (data landed in SRAM, written to memory).
+    PartDone(u32),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OpKind {
+    Load,
+    Store,
+    Send,
+    Recv,
+}
+
+/// Where and when an instruction issues.
+#[derive(Clone, Copy, Debug)]
+struct At {
+    tile: TileId,
+    now: Cycle,
+    pos: Pos,
+}
+
+/// A DRAM access request: which channels, arriving when.
+struct Access<'f> {
+    /// First channel of the chip (HBM) or tile (vault) in `MemSystem::channels`.
+    base: usize,
+    channels: u32,
+    /// HBM stacks (0 for a vault); `only` restricts to one stack.
+    stacks: u32,
+    only: Option<u32>,
+    /// Arrival tick at the channels of each stack.
+    arrive: &'f dyn Fn(u32) -> u64,
+    addr: u64,
+    bytes: u64,
+    write: bool,
+}
+
+/// An asynchronous operation in flight.
+#[derive(Clone, Debug)]
+struct Op {
+    tile: TileId,
+    token: u32,
+    kind: OpKind,
+    mem: Loc,
+    bytes: u64,
+    pos: Pos,
+    parts: u32,
+    issued: Cycle,
+    peer: TileId,
+    tag: u32,
+}
+
+/// What happens when a message has been delivered.
+#[derive(Clone, Copy, Debug)]
+enum OnDelivery {
+    /// Data for load `op` has reached its tile: write it into SRAM.
+    LoadData(u32),
+    /// Store data has reached HBM stack `stack`: write it to that stack's channels.
+    StoreAtStack(u32, u32),
+    /// Store data has reached a remote tile's vault or SRAM.
+    StoreAtTile(u32),
+    /// A send's message has arrived at its destination.
+    Send(u32),
+}
+
+struct Msg {
+    route: Vec<LinkId>,
+    packets_left: u32,
+    created: Cycle,
+    bytes: u64,
+    done: OnDelivery,
+}
+
+struct Packet {
+    msg: u32,
+    bytes: u64,
+    hop: u16,
+    /// Earliest tick the tail can reach the current link.
+    tail_in: u64,
+}
+
+/// A receive queue entry for one (destination, source, tag).
+enum Mail {
+    Arrived { bytes: u64, send_pos: Pos, from_tile: TileId },
+    Posted(u32),
+}
+
+struct TileState {
+    pc: usize,
+    loops: Vec<(usize, u64)>,
+    tokens: Vec<u32>,
+    /// Kind of the operations behind each token (for time accounting).
+    token_kind: Vec<WaitKind>,
+    blocked: Blocked,
+    block_start: Cycle,
+    dma_busy: u32,
+    sram: BandwidthServer,
+}
+
+struct GroupState {
+    arrived: u32,
+    latency: Cycles,
+}
+
+/// The memory behind `hbm:` and `dram:` locations.
+struct MemSystem {
+    kind: MemKind,
+    spec: Option<DramSpec>,
+    timing: Option<ChannelTiming>,
+    channels: Vec<Channel>,
+}
+
+#[derive(Clone, Copy)]
+enum MemKind {
+    None,
+    Hbm { stacks: u32, per_chip: u32 },
+    Vault { per_tile: u32 },
+}
+
+struct Sim<'a> {
+    chip: &'a Chip,
+    trace: &'a Trace,
+    q: EventQueue<Event>,
+    net: Network,
+    mem: MemSystem,
+    tiles: Vec<TileState>,
+    stats: Vec<TileStats>,
+    ops: Slab<Op>,
+    msgs: Slab<Msg>,
+    pkts: Slab<Packet>,
+    mail: HashMap<(u32, u32, u32), VecDeque<Mail>>,
+    groups: Vec<GroupState>,
+    /// Zero-load request latency from a chip-local tile to each HBM stack.
+    stack_latency: Vec<Cycles>,
+    route_buf: Vec<LinkId>,
+    bytes: ByteCounts,
+    message_latency: Histogram,
+    window: (Cycle, Cycle),
+    window_latency: Histogram,
+    window_bytes: u64,
+    timeline: Option<Timeline>,
+    error: Option<SimError>,
+}
+
+/// Options of one run.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub timeline: Option<TimelineOptions>,
+}
+
+/// Runs `trace` on `chip`.
+pub fn simulate(chip: &Chip, trace: &Trace, opts: &Options) -> Result<RunStats, SimError> {
+    against::check_header(chip, &trace.header).map_err(SimError::Mismatch)?;
+    // Chip-dependent checks up front, so a bad instruction fails before any time passes.
+    for (t, p) in trace.programs.iter().enumerate() {
+        for (i, instr) in p.instrs.iter().enumerate() {
+            if let Err(m) = against::check_instr(chip, TileId(t as u32), instr) {
+                return Err(SimError::Instr { at: trace.location(p.pos[i]), tile: t as u32, message: m });
+            }
+        }
+    }
+    let mut sim = Sim::new(chip, trace, opts);
+    sim.run()?;
+    sim.finish()
+}
+
+impl<'a> Sim<'a> {
+    fn new(chip: &'a Chip, trace: &'a Trace, opts: &Options) -> Sim<'a> {
+        let net = Network::new(chip);
+        let n = chip.total_tiles() as usize;
+        let mem = match &chip.memory {
+            Memory::SramOnly => MemSystem { kind: MemKind::None, spec: None, timing: None, channels: Vec::new() },
+            Memory::Hbm { stacks, dram, .. } => MemSystem {
+                kind: MemKind::Hbm { stacks: *stacks, per_chip: dram.channels },
+                spec: Some(dram.clone()),
+                timing: Some(ChannelTiming::new(dram)),
+                channels: (0..dram.channels * chip.system.chips).map(|_| Channel::new(dram.banks)).collect(),
+            },
+            Memory::Dram3d { dram, .. } => MemSystem {
+                kind: MemKind::Vault { per_tile: dram.channels },
+                spec: Some(dram.clone()),
+                timing: Some(ChannelTiming::new(dram)),
+                channels: (0..dram.channels as usize * n).map(|_| Channel::new(dram.banks)).collect(),
+            },
+        };
+        let tiles = (0..n)
+            .map(|_| TileState {
+                pc: 0,
+                loops: Vec::new(),
+                tokens: Vec::new(),
+                token_kind: Vec::new(),
+                blocked: Blocked::No,
+                block_start: Cycle::ZERO,
+                dma_busy: 0,
+                sram: BandwidthServer::new(chip.tile.sram_bw),
+            })
+            .collect();
+        let mut buf = Vec::new();
+        let mut stack_latency = Vec::new();
+        if let MemKind::Hbm { stacks, .. } = mem.kind {
+            for t in 0..chip.tiles_per_chip() {
+                for s in 0..stacks {
+                    net.route(End::Tile(TileId(t)), End::Stack { chip: ChipId(0), stack: s }, &mut buf);
+                    stack_latency.push(net.zero_load(&buf, 0));
+                }
+            }
+        }
+        // Barrier latency: gather to the first member and release back, at zero load.
+        let groups = trace
+            .header
+            .groups
+            .iter()
+            .map(|members| {
+                let root = members[0];
+                let mut worst = Cycles::ZERO;
+                for &m in members {
+                    net.route(End::Tile(m), End::Tile(root), &mut buf);
+                    worst = worst.max(net.zero_load(&buf, 0));
+                }
+                GroupState { arrived: 0, latency: Cycles(2 * worst.0) }
+            })
+            .collect();
+        let timeline = opts.timeline.as_ref().map(|o| Timeline::new(o.clone(), n, &net));
+        Sim {
+            chip,
+            trace,
+            q: EventQueue::new(),
+            net,
+            mem,
+            tiles,
+            stats: vec![TileStats::default(); n],
+            ops: Slab::default(),
+            msgs: Slab::default(),
+            pkts: Slab::default(),
+            mail: HashMap::new(),
+            groups,
+            stack_latency,
+            route_buf: Vec::new(),
+            bytes: ByteCounts::default(),
+            message_latency: Histogram::default(),
+            window: (Cycle::ZERO, Cycle(u64::MAX)),
+            window_latency: Histogram::default(),
+            window_bytes: 0,
+            timeline,
+            error: None,
+        }
+    }
+
+    fn run(&mut self) -> Result<(), SimError> {
+        self.window = synthetic_window(self.trace);
+        for t in 0..self.tiles.len() {
+            if !self.trace.programs[t].is_empty() {
+                self.q.schedule(Cycle::ZERO, Event::Issue(TileId(t as u32)));
+            } else {
+                self.tiles[t].blocked = Blocked::Done;
+            }
+        }
+        while let Some((now, ev)) = self.q.pop() {
+            match ev {
+                Event::Issue(t) => self.issue(t, now),
+                Event::Hop(p) => self.hop(p, now),
+                Event::Delivered(m) => self.delivered(m, now),
+                Event::MemArrive(op) => self.mem_arrive(op, now),
+                Event::PartDone(op) => self.part_done(op, now),
+            }
+            if let Some(e) = self.error.take() {
+                return Err(e);
+            }
+        }
+        self.check_stuck()
+    }
+
+    // ----- issue -------------------------------------------------------
+
+    fn wake(&mut self, t: TileId, now: Cycle, kind: WaitKind) {
+        let ts = &mut self.tiles[t.index()];
+        let waited = now.since(ts.block_start).0;
+        self.stats[t.index()].waits[kind.index()] += waited;
+        ts.blocked = Blocked::No;
+        self.q.schedule(now, Event::Issue(t));
+    }
+
+    fn token_slot(ts: &mut TileState, tok: u32) -> usize {
+        let i = tok as usize;
+        if ts.tokens.len() <= i {
+            ts.tokens.resize(i + 1, 0);
+            ts.token_kind.resize(i + 1, WaitKind::Memory);
+        }
+        i
+    }
+
+    fn issue(&mut self, t: TileId, now: Cycle) {
+        let ti = t.index();
+        let prog = &self.trace.programs[ti];
+        self.tiles[ti].blocked = Blocked::No;
+        loop {
+            let pc = self.tiles[ti].pc;
+            if pc >= prog.len() {
+                self.tiles[ti].blocked = Blocked::Done;
+                self.stats[ti].finished = now;
+                return;
+            }
+            let instr = prog.instrs[pc];
+            let pos = prog.pos[pc];
+            self.stats[ti].instructions += 1;
+            match instr {
+                Instr::Load { tok, mem, sram: _, bytes } | Instr::Store { tok, mem, sram: _, bytes } => {
+                    if self.tiles[ti].dma_busy >= self.chip.tile.dma_engines {
+                        self.stats[ti].instructions -= 1;
+                        let ts = &mut self.tiles[ti];
+                        ts.blocked = Blocked::Dma;
+                        ts.block_start = now;
+                        return;
+                    }
+                    let kind = if matches!(instr, Instr::Load { .. }) { OpKind::Load } else { OpKind::Store };
+                    self.start_dma(At { tile: t, now, pos }, kind, tok.0, mem, bytes.0);
+                }
+                Instr::Send { tok, to, tag, sram: _, bytes } => {
+                    self.start_msg(At { tile: t, now, pos }, OpKind::Send, tok.0, to, tag.0, bytes.0);
+                }
+                Instr::Recv { tok, from, tag, sram: _, bytes } => {
+                    self.start_msg(At { tile: t, now, pos }, OpKind::Recv, tok.0, from, tag.0, bytes.0);
+                }
+                Instr::Wait { tok } => {
+                    let ts = &mut self.tiles[ti];
+                    let i = Self::token_slot(ts, tok.0);
+                    if ts.tokens[i] > 0 {
+                        ts.blocked = Blocked::Token(tok.0);
+                        ts.block_start = now;
+                        return;
+                    }
+                }
+                Instr::Gemm { .. } | Instr::Attn { .. } | Instr::Vec { .. } => {
+                    let end = self.compute(t, now, &instr, pos);
+                    self.tiles[ti].pc += 1;
+                    self.tiles[ti].blocked = Blocked::Busy;
+                    self.q.schedule(end, Event::Issue(t));
+                    return;
+                }
+                Instr::Delay { cycles } => {
+                    self.tiles[ti].pc += 1;
+                    if cycles.0 > 0 {
+                        self.stats[ti].waits[WaitKind::Overhead.index()] += cycles.0;
+                        self.tiles[ti].blocked = Blocked::Busy;
+                        self.q.schedule(now + cycles, Event::Issue(t));
+                        return;
+                    }
+                    continue;
+                }
+                Instr::Barrier { group } => {
+                    self.tiles[ti].pc += 1;
+                    let ts = &mut self.tiles[ti];
+                    ts.blocked = Blocked::Barrier(group.0);
+                    ts.block_start = now;
+                    let g = &mut self.groups[group.0 as usize];
+                    g.arrived += 1;
+                    let members = &self.trace.header.groups[group.0 as usize];
+                    if g.arrived as usize == members.len() {
+                        g.arrived = 0;
+                        let at = now + g.latency;
+                        for &m in members {
+                            let waited = at.since(self.tiles[m.index()].block_start).0;
+                            self.stats[m.index()].waits[WaitKind::Sync.index()] += waited;
+                            self.tiles[m.index()].blocked = Blocked::Busy;
+                            self.q.schedule(at, Event::Issue(m));
+                        }
+                    }
+                    return;
+                }
+                Instr::Loop { count } => {
+                    self.tiles[ti].loops.push((pc + 1, count.0));
+                }
+                Instr::EndLoop {} => {
+                    let ts = &mut self.tiles[ti];
+                    let top = ts.loops.last_mut().expect("checker guarantees balanced loops");
+                    top.1 -= 1;
+                    if top.1 > 0 {
+                        ts.pc = top.0;
+                        continue;
+                    }
+                    ts.loops.pop();
+                }
+            }
+            self.tiles[ti].pc += 1;
+        }
+    }
+
+    /// Starts a compute instruction; returns when issue may continue.
+    fn compute(&mut self, t: TileId, now: Cycle, instr: &Instr, pos: Pos) -> Cycle {
+        let tile = &self.chip.tile;
+        let w = cost::work(instr).expect("compute instruction has work");
+        let unit = cost::unit_cycles(tile, instr, &w);
+        let ts = &mut self.tiles[t.index()];
+        let before = ts.sram.busy_cycles();
+        let (_, port_end) = ts.sram.reserve(now, Bytes(w.sram_bytes));
+        let end = (now + unit).max(port_end) + cost::latency(tile, instr);
+        let st = &mut self.stats[t.index()];
+        st.sram_busy_ticks += ((ts.sram.busy_cycles() - before) * FRAC as f64) as u64;
+        st.compute_cycles += (end - now).0;
+        st.macs += w.macs;
+        st.flops += 2 * w.macs + w.vector_ops;
+        st.vector_ops += w.vector_ops;
+        if matches!(instr, Instr::Vec { .. }) {
+            st.vector_busy += unit.0;
+        } else {
+            st.matrix_busy += unit.0;
+        }
+        self.bytes.sram += w.sram_bytes;
+        self.bytes.kv_read += w.kv_bytes;
+        if let Some(tl) = &mut self.timeline {
+            let track = if matches!(instr, Instr::Vec { .. }) { Track::Vector(t) } else { Track::Matrix(t) };
+            tl.span(track, instr.opcode().mnemonic(), now, end, pos);
+        }
+        end
+    }
+
+    // ----- asynchronous operations ------------------------------------
+
+    fn new_op(&mut self, at: At, tok: u32, kind: OpKind, mem: Loc, bytes: u64) -> u32 {
+        let At { tile: t, now, pos } = at;
+        let ts = &mut self.tiles[t.index()];
+        let i = Self::token_slot(ts, tok);
+        ts.tokens[i] += 1;
+        ts.token_kind[i] = match kind {
+            OpKind::Load | OpKind::Store => WaitKind::Memory,
+            OpKind::Send | OpKind::Recv => WaitKind::Network,
+        };
+        self.ops.insert(Op { tile: t, token: tok, kind, mem, bytes, pos, parts: 1, issued: now, peer: t, tag: 0 })
+    }
+
+    fn start_dma(&mut self, at: At, kind: OpKind, tok: u32, mem: Loc, bytes: u64) {
+        let (t, now) = (at.tile, at.now);
+        self.tiles[t.index()].dma_busy += 1;
+        let op = self.new_op(at, tok, kind, mem, bytes);
+        let st = &mut self.stats[t.index()];
+        if kind == OpKind::Load {
+            st.loads += 1;
+        } else {
+            st.stores += 1;
+        }
+        if bytes == 0 {
+            self.q.schedule(now, Event::PartDone(op));
+            return;
+        }
+        let controller = self.mem.spec.as_ref().map_or(Cycles::ZERO, |s| s.controller);
+        let owner = mem.tile.unwrap_or(t);
+        match (kind, mem.space) {
+            (OpKind::Load, Space::Hbm) => {
+                let local = t.0 % self.chip.tiles_per_chip();
+                let stacks = self.hbm_stacks();
+                let first =
+                    (0..stacks).map(|s| self.stack_latency[(local * stacks + s) as usize]).min().unwrap_or_default();
+                self.q.schedule(now + first + controller, Event::MemArrive(op));
+            }
+            (OpKind::Load, _) if owner == t => {
+                // Own vault (or own SRAM: a local copy).
+                let extra = if mem.space == Space::Dram { controller } else { Cycles::ZERO };
+                self.q.schedule(now + extra, Event::MemArrive(op));
+            }
+            (OpKind::Load, _) => {
+                self.net.route(End::Tile(t), End::Tile(owner), &mut self.route_buf);
+                let req = self.net.zero_load(&self.route_buf, 0);
+                let extra = if mem.space == Space::Dram { controller } else { Cycles::ZERO };
+                self.q.schedule(now + req + extra, Event::MemArrive(op));
+            }
+            (_, Space::Hbm) => {
+                // Read SRAM, then one message per stack with that stack's bytes.
+                let (ps, pe) = self.tiles[t.index()].sram.reserve(now, Bytes(bytes));
+                let stacks = self.hbm_stacks();
+                let mut per_stack = vec![0u64; stacks as usize];
+                let spec = self.mem.spec.as_ref().expect("HBM chip has a DRAM spec");
+                split_interleaved(mem.addr, bytes, spec.interleave.0, spec.channels as u64, |c, _, b| {
+                    per_stack[(c % stacks as u64) as usize] += b;
+                });
+                let chip = self.net.chip_of(t);
+                let parts = per_stack.iter().filter(|&&b| b > 0).count() as u32;
+                self.ops.get_mut(op).parts = parts;
+                for (s, &b) in per_stack.iter().enumerate() {
+                    if b > 0 {
+                        let to = End::Stack { chip, stack: s as u32 };
+                        self.send_message(End::Tile(t), to, b, ps, pe, now, OnDelivery::StoreAtStack(op, s as u32));
+                    }
+                }
+            }
+            (_, _) if owner == t => {
+                let (_, pe) = self.tiles[t.index()].sram.reserve(now, Bytes(bytes));
+                let extra = if mem.space == Space::Dram { controller } else { Cycles::ZERO };
+                self.q.schedule(pe + extra, Event::MemArrive(op));
+            }
+            (_, _) => {
+                let (ps, pe) = self.tiles[t.index()].sram.reserve(now, Bytes(bytes));
+                self.send_message(End::Tile(t), End::Tile(owner), bytes, ps, pe, now, OnDelivery::StoreAtTile(op));
+            }
+        }
+    }
+
+    fn hbm_stacks(&self) -> u32 {
+        match self.mem.kind {
+            MemKind::Hbm { stacks, .. } => stacks,
+            _ => unreachable!("HBM access checked against the chip"),
+        }
+    }
+
+    /// Serves the channels of a vault or an HBM chip for [addr, addr+bytes);
+    /// `stack` restricts HBM to one stack. Returns per stack (or one entry
+    /// for a vault) the bytes and (first, last) data ticks.
+    /// Serves [addr, addr+bytes) from chip `chip`'s HBM (only stack `only`
+    /// if given); `arrive` gives the arrival tick at each stack.
+    fn serve_hbm(
+        &mut self,
+        chip: ChipId,
+        only: Option<u32>,
+        arrive: &dyn Fn(u32) -> u64,
+        addr: u64,
+        bytes: u64,
+        write: bool,
+    ) -> Vec<(u64, u64, u64)> {
+        let MemKind::Hbm { stacks, per_chip } = self.mem.kind else {
+            unreachable!("HBM access checked against the chip")
+        };
+        let base = (chip.0 * per_chip) as usize;
+        self.serve(Access { base, channels: per_chip, stacks, only, arrive, addr, bytes, write })
+    }
+
+    /// Serves [addr, addr+bytes) from tile `owner`'s vault, arriving at `at` ticks.
+    fn serve_vault(&mut self, owner: TileId, at: u64, addr: u64, bytes: u64, write: bool) -> (u64, u64, u64) {
+        let MemKind::Vault { per_tile } = self.mem.kind else { unreachable!("DRAM access checked against the chip") };
+        let base = (owner.0 * per_tile) as usize;
+        self.serve(Access { base, channels: per_tile, stacks: 0, only: None, arrive: &|_| at, addr, bytes, write })[0]
+    }
+
+    fn serve(&mut self, a: Access<'_>) -> Vec<(u64, u64, u64)> {
+        let Access { base, channels, stacks, only: stack, arrive: at_ticks, addr, bytes, write } = a;
+        let spec = self.mem.spec.as_ref().expect("memory spec");
+        let tm = self.mem.timing.as_ref().expect("memory timing");
+        let mut out = vec![(0u64, u64::MAX, 0u64); stacks.max(1) as usize];
+        let chans = &mut self.mem.channels;
+        let mut served = 0;
+        split_interleaved(addr, bytes, spec.interleave.0, channels as u64, |c, local, b| {
+            let s = if stacks > 0 { (c % stacks as u64) as u32 } else { 0 };
+            if stack.is_some_and(|x| x != s) {
+                return;
+            }
+            let r = chans[base + c as usize].access(tm, at_ticks(s), local, b, write);
+            served += b;
+            let e = &mut out[s as usize];
+            e.0 += b;
+            e.1 = e.1.min(r.first);
+            e.2 = e.2.max(r.last);
+        });
+        if write {
+            self.bytes.memory_write += served;
+        } else {
+            self.bytes.memory_read += served;
+        }
+        out
+    }
+
+    fn mem_arrive(&mut self, op: u32, now: Cycle) {
+        let o = self.ops.get(op).clone();
+        let owner = o.mem.tile.unwrap_or(o.tile);
+        let controller = self.mem.spec.as_ref().map_or(Cycles::ZERO, |s| s.controller);
+        match (o.kind, o.mem.space) {
+            (OpKind::Load, Space::Hbm) => {
+                let stacks = self.hbm_stacks();
+                let chip = self.net.chip_of(o.tile);
+                let local = o.tile.0 % self.chip.tiles_per_chip();
+                let lat: Vec<u64> = (0..stacks)
+                    .map(|s| ((o.issued + self.stack_latency[(local * stacks + s) as usize] + controller).0) * FRAC)
+                    .collect();
+                let served = self.serve_hbm(chip, None, &|s| lat[s as usize], o.mem.addr, o.bytes, false);
+                let parts = served.iter().filter(|e| e.0 > 0).count() as u32;
+                self.ops.get_mut(op).parts = parts;
+                for (s, &(b, first, last)) in served.iter().enumerate() {
+                    if b > 0 {
+                        let from = End::Stack { chip, stack: s as u32 };
+                        let (f, l) = (Cycle(first.div_ceil(FRAC)), Cycle(last.div_ceil(FRAC)));
+                        self.send_message(from, End::Tile(o.tile), b, f, l, o.issued, OnDelivery::LoadData(op));
+                    }
+                }
+            }
+            (OpKind::Load, space) => {
+                // Data at the owner: from its vault or its SRAM port.
+                let (first, last) = match space {
+                    Space::Dram => {
+                        let s = self.serve_vault(owner, now.0 * FRAC, o.mem.addr, o.bytes, false);
+                        (Cycle(s.1.div_ceil(FRAC)), Cycle(s.2.div_ceil(FRAC)))
+                    }
+                    _ => self.tiles[owner.index()].sram.reserve(now, Bytes(o.bytes)),
+                };
+                if owner == o.tile {
+                    // Local: write into own SRAM as the data arrives.
+                    let (_, pe) = self.tiles[o.tile.index()].sram.reserve(first, Bytes(o.bytes));
+                    self.q.schedule(pe.max(last), Event::PartDone(op));
+                } else {
+                    self.send_message(
+                        End::Tile(owner),
+                        End::Tile(o.tile),
+                        o.bytes,
+                        first,
+                        last,
+                        o.issued,
+                        OnDelivery::LoadData(op),
+                    );
+                }
+            }
+            (_, Space::Dram) => {
+                // Store data at the owner's vault.
+                let s = self.serve_vault(owner, now.0 * FRAC, o.mem.addr, o.bytes, true);
+                self.q.schedule(Cycle(s.2.div_ceil(FRAC)), Event::PartDone(op));
+            }
+            (_, _) => {
+                // Store into SRAM (own tile: a local copy).
+                let (_, pe) = self.tiles[owner.index()].sram.reserve(now, Bytes(o.bytes));
+                self.q.schedule(pe, Event::PartDone(op));
+            }
+        }
+    }
+
+    fn part_done(&mut self, op: u32, now: Cycle) {
+        let o = self.ops.get_mut(op);
+        o.parts -= 1;
+        if o.parts > 0 {
+            return;
+        }
+        let o = self.ops.remove(op);
+        let ti = o.tile.index();
+        if let Some(tl) = &mut self.timeline {
+            let name = match o.kind {
+                OpKind::Load => "load",
+                OpKind::Store => "store",
+                OpKind::Send => "send",
+                OpKind::Recv => "recv",
+            };
+            let track = match o.kind {
+                OpKind::Load | OpKind::Store => Track::Dma(o.tile),
+                _ => Track::Net(o.tile),
+            };
+            tl.span(track, name, o.issued, now, o.pos);
+        }
+        let ts = &mut self.tiles[ti];
+        if matches!(o.kind, OpKind::Load | OpKind::Store) {
+            ts.dma_busy -= 1;
+            if ts.blocked == Blocked::Dma {
+                self.wake(o.tile, now, WaitKind::Memory);
+            }
+        }
+        let ts = &mut self.tiles[ti];
+        let i = o.token as usize;
+        ts.tokens[i] -= 1;
+        if ts.tokens[i] == 0 && ts.blocked == Blocked::Token(o.token) {
+            let kind = ts.token_kind[i];
+            self.wake(o.tile, now, kind);
+        }
+    }
+
+    // ----- messages ----------------------------------------------------
+
+    fn start_msg(&mut self, at: At, kind: OpKind, tok: u32, peer: TileId, tag: u32, bytes: u64) {
+        let (t, now) = (at.tile, at.now);
+        let op = self.new_op(at, tok, kind, Loc { space: Space::Sram, tile: None, addr: 0 }, bytes);
+        let o = self.ops.get_mut(op);
+        o.peer = peer;
+        o.tag = tag;
+        if kind == OpKind::Send {
+            self.stats[t.index()].sends += 1;
+            self.bytes.messages += bytes;
+            let (ps, pe) = self.tiles[t.index()].sram.reserve(now, Bytes(bytes));
+            self.send_message(End::Tile(t), End::Tile(peer), bytes, ps, pe, now, OnDelivery::Send(op));
+            return;
+        }
+        self.stats[t.index()].recvs += 1;
+        let q = self.mail.entry((t.0, peer.0, tag)).or_default();
+        match q.front() {
+            Some(Mail::Arrived { .. }) => {
+                let Some(Mail::Arrived { bytes: got, send_pos, from_tile }) = q.pop_front() else { unreachable!() };
+                self.match_recv(op, got, send_pos, from_tile, now);
+            }
+            _ => q.push_back(Mail::Posted(op)),
+        }
+    }
+
+    /// Completes receive `op` with a message of `got` bytes.
+    fn match_recv(&mut self, op: u32, got: u64, send_pos: Pos, from: TileId, now: Cycle) {
+        let o = self.ops.get(op);
+        if o.bytes != got {
+            let (tile, pos, want) = (o.tile, o.pos, o.bytes);
+            let sender = self.trace.location(send_pos);
+            self.error = Some(SimError::Instr {
+                at: self.trace.location(pos),
+                tile: tile.0,
+                message: format!(
+                    "recv expects {want} bytes but the matching send from tile {from} ({sender}) carries {got}"
+                ),
+            });
+            return;
+        }
+        let (_, pe) = self.tiles[o.tile.index()].sram.reserve(now, Bytes(got));
+        self.q.schedule(pe, Event::PartDone(op));
+    }
+
+    /// Creates a message whose packets become ready evenly between `first`
+    /// and `last` (data streaming out of a memory or SRAM port).
+    #[allow(clippy::too_many_arguments)]
+    fn send_message(
+        &mut self,
+        from: End,
+        to: End,
+        bytes: u64,
+        first: Cycle,
+        last: Cycle,
+        created: Cycle,
+        done: OnDelivery,
+    ) {
+        let mut route = Vec::new();
+        self.net.route(from, to, &mut route);
+        let psize = self.chip.noc.packet.0.max(1);
+        let n = bytes.div_ceil(psize).max(1);
+        let msg = self.msgs.insert(Msg { route, packets_left: n as u32, created, bytes, done });
+        let span = last.since(first).0;
+        for k in 0..n {
+            let b = if k + 1 == n { bytes - psize * (n - 1) } else { psize };
+            let ready = first + Cycles(span * (k + 1) / n);
+            let p = self.pkts.insert(Packet { msg, bytes: b, hop: 0, tail_in: 0 });
+            self.q.schedule(ready, Event::Hop(p));
+        }
+    }
+
+    fn hop(&mut self, p: u32, now: Cycle) {
+        let pk = self.pkts.get(p);
+        let (msg, hop, bytes, tail_in) = (pk.msg, pk.hop as usize, pk.bytes, pk.tail_in);
+        let m = self.msgs.get(msg);
+        let l = m.route[hop];
+        let last = hop + 1 == m.route.len();
+        let (start, tail_out) = self.net.traverse(l, now, tail_in, bytes);
+        if let Some(tl) = &mut self.timeline {
+            tl.link_busy(l, tail_out.saturating_sub(self.net.serialization_ticks(l, bytes)), tail_out);
+        }
+        let class = self.net.links[l.index()].class;
+        if class.on_chip() {
+            self.bytes.noc += bytes;
+        } else {
+            self.bytes.links += bytes;
+        }
+        if last {
+            let lat = self.net.links[l.index()].latency;
+            self.pkts.remove(p);
+            let at = Cycle(tail_out.div_ceil(FRAC)) + lat;
+            let m = self.msgs.get_mut(msg);
+            m.packets_left -= 1;
+            if m.packets_left == 0 {
+                self.q.schedule(at, Event::Delivered(msg));
+            }
+            if at >= self.window.0 && m.created >= self.window.0 && at < self.window.1 {
+                self.window_bytes += bytes;
+            }
+        } else {
+            let d = self.net.hop_delay(l);
+            let pk = self.pkts.get_mut(p);
+            pk.hop += 1;
+            pk.tail_in = tail_out + d.0 * FRAC;
+            self.q.schedule(start + d, Event::Hop(p));
+        }
+    }
+
+    fn delivered(&mut self, msg: u32, now: Cycle) {
+        let m = self.msgs.remove(msg);
+        match m.done {
+            OnDelivery::LoadData(op) => {
+                let t = self.ops.get(op).tile;
+                let (_, pe) = self.tiles[t.index()].sram.reserve(now, Bytes(m.bytes));
+                self.q.schedule(pe, Event::PartDone(op));
+            }
+            OnDelivery::StoreAtStack(op, stack) => {
+                let o = self.ops.get(op).clone();
+                let chip = self.net.chip_of(o.tile);
+                let controller = self.mem.spec.as_ref().expect("spec").controller;
+                let at = (now + controller).0 * FRAC;
+                // Only this stack's share of the range.
+                let served = self.serve_hbm(chip, Some(stack), &|_| at, o.mem.addr, o.bytes, true);
+                self.q.schedule(Cycle(served[stack as usize].2.div_ceil(FRAC)), Event::PartDone(op));
+            }
+            OnDelivery::StoreAtTile(op) => {
+                let controller = self.mem.spec.as_ref().map_or(Cycles::ZERO, |s| s.controller);
+                let space = self.ops.get(op).mem.space;
+                let extra = if space == Space::Dram { controller } else { Cycles::ZERO };
+                self.q.schedule(now + extra, Event::MemArrive(op));
+            }
+            OnDelivery::Send(op) => {
+                let o = self.ops.get(op).clone();
+                let lat = now.since(m.created).0;
+                self.message_latency.add(lat);
+                if m.created >= self.window.0 && m.created < self.window.1 {
+                    self.window_latency.add(lat);
+                }
+                self.part_done(op, now);
+                let q = self.mail.entry((o.peer.0, o.tile.0, o.tag)).or_default();
+                match q.front() {
+                    Some(Mail::Posted(_)) => {
+                        let Some(Mail::Posted(r)) = q.pop_front() else { unreachable!() };
+                        self.match_recv(r, o.bytes, o.pos, o.tile, now);
+                    }
+                    _ => q.push_back(Mail::Arrived { bytes: o.bytes, send_pos: o.pos, from_tile: o.tile }),
+                }
+            }
+        }
+    }
+
+    // ----- end of run --------------------------------------------------
+
+    fn check_stuck(&mut self) -> Result<(), SimError> {
+        let mut stuck = Vec::new();
+        for (t, ts) in self.tiles.iter().enumerate() {
+            if ts.blocked == Blocked::Done {
+                continue;
+            }
+            let prog = &self.trace.programs[t];
+            // A tile at a barrier has already stepped past it.
+            let pc = if matches!(ts.blocked, Blocked::Barrier(_)) { ts.pc - 1 } else { ts.pc.min(prog.len() - 1) };
+            let reason = match ts.blocked {
+                Blocked::Token(tok) => {
+                    let pending: Vec<String> = self
+                        .ops
+                        .iter()
+                        .filter(|(_, o)| o.tile.0 == t as u32 && o.token == tok)
+                        .take(3)
+                        .map(|(_, o)| match o.kind {
+                            OpKind::Recv => format!(
+                                "recv from tile {} tag {} ({}) has no matching send",
+                                o.peer,
+                                o.tag,
+                                self.trace.location(o.pos)
+                            ),
+                            _ => format!("{:?} at {}", o.kind, self.trace.location(o.pos)),
+                        })
+                        .collect();
+                    format!("waits on token {tok} ({} outstanding: {})", ts.tokens[tok as usize], pending.join("; "))
+                }
+                Blocked::Barrier(g) => {
+                    let members = &self.trace.header.groups[g as usize];
+                    let missing: Vec<String> = members
+                        .iter()
+                        .filter(|m| !matches!(self.tiles[m.index()].blocked, Blocked::Barrier(x) if x == g))
+                        .take(8)
+                        .map(|m| m.0.to_string())
+                        .collect();
+                    format!("waits at barrier group {g}; never reached by tile(s) {}", missing.join(", "))
+                }
+                Blocked::Dma => "waits for a free DMA engine".into(),
+                other => format!("stopped while {other:?}"),
+            };
+            stuck.push(StuckTile {
+                tile: t as u32,
+                at: self.trace.location(prog.pos[pc]),
+                instruction: prog.instrs[pc].to_text(),
+                reason,
+            });
+        }
+        let mut orphans = Vec::new();
+        let mut keys: Vec<_> = self.mail.keys().copied().collect();
+        keys.sort_unstable();
+        for k in keys {
+            for m in &self.mail[&k] {
+                match m {
+                    Mail::Arrived { bytes, send_pos, .. } => orphans.push(format!(
+                        "send from tile {} to tile {} tag {} ({bytes} bytes, {}) was never received",
+                        k.1,
+                        k.0,
+                        k.2,
+                        self.trace.location(*send_pos)
+                    )),
+                    Mail::Posted(op) => {
+                        let o = self.ops.get(*op);
+                        if !stuck.iter().any(|s| s.tile == o.tile.0) {
+                            orphans.push(format!(
+                                "recv on tile {} from tile {} tag {} ({}) has no matching send",
+                                k.0,
+                                k.1,
+                                k.2,
+                                self.trace.location(o.pos)
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        if stuck.is_empty() && orphans.is_empty() {
+            return Ok(());
+        }
+        Err(SimError::Deadlock { cycle: self.q.now(), stuck, orphans })
+    }
+
+    fn finish(self) -> Result<RunStats, SimError> {
+        let cycles = self.q.now();
+        let mut stats = self.stats;
+        for (t, s) in stats.iter_mut().enumerate() {
+            s.sram_busy_ticks = (self.tiles[t].sram.busy_cycles() * FRAC as f64) as u64;
+        }
+        let window = if self.window.1.0 == u64::MAX { (Cycle::ZERO, cycles) } else { self.window };
+        let timeline = self.timeline.map(|mut tl| {
+            tl.finish(&self.net, cycles);
+            tl
+        });
+        Ok(RunStats {
+            cycles,
+            events: self.q.processed(),
+            tiles: stats,
+            links: self.net.links.clone(),
+            link_state: self.net.state,
+            channels: self.mem.channels.into_iter().map(|c| c.stats).collect(),
+            bytes: self.bytes,
+            message_latency: self.message_latency,
+            window_latency: self.window_latency,
+            window_bytes: self.window_bytes,
+            window,
+            timeline,
+        })
+    }
+}
+
+/// The statistics window of a synthetic-traffic trace (header `measure`).
+fn synthetic_window(trace: &Trace) -> (Cycle, Cycle) {
+    match trace.header.measure {
+        Some((a, b)) => (Cycle(a), Cycle(b)),
+        None => (Cycle::ZERO, Cycle(u64::MAX)),
+    }
+}

@@ -1,0 +1,22 @@
+//! The event-driven simulator. `simulate` runs a loaded trace on a chip and
+//! returns the statistics a report is built from, or says why it could not
+//! finish (a deadlock, an instruction the chip cannot execute).
+//!
+//! One event queue ordered by (cycle, sequence) drives a closed set of
+//! events (`Event`); each handler touches the components it names. Nothing
+//! ticks cycle by cycle: cost grows with instructions, packets and memory
+//! accesses, not with simulated time. The core does no I/O.
+
+pub mod cost;
+pub mod dram;
+mod engine;
+pub mod event;
+pub mod hist;
+pub mod network;
+pub mod slab;
+pub mod stats;
+pub mod timeline;
+
+pub use engine::{Options, simulate};
+pub use stats::{Blocked, RunStats, SimError, StuckTile, WaitKind};
+pub use timeline::TimelineOptions;
