@@ -17,5 +17,6 @@ pub mod report;
 pub mod rng;
 pub mod roofline;
 pub mod sim;
+pub mod synth;
 pub mod trace;
 pub mod units;

@@ -3,6 +3,7 @@
 mod check;
 mod convert;
 mod error;
+mod generate;
 mod list;
 mod run;
 
@@ -227,6 +228,6 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Roofline(_) => Err(CliError::NotImplemented("roofline")),
         Command::Compare(_) => Err(CliError::NotImplemented("compare")),
         Command::Sweep { .. } => Err(CliError::NotImplemented("sweep")),
-        Command::Gen(_) => Err(CliError::NotImplemented("gen")),
+        Command::Gen(g) => generate::run(g),
     }
 }

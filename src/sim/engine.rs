@@ -777,7 +777,8 @@ impl<'a> Sim<'a> {
             if m.packets_left == 0 {
                 self.q.schedule(at, Event::Delivered(msg));
             }
-            if at >= self.window.0 && m.created >= self.window.0 && at < self.window.1 {
+            // Accepted throughput counts what is ejected inside the window.
+            if at >= self.window.0 && at < self.window.1 {
                 self.window_bytes += bytes;
             }
         } else {

@@ -1,0 +1,163 @@
+//! Synthetic trace generators that need no model: synthetic NoC traffic and
+//! collectives, written through the streaming trace sink.
+
+pub mod collective;
+pub mod traffic;
+
+use crate::chip::{Chip, NocTopology, SystemTopology};
+use crate::dtype::Dtype;
+use crate::ids::TileId;
+use crate::isa::{Instr, SramAddr, Tag, Token};
+use crate::trace::{Header, Sink};
+use crate::units::{Bytes, Cycles};
+use std::io;
+
+/// Writes a header and per-tile streams to `sink`.
+pub fn write(sink: &mut dyn Sink, header: &Header, streams: &[(TileId, Vec<Instr>)]) -> io::Result<()> {
+    sink.header(header)?;
+    for (t, s) in streams {
+        if s.is_empty() {
+            continue;
+        }
+        sink.tile(*t)?;
+        for i in s {
+            sink.instr(i)?;
+        }
+    }
+    Ok(())
+}
+
+/// The NoC grid width of a chip, for patterns defined on a grid.
+pub fn grid_x(chip: &Chip) -> Option<u32> {
+    match chip.noc.topology {
+        NocTopology::Mesh { x, .. } | NocTopology::Torus { x, .. } => Some(x),
+        _ => None,
+    }
+}
+
+/// Synthetic traffic as a trace: each tile posts receives for everything it
+/// will be sent, then issues its sends at their creation cycles.
+pub fn traffic_trace(
+    chip: &Chip,
+    pattern: traffic::Pattern,
+    rate: f64,
+    packet_flits: u64,
+    flit_bytes: u64,
+    cycles: u64,
+    seed: u64,
+) -> Result<(Header, Vec<(TileId, Vec<Instr>)>), String> {
+    let tiles = chip.total_tiles();
+    let bytes = packet_flits * flit_bytes;
+    if bytes > chip.tile.sram.0 {
+        return Err(format!("a {bytes}-byte packet does not fit the tile SRAM ({})", chip.tile.sram));
+    }
+    let pkts = traffic::packets(
+        tiles,
+        if chip.system.chips == 1 { grid_x(chip) } else { None },
+        pattern,
+        rate,
+        packet_flits,
+        cycles,
+        seed,
+    )?;
+    let mut streams: Vec<Vec<Instr>> = vec![Vec::new(); tiles as usize];
+    let msg = |to_from: TileId, send: bool| {
+        if send {
+            Instr::Send { tok: Token(0), to: to_from, tag: Tag(0), sram: SramAddr(0), bytes: Bytes(bytes) }
+        } else {
+            Instr::Recv { tok: Token(1), from: to_from, tag: Tag(0), sram: SramAddr(0), bytes: Bytes(bytes) }
+        }
+    };
+    for p in &pkts {
+        streams[p.dst.index()].push(msg(p.src, false));
+    }
+    let mut last = vec![0u64; tiles as usize];
+    for p in &pkts {
+        let s = &mut streams[p.src.index()];
+        let gap = p.at - last[p.src.index()];
+        if gap > 0 {
+            s.push(Instr::Delay { cycles: Cycles(gap) });
+        }
+        last[p.src.index()] = p.at;
+        s.push(msg(p.dst, true));
+    }
+    for s in streams.iter_mut().filter(|s| !s.is_empty()) {
+        s.push(Instr::Wait { tok: Token(0) });
+        s.push(Instr::Wait { tok: Token(1) });
+    }
+    let pat = format!("{pattern:?}").to_lowercase();
+    let header = Header {
+        chip: chip.name.clone(),
+        tiles,
+        model: String::new(),
+        workload: format!(
+            "traffic pattern={pat} rate={rate} packet_flits={packet_flits} flit_bytes={flit_bytes} cycles={cycles} seed={seed}"
+        ),
+        tokens: 0,
+        users: 0,
+        groups: Vec::new(),
+        measure: Some((cycles / 5, cycles.max(1))),
+    };
+    Ok((header, streams.into_iter().enumerate().map(|(i, s)| (TileId(i as u32), s)).collect()))
+}
+
+/// The participants of a system-level collective: one tile per chip (the
+/// gateway tile) when there are several chips, else every tile of the chip.
+pub fn participants(chip: &Chip) -> Vec<TileId> {
+    if chip.system.chips > 1 {
+        (0..chip.system.chips).map(|c| TileId(c * chip.tiles_per_chip() + chip.system.gateway)).collect()
+    } else {
+        (0..chip.tiles_per_chip()).map(TileId).collect()
+    }
+}
+
+/// The grid the 2-D algorithm uses: the system torus, or the chip's grid.
+pub fn collective_grid(chip: &Chip) -> Option<(u32, u32)> {
+    if chip.system.chips > 1 {
+        match chip.system.topology {
+            SystemTopology::Torus { x, y } => Some((x, y)),
+            _ => None,
+        }
+    } else {
+        match chip.noc.topology {
+            NocTopology::Mesh { x, y } | NocTopology::Torus { x, y } => Some((x, y)),
+            _ => None,
+        }
+    }
+}
+
+/// An all-reduce of `bytes` (fp16 elements) as a trace.
+pub fn allreduce_trace(chip: &Chip, alg_name: &str, bytes: u64) -> Result<(Header, Vec<(TileId, Vec<Instr>)>), String> {
+    let alg = match alg_name {
+        "ring" => collective::Algorithm::Ring,
+        "recursive-doubling" => collective::Algorithm::RecursiveDoubling,
+        "2d" => {
+            let (x, y) =
+                collective_grid(chip).ok_or("the 2d algorithm needs a grid: a torus system, or a mesh/torus chip")?;
+            collective::Algorithm::TwoD { x, y }
+        }
+        other => {
+            return Err(format!("unknown all-reduce algorithm `{other}` (expected ring, recursive-doubling or 2d)"));
+        }
+    };
+    let tiles = participants(chip);
+    let p = tiles.len() as u64;
+    let chunk = if let collective::Algorithm::RecursiveDoubling = alg { bytes } else { bytes.div_ceil(p) };
+    if chunk > chip.tile.sram.0 {
+        return Err(format!("a {chunk}-byte chunk does not fit the tile SRAM ({})", chip.tile.sram));
+    }
+    let mut streams = Vec::new();
+    let r = collective::Resources { send_token: 0, recv_token: 1, tag_base: 0, sram: 0, dtype: Dtype::Fp16 };
+    collective::all_reduce(&tiles, bytes, alg, r, &mut streams)?;
+    let header = Header {
+        chip: chip.name.clone(),
+        tiles: chip.total_tiles(),
+        model: String::new(),
+        workload: format!("allreduce algorithm={} bytes={bytes} participants={p}", alg.name()),
+        tokens: 0,
+        users: 0,
+        groups: Vec::new(),
+        measure: None,
+    };
+    Ok((header, tiles.into_iter().zip(streams).collect()))
+}
