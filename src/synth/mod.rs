@@ -12,6 +12,9 @@ use crate::trace::{Header, Sink};
 use crate::units::{Bytes, Cycles};
 use std::io;
 
+/// A generated trace: its header and each tile's instructions.
+pub type Generated = (Header, Vec<(TileId, Vec<Instr>)>);
+
 /// Writes a header and per-tile streams to `sink`.
 pub fn write(sink: &mut dyn Sink, header: &Header, streams: &[(TileId, Vec<Instr>)]) -> io::Result<()> {
     sink.header(header)?;
@@ -45,7 +48,7 @@ pub fn traffic_trace(
     flit_bytes: u64,
     cycles: u64,
     seed: u64,
-) -> Result<(Header, Vec<(TileId, Vec<Instr>)>), String> {
+) -> Result<Generated, String> {
     let tiles = chip.total_tiles();
     let bytes = packet_flits * flit_bytes;
     if bytes > chip.tile.sram.0 {
@@ -127,7 +130,7 @@ pub fn collective_grid(chip: &Chip) -> Option<(u32, u32)> {
 }
 
 /// An all-reduce of `bytes` (fp16 elements) as a trace.
-pub fn allreduce_trace(chip: &Chip, alg_name: &str, bytes: u64) -> Result<(Header, Vec<(TileId, Vec<Instr>)>), String> {
+pub fn allreduce_trace(chip: &Chip, alg_name: &str, bytes: u64) -> Result<Generated, String> {
     let alg = match alg_name {
         "ring" => collective::Algorithm::Ring,
         "recursive-doubling" => collective::Algorithm::RecursiveDoubling,
