@@ -181,11 +181,13 @@ prop_compose! {
         tokens in any::<u64>(),
         users in any::<u64>(),
         ngroups in 0usize..4,
+        measure in proptest::option::of((0u64..1 << 40, 1u64..1 << 40)),
         seed in any::<u64>(),
     ) -> Case {
+        let measure = measure.map(|(a, d)| (a, a + d));
         let mut rng = Rng::new(seed);
         let groups = (0..ngroups).map(|_| tile_set(&mut rng, tiles)).collect();
-        let header = Header { chip, tiles, model: model.unwrap_or_default(), workload, tokens, users, groups };
+        let header = Header { chip, tiles, model: model.unwrap_or_default(), workload, tokens, users, groups, measure };
         let items = streams(&header, &mut rng, 40);
         Case { header, items }
     }
@@ -212,6 +214,7 @@ fn each_opcode_round_trips() {
         tokens: 1,
         users: 1,
         groups: vec![(0..16).map(TileId).collect(), vec![TileId(3)]],
+        measure: Some((100, 2000)),
     };
     let mut rng = Rng::new(7);
     for &op in Opcode::ALL {

@@ -286,6 +286,21 @@ fn expectations() -> Vec<Expect> {
             sys_bisection: Some(0.0),
             chip_link: Some(0.0),
         },
+        // BookSim2's mesh88_lat network (../shared/reference/noc/README.md):
+        // 8 x 8 routers, one 16-byte flit per channel per cycle; bisection
+        // 2k channels for k = 8 ("Collective and NoC formulas"). The tile
+        // figures are the config's own placeholders.
+        Expect {
+            chip: "booksim-mesh8x8",
+            sram: 64.0 * MIB,
+            sram_bw: Some(64.0 * 4096.0 * 1e9),
+            mem: 0.0,
+            mem_bw: 0.0,
+            peak: &[(Dtype::Fp16, 64.0 * 2.0 * 1e9)],
+            noc_bisection: Some(2.0 * 8.0 * 16e9),
+            sys_bisection: Some(0.0),
+            chip_link: Some(0.0),
+        },
     ]
 }
 
