@@ -209,6 +209,7 @@ pub struct Totals {
     pub memory_bandwidth: f64,
     /// Peak dense FLOP/s per type (2 per MAC).
     pub peak_flops: Vec<(Dtype, f64)>,
+    /// Bisection bandwidth of one chip's NoC (directed links across the cut).
     pub noc_bisection: f64,
     pub system_bisection: f64,
     /// Chip-link bandwidth leaving one chip, per direction.
@@ -241,30 +242,60 @@ impl Chip {
             ),
         };
         let link = self.noc.link_bw.0 * hz;
+        // Directed links crossing the cut that halves the chip (across its
+        // longer dimension), times their bandwidth; one chip.
+        let halves = |n: u32| (n / 2) as f64 * n.div_ceil(2) as f64;
         let noc_bisection = match self.noc.topology {
-            // Directed links crossing the cut that halves the longer dimension.
-            NocTopology::Mesh { x, y } => 2.0 * x.min(y) as f64 * link,
-            NocTopology::Torus { x, y } => 4.0 * x.min(y) as f64 * link,
-            NocTopology::Ring { .. } => 4.0 * link,
-            NocTopology::Crossbar { n } | NocTopology::FatTree { n, .. } => n as f64 * link,
-        } * chips as f64;
+            NocTopology::Mesh { x, y } | NocTopology::Torus { x, y } => {
+                let (k, m) = (x.max(y), x.min(y));
+                let wrap = matches!(self.noc.topology, NocTopology::Torus { .. }) && k > 2;
+                if k == 1 { 0.0 } else { 2.0 * m as f64 * if wrap { 2.0 } else { 1.0 } * link }
+            }
+            NocTopology::Ring { n } => match n {
+                0 | 1 => 0.0,
+                2 => 2.0 * link,
+                _ => 4.0 * link,
+            },
+            NocTopology::Crossbar { n } | NocTopology::FatTree { n, .. } => 2.0 * (n / 2) as f64 * link,
+        };
         let sys_link = self.system.link_bw.0 * hz;
         let n = chips as f64;
         let (system_bisection, chip_link_bandwidth) = match self.system.topology {
             SystemTopology::Single => (0.0, 0.0),
-            SystemTopology::Switch => (n * sys_link, sys_link),
-            SystemTopology::Ring => (4.0 * sys_link, 2.0 * sys_link),
+            SystemTopology::Switch => (2.0 * (chips / 2) as f64 * sys_link, sys_link),
+            SystemTopology::Ring => (
+                match chips {
+                    0 | 1 => 0.0,
+                    2 => 2.0 * sys_link,
+                    _ => 4.0 * sys_link,
+                },
+                if chips > 2 { 2.0 } else { 1.0 } * sys_link,
+            ),
             SystemTopology::Torus { x, y } => {
-                let k = x.max(y);
-                let cut = if k > 2 { 4.0 } else { 2.0 } * x.min(y) as f64;
-                (cut * sys_link, 4.0 * sys_link)
+                let (k, m) = (x.max(y), x.min(y));
+                let cut = if k > 2 { 4.0 } else { 2.0 } * m as f64;
+                let degree = [x, y]
+                    .iter()
+                    .map(|&d| {
+                        if d > 2 {
+                            2.0
+                        } else if d == 2 {
+                            1.0
+                        } else {
+                            0.0
+                        }
+                    })
+                    .sum::<f64>();
+                (cut * sys_link, degree * sys_link)
             }
-            SystemTopology::FullyConnected => (2.0 * (n / 2.0) * (n / 2.0) * sys_link, (n - 1.0) * sys_link),
+            SystemTopology::FullyConnected => (2.0 * halves(chips) * sys_link, (n - 1.0) * sys_link),
             SystemTopology::Dragonfly { group_size } => {
-                let g = (chips / group_size) as f64;
+                let groups = chips / group_size;
                 let global = self.system.global_link_bw.0 * hz;
-                let per_chip = (group_size as f64 - 1.0) * sys_link + (g - 1.0) / group_size as f64 * global;
-                (2.0 * (g / 2.0) * (g / 2.0) * global, per_chip)
+                let per_chip =
+                    (group_size as f64 - 1.0) * sys_link + (groups as f64 - 1.0) / group_size as f64 * global;
+                let cut = if groups > 1 { 2.0 * halves(groups) * global } else { 2.0 * halves(group_size) * sys_link };
+                (cut, per_chip)
             }
         };
         Totals {

@@ -63,14 +63,14 @@ impl TraceTotals {
                     Instr::Load { mem, bytes, .. } => {
                         t.loads += m;
                         t.sram_bytes += m * bytes.0;
-                        if matches!(mem.space, Space::Hbm | Space::Dram) {
+                        if matches!(mem.space(), Space::Hbm | Space::Dram) {
                             t.memory_read += m * bytes.0;
                         }
                     }
                     Instr::Store { mem, bytes, .. } => {
                         t.stores += m;
                         t.sram_bytes += m * bytes.0;
-                        if matches!(mem.space, Space::Hbm | Space::Dram) {
+                        if matches!(mem.space(), Space::Hbm | Space::Dram) {
                             t.memory_write += m * bytes.0;
                         }
                     }

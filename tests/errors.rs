@@ -18,27 +18,15 @@
 //! the new `.snap` files. `tests/errors/README.md` says how the binary
 //! fixtures were made.
 //!
-//! The `known_bug_*` tests at the end are ignored: each is an input on which
-//! `tilesim check` currently panics or aborts instead of reporting an error.
-//! They pass once the bug they name is fixed (`cargo test -- --ignored`).
+//! The `regression_*` tests at the end are inputs on which `tilesim check`
+//! once panicked or aborted instead of reporting an error.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// Fixtures whose error carries no usable line number today, with the
-/// reason. The harness checks they still lack one, so an entry is removed
-/// (and its snapshot updated) when the cause is fixed.
-const NO_LINE: &[(&str, &str)] = &[
-    (
-        "chip-mesh-without-grid.toml",
-        "config::field_offset returns None when the last key is absent instead of the enclosing [noc] table",
-    ),
-    (
-        "chip-misspelled-clock.toml",
-        "cli::check guesses chip vs model from a line starting with `clock` or `layers`; without one it fails file-wide",
-    ),
-    ("trace-empty.trace", "TextReader reports an empty file at line 0"),
-];
+/// Fixtures whose error rightly carries no line number, with the reason.
+/// The harness checks they still lack one, so the list cannot go stale.
+const NO_LINE: &[(&str, &str)] = &[("trace-empty.trace", "an empty file has no line to point at")];
 
 fn root() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -114,10 +102,9 @@ fn check() {
     assert!(problems.is_empty(), "{} fixture(s) failed:\n\n{}", problems.len(), problems.join("\n\n"));
 }
 
-/// Inputs on which `tilesim check` panics or aborts today. Each test
-/// passes once the bug it names is fixed in src/.
+/// Inputs on which `tilesim check` once panicked or aborted.
 #[cfg(unix)]
-mod known_bugs {
+mod regressions {
     /// Writes `text` to a temporary file named `name` and runs `tilesim check`
     /// on it, under a 1 GiB address-space limit so that an input which makes
     /// the checker allocate without bound fails fast instead of exhausting the
@@ -153,8 +140,7 @@ mod known_bugs {
     /// declaring 2^32-1 tiles aborts with "memory allocation of 68719476720
     /// bytes failed" (exit 134).
     #[test]
-    #[ignore = "src bug: trace::Checker allocates per declared tile (tiles 4294967295 aborts)"]
-    fn known_bug_huge_tile_count() {
+    fn regression_huge_tile_count() {
         let t = "tilesim-trace 1\nchip x\ntiles 4294967295\n\ntile 0\ndelay cycles=1\n";
         assert_reported("huge.trace", t, "huge.trace:");
     }
@@ -163,8 +149,7 @@ mod known_bugs {
     /// header's tile count: `group 0 0-4294967295` in a 16-tile trace builds a
     /// 16 GiB vector.
     #[test]
-    #[ignore = "src bug: parse_tile_set expands a group's range before checking it against `tiles`"]
-    fn known_bug_huge_group_range() {
+    fn regression_huge_group_range() {
         let t = "tilesim-trace 1\nchip x\ntiles 16\ngroup 0 0-4294967295\n";
         assert_reported("group.trace", t, "group.trace:4:");
     }
@@ -173,8 +158,7 @@ mod known_bugs {
     /// panics with "attempt to multiply with overflow" in debug builds (and
     /// wraps to 0 tiles in release).
     #[test]
-    #[ignore = "src bug: noc.grid x * y overflows u32 in chip::NocTopology::tiles"]
-    fn known_bug_grid_overflow() {
+    fn regression_grid_overflow() {
         let t = fixed_chip().replace("grid = [4, 4]", "grid = [65536, 65536]");
         assert_reported("grid.toml", &t, "grid.toml:");
     }
@@ -182,8 +166,7 @@ mod known_bugs {
     /// `hbm.stacks * hbm.channels_per_stack` is computed in u32 and panics on
     /// overflow in debug builds.
     #[test]
-    #[ignore = "src bug: hbm.stacks * hbm.channels_per_stack overflows u32 in config::chip::derive"]
-    fn known_bug_hbm_channel_overflow() {
+    fn regression_hbm_channel_overflow() {
         let t = fixed_chip()
             .replace("stacks = 2", "stacks = 65536")
             .replace("channels_per_stack = 8", "channels_per_stack = 65536")

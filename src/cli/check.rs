@@ -4,6 +4,7 @@ use super::CliError;
 use std::path::Path;
 use std::process::ExitCode;
 use tilesim::chip::Chip;
+use tilesim::config::shipped::Kind;
 use tilesim::config::{self, chip as chip_cfg, model as model_cfg};
 use tilesim::diag::Location;
 use tilesim::report::describe;
@@ -34,33 +35,42 @@ fn check_one(path: &Path, verbose: bool, forced_chip: Option<&Chip>) -> Result<S
     let name = path.display().to_string();
     if path.extension().is_some_and(|e| e == "toml") {
         let text = config::read(path)?;
-        let is_chip = text.lines().any(|l| l.trim_start().starts_with("clock"));
-        let is_model = text.lines().any(|l| l.trim_start().starts_with("layers"));
-        if is_chip {
-            let c = chip_cfg::load_str(&name, &text)?;
-            let mut s = describe::chip_line(&c);
-            if verbose {
-                s.push('\n');
-                s.push_str(&describe::chip_totals(&c));
+        match config::detect_kind(&text) {
+            Some(Kind::Chip) => {
+                let c = chip_cfg::load_str(&name, &text)?;
+                let mut s = describe::chip_line(&c);
+                if verbose {
+                    s.push('\n');
+                    s.push_str(&describe::chip_totals(&c));
+                }
+                Ok(s)
             }
-            Ok(s)
-        } else if is_model {
-            let m = model_cfg::load_str(&name, &text)?;
-            let mut s = describe::model_line(&m);
-            if verbose {
-                s.push('\n');
-                s.push_str(&describe::model_totals(&m));
+            Some(Kind::Model) => {
+                let m = model_cfg::load_str(&name, &text)?;
+                let mut s = describe::model_line(&m);
+                if verbose {
+                    s.push('\n');
+                    s.push_str(&describe::model_totals(&m));
+                }
+                Ok(s)
             }
-            Ok(s)
-        } else {
-            Err(config::ConfigError {
-                loc: Location::file(&name),
-                kind: config::ConfigErrorKind::Parse(
-                    "cannot tell whether this is a chip or a model config (expected a `clock` or a `layers` field)"
-                        .into(),
-                ),
-            }
-            .into())
+            // Not valid TOML (report the syntax error), or neither kind.
+            None => match chip_cfg::load_str(&name, &text) {
+                Err(e @ config::ConfigError { kind: config::ConfigErrorKind::Parse(_), .. })
+                    if toml::from_str::<toml::Table>(&text).is_err() =>
+                {
+                    Err(e.into())
+                }
+                _ => Err(config::ConfigError {
+                    loc: Location::file(&name),
+                    kind: config::ConfigErrorKind::Parse(
+                        "cannot tell whether this is a chip or a model config: its top-level fields match neither \
+                         (a chip has clock, [tile], [noc]; a model has layers, hidden, heads)"
+                            .into(),
+                    ),
+                }
+                .into()),
+            },
         }
     } else {
         check_trace(path, forced_chip)
@@ -83,7 +93,7 @@ fn check_trace(path: &Path, forced_chip: Option<&Chip>) -> Result<String, CliErr
     };
     if let Some(c) = chip {
         against::check_header(c, &header)
-            .map_err(|m| TraceError::new(src.location(1), TraceErrorKind::AgainstChip(m)))?;
+            .map_err(|m| TraceError::new(src.header_location("tiles"), TraceErrorKind::AgainstChip(m)))?;
     }
     let mut current = tilesim::ids::TileId(0);
     let mut bad: Option<(u64, String)> = None;

@@ -206,6 +206,14 @@ fn at_least(field: &str, v: u64, min: u64) -> Result<(), Invalid> {
     if v >= min { Ok(()) } else { Err(invalid(field, format!("must be at least {min}, found {v}"))) }
 }
 
+fn in_range(field: &str, v: u32, min: u32, max: u32) -> Result<(), Invalid> {
+    if (min..=max).contains(&v) { Ok(()) } else { Err(invalid(field, format!("must be in {min}..={max}, found {v}"))) }
+}
+
+/// Most tiles one chip may have, and the whole system.
+pub const MAX_TILES_PER_CHIP: u32 = 1 << 24;
+pub const MAX_SYSTEM_TILES: u64 = crate::trace::MAX_TILES as u64;
+
 fn forbid<T>(field: &str, v: &Option<T>, why: &str) -> Result<(), Invalid> {
     match v {
         Some(_) => Err(invalid(field, format!("is not used {why}; remove it"))),
@@ -255,7 +263,9 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
     let mut macs = Vec::new();
     for (k, &v) in &t.macs_per_cycle {
         let field = format!("tile.macs_per_cycle.{k}");
-        let d: Dtype = k.parse().map_err(|m: String| invalid(&field, m))?;
+        let d: Dtype = k
+            .parse()
+            .map_err(|_| invalid(&field, format!("is not a data type (expected one of {})", Dtype::names())))?;
         at_least(&field, v, 1)?;
         macs.push((d, v));
     }
@@ -278,6 +288,12 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
             let g = require("noc.grid", n.grid, "for a mesh or torus, as [x, y]")?;
             at_least("noc.grid[0]", g[0] as u64, 1)?;
             at_least("noc.grid[1]", g[1] as u64, 1)?;
+            if g[0] as u64 * g[1] as u64 > MAX_TILES_PER_CHIP as u64 {
+                return Err(invalid(
+                    "noc.grid",
+                    format!("is {} x {} tiles, more than the {MAX_TILES_PER_CHIP} supported per chip", g[0], g[1]),
+                ));
+            }
             forbid("noc.tiles", &n.tiles, "for a mesh or torus (the grid sets the tile count)")?;
             forbid("noc.arity", &n.arity, "except for a fat-tree")?;
             if n.topology == NocKind::Mesh {
@@ -289,6 +305,9 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
         NocKind::Ring | NocKind::Crossbar | NocKind::FatTree => {
             let tiles = require("noc.tiles", n.tiles, "for a ring, crossbar or fat-tree")?;
             at_least("noc.tiles", tiles as u64, 1)?;
+            if tiles > MAX_TILES_PER_CHIP {
+                return Err(invalid("noc.tiles", format!("is more than the {MAX_TILES_PER_CHIP} supported per chip")));
+            }
             forbid("noc.grid", &n.grid, "for a ring, crossbar or fat-tree (use noc.tiles)")?;
             match n.topology {
                 NocKind::Ring => {
@@ -308,9 +327,6 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
         }
     };
     let tiles = topology.tiles();
-    if tiles > 1 << 24 {
-        return Err(invalid("noc", format!("{tiles} tiles per chip is more than the 16M supported")));
-    }
     positive_rate("noc.link_bandwidth", n.link_bandwidth)?;
     let noc = NocSpec {
         topology,
@@ -324,12 +340,14 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
 
     // Memory.
     let memory = match (&f.hbm, &f.dram3d) {
-        (Some(_), Some(_)) => return Err(invalid("dram3d", "a chip has either [hbm] or [dram3d], not both")),
+        (Some(_), Some(_)) => {
+            return Err(invalid("dram3d", "cannot be combined with [hbm]: a chip has one kind of attached memory"));
+        }
         (None, None) => Memory::SramOnly,
         (Some(h), None) => {
-            at_least("hbm.stacks", h.stacks as u64, 1)?;
-            at_least("hbm.channels_per_stack", h.channels_per_stack as u64, 1)?;
-            at_least("hbm.banks", h.banks as u64, 1)?;
+            in_range("hbm.stacks", h.stacks, 1, 64)?;
+            in_range("hbm.channels_per_stack", h.channels_per_stack, 1, 1024)?;
+            in_range("hbm.banks", h.banks, 1, 1024)?;
             positive_rate("hbm.bandwidth", h.bandwidth)?;
             let channels = h.stacks * h.channels_per_stack;
             let dram = DramSpec {
@@ -353,7 +371,7 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
                         if t >= tiles {
                             return Err(invalid(
                                 format!("hbm.attach[{i}]"),
-                                format!("tile {t} is out of range (the chip has tiles 0..={})", tiles - 1),
+                                format!("names tile {t}, out of range (the chip has tiles 0..={})", tiles - 1),
                             ));
                         }
                     }
@@ -364,8 +382,8 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
             Memory::Hbm { stacks: h.stacks, dram, capacity: positive_size("hbm.capacity", h.capacity)?, attach }
         }
         (None, Some(d)) => {
-            at_least("dram3d.channels_per_tile", d.channels_per_tile as u64, 1)?;
-            at_least("dram3d.banks", d.banks as u64, 1)?;
+            in_range("dram3d.channels_per_tile", d.channels_per_tile, 1, 64)?;
+            in_range("dram3d.banks", d.banks, 1, 1024)?;
             positive_rate("dram3d.bandwidth_per_tile", d.bandwidth_per_tile)?;
             let dram = DramSpec {
                 channels: d.channels_per_tile,
@@ -392,12 +410,12 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
             gateway: 0,
         },
         Some(s) => {
-            at_least("system.chips", s.chips as u64, 1)?;
+            in_range("system.chips", s.chips, 1, 1 << 20)?;
             positive_rate("system.link_bandwidth", s.link_bandwidth)?;
             if s.gateway >= tiles {
                 return Err(invalid(
                     "system.gateway",
-                    format!("tile {} is out of range (the chip has tiles 0..={})", s.gateway, tiles - 1),
+                    format!("names tile {}, out of range (the chip has tiles 0..={})", s.gateway, tiles - 1),
                 ));
             }
             let not = |field: &str, v: bool, why: &str| {
@@ -409,7 +427,7 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
                     if g[0] as u64 * g[1] as u64 != s.chips as u64 {
                         return Err(invalid(
                             "system.grid",
-                            format!("{} x {} chips does not match system.chips = {}", g[0], g[1], s.chips),
+                            format!("is {} x {} chips, but system.chips = {}", g[0], g[1], s.chips),
                         ));
                     }
                     SystemTopology::Torus { x: g[0], y: g[1] }
@@ -420,7 +438,7 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
                     if s.chips % gs != 0 {
                         return Err(invalid(
                             "system.group_size",
-                            format!("{gs} does not divide system.chips = {}", s.chips),
+                            format!("({gs}) does not divide system.chips ({})", s.chips),
                         ));
                     }
                     require("system.global_link_bandwidth", s.global_link_bandwidth, "for a dragonfly")?;
@@ -463,8 +481,8 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
             }
         }
     };
-    if system.chips as u64 * tiles as u64 > u32::MAX as u64 / 2 {
-        return Err(invalid("system.chips", "too many tiles in the system"));
+    if system.chips as u64 * tiles as u64 > MAX_SYSTEM_TILES {
+        return Err(invalid("system.chips", format!("makes more than {MAX_SYSTEM_TILES} tiles in the system")));
     }
 
     let cost = match &f.cost {

@@ -26,7 +26,7 @@ pub enum ConfigErrorKind {
     Io(String),
     #[error("{0}")]
     Parse(String),
-    #[error("`{field}`: {message}")]
+    #[error("`{field}` {message}")]
     Invalid { field: String, message: String },
     #[error("unknown {what} `{name}` (shipped: {known}; or give a path to a .toml file)")]
     UnknownName { what: &'static str, name: String, known: String },
@@ -51,8 +51,46 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(file: &str, text: &str) -> Res
             Some(span) => Location::at_offset(file, text, span.start),
             None => Location::file(file),
         };
-        ConfigError { loc, kind: ConfigErrorKind::Parse(e.message().trim().to_string()) }
+        ConfigError { loc, kind: ConfigErrorKind::Parse(plain_serde_message(e.message().trim())) }
     })
+}
+
+/// Rewrites serde's type jargon into the words the config docs use.
+fn plain_serde_message(m: &str) -> String {
+    let mut m = m.replace("expected u64", "expected a non-negative integer");
+    m = m.replace("expected u32", "expected a non-negative integer");
+    m = m.replace("expected f64", "expected a number");
+    if let Some(rest) = m.strip_prefix("missing field ") {
+        m = format!("missing required field {rest} (arch/configs.md lists every field)");
+    }
+    m
+}
+
+/// Which kind of config a TOML text looks like, judged by its top-level
+/// keys; `None` when it shares keys with neither (or both equally).
+pub fn detect_kind(text: &str) -> Option<shipped::Kind> {
+    const CHIP: &[&str] = &["clock", "tile", "noc", "hbm", "dram3d", "system", "cost"];
+    const MODEL: &[&str] = &[
+        "layers",
+        "hidden",
+        "heads",
+        "kv_heads",
+        "head_dim",
+        "ffn",
+        "vocab",
+        "experts",
+        "top_k",
+        "dtype",
+        "tied_embeddings",
+    ];
+    let table: toml::Table = toml::from_str(text).ok()?;
+    let chip = table.keys().filter(|k| CHIP.contains(&k.as_str())).count();
+    let model = table.keys().filter(|k| MODEL.contains(&k.as_str())).count();
+    match chip.cmp(&model) {
+        std::cmp::Ordering::Greater => Some(shipped::Kind::Chip),
+        std::cmp::Ordering::Less => Some(shipped::Kind::Model),
+        std::cmp::Ordering::Equal => None,
+    }
 }
 
 /// Locates a validation failure at its field's value in the TOML text.
@@ -63,8 +101,8 @@ pub fn locate(file: &str, text: &str, inv: Invalid) -> ConfigError {
     ConfigError { loc, kind: ConfigErrorKind::Invalid { field: inv.field, message: inv.message } }
 }
 
-/// Byte offset of the value at dotted `path` (array elements as `[i]`), or
-/// of the deepest enclosing table that exists.
+/// Byte offset of the field at dotted `path` (its key; array elements as
+/// `[i]`), or of the deepest enclosing table that exists.
 fn field_offset(text: &str, path: &str) -> Option<usize> {
     use toml::de::{DeTable, DeValue};
     let doc = DeTable::parse(text).ok()?;
@@ -76,9 +114,9 @@ fn field_offset(text: &str, path: &str) -> Option<usize> {
             Some((k, i)) => (k, i.trim_end_matches(']').parse::<usize>().ok()),
             None => (part, None),
         };
-        let t = table?;
-        let (k, v) = t.iter().find(|(k, _)| k.get_ref().as_ref() == key)?;
-        best = Some(v.span().start.max(k.span().start));
+        let Some(t) = table else { break };
+        let Some((k, v)) = t.iter().find(|(k, _)| k.get_ref().as_ref() == key) else { break };
+        best = Some(k.span().start);
         value = Some(v.get_ref());
         if let (Some(i), DeValue::Array(a)) = (index, v.get_ref())
             && let Some(e) = a.get(i)

@@ -14,7 +14,9 @@ use crate::ids::TileId;
 use crate::rng::Rng;
 use crate::units::{Bytes, Cycles};
 use bitflags::bitflags;
-pub use operand::{Count, DecodeError, Group, Loc, Operand, Reader, Space, SramAddr, Tag, Token, VecOp};
+pub use operand::{
+    Count, DecodeError, DecodeErrorKind, Group, Loc, Operand, Reader, Space, SramAddr, Tag, Token, VecOp,
+};
 
 /// The functional unit an instruction occupies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -234,7 +236,10 @@ macro_rules! instructions {
             #[allow(unused_variables)]
             pub fn decode(op: Opcode, r: &mut Reader<'_>) -> Result<Instr, DecodeError> {
                 Ok(match op {
-                    $(Opcode::$variant => Instr::$variant { $($field: <$ty as Operand>::decode(r)?),* }),*
+                    $(Opcode::$variant => Instr::$variant { $($field: {
+                        let at = r.pos;
+                        <$ty as Operand>::decode(r).map_err(|e| e.in_operand(stringify!($field), at))?
+                    }),* }),*
                 })
             }
 

@@ -9,11 +9,39 @@ use crate::rng::Rng;
 use crate::units::{Bytes, Cycles};
 use std::fmt::Write;
 
-/// Error decoding a binary operand.
+/// Error decoding binary data.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DecodeError {
+pub struct DecodeError {
+    pub kind: DecodeErrorKind,
+    /// Position in the reader where the failing value starts.
+    pub at: usize,
+    /// The instruction operand being decoded, if any.
+    pub operand: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeErrorKind {
+    /// The data ends inside the value.
     Truncated,
+    /// The value is not valid; the message says why.
     Invalid(String),
+}
+
+impl DecodeError {
+    pub fn truncated(at: usize) -> Self {
+        DecodeError { kind: DecodeErrorKind::Truncated, at, operand: None }
+    }
+    pub fn invalid(message: String) -> Self {
+        DecodeError { kind: DecodeErrorKind::Invalid(message), at: 0, operand: None }
+    }
+    /// Attributes the error to `operand`, whose value starts at `at`.
+    pub fn in_operand(self, operand: &'static str, at: usize) -> Self {
+        let at = match self.kind {
+            DecodeErrorKind::Truncated => self.at,
+            DecodeErrorKind::Invalid(_) => at,
+        };
+        DecodeError { at, operand: Some(operand), ..self }
+    }
 }
 
 /// A byte cursor over binary trace data.
@@ -27,7 +55,7 @@ impl<'a> Reader<'a> {
         Reader { buf, pos: 0 }
     }
     pub fn byte(&mut self) -> Result<u8, DecodeError> {
-        let b = *self.buf.get(self.pos).ok_or(DecodeError::Truncated)?;
+        let b = *self.buf.get(self.pos).ok_or(DecodeError::truncated(self.pos))?;
         self.pos += 1;
         Ok(b)
     }
@@ -36,7 +64,7 @@ impl<'a> Reader<'a> {
     }
     pub fn u32(&mut self) -> Result<u32, DecodeError> {
         let v = self.varint()?;
-        u32::try_from(v).map_err(|_| DecodeError::Invalid(format!("{v} does not fit 32 bits")))
+        u32::try_from(v).map_err(|_| DecodeError::invalid(format!("{v} does not fit 32 bits")))
     }
 }
 
@@ -88,7 +116,7 @@ macro_rules! int_operand {
                 let v = r.varint()?;
                 <$t>::try_from(v)
                     .map($name)
-                    .map_err(|_| DecodeError::Invalid(format!("{} {v} out of range", $kind)))
+                    .map_err(|_| DecodeError::invalid(format!("{} {v} out of range", $kind)))
             }
             fn sample(rng: &mut Rng) -> Self {
                 $name(rng.wide($bits) as $t)
@@ -218,11 +246,36 @@ pub enum Space {
 
 /// A memory location: `hbm:0x1000`, `dram:0x1000`, `dram@5:0x1000`, `sram@5:0x40`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Loc {
-    pub space: Space,
-    /// The tile owning a DRAM vault or SRAM; `None` for HBM and the own vault.
-    pub tile: Option<TileId>,
-    pub addr: u64,
+pub enum Loc {
+    /// The issuing tile's chip's HBM (addresses interleaved over channels).
+    Hbm { addr: u64 },
+    /// A DRAM vault: the issuing tile's own, or tile `tile`'s.
+    Dram { tile: Option<TileId>, addr: u64 },
+    /// Tile `tile`'s SRAM.
+    Sram { tile: TileId, addr: u64 },
+}
+
+impl Loc {
+    pub fn space(&self) -> Space {
+        match self {
+            Loc::Hbm { .. } => Space::Hbm,
+            Loc::Dram { .. } => Space::Dram,
+            Loc::Sram { .. } => Space::Sram,
+        }
+    }
+    /// The tile owning the vault or SRAM, if named.
+    pub fn tile(&self) -> Option<TileId> {
+        match *self {
+            Loc::Hbm { .. } => None,
+            Loc::Dram { tile, .. } => tile,
+            Loc::Sram { tile, .. } => Some(tile),
+        }
+    }
+    pub fn addr(&self) -> u64 {
+        match *self {
+            Loc::Hbm { addr } | Loc::Dram { addr, .. } | Loc::Sram { addr, .. } => addr,
+        }
+    }
 }
 
 impl Operand for Loc {
@@ -238,57 +291,65 @@ impl Operand for Loc {
             None => (place, None),
             Some((sp, t)) => (sp, Some(TileId::parse(t).map_err(|_| bad())?)),
         };
-        let space = match (space, tile) {
-            ("hbm", None) => Space::Hbm,
-            ("dram", _) => Space::Dram,
-            ("sram", Some(_)) => Space::Sram,
-            _ => return Err(bad()),
-        };
-        Ok(Loc { space, tile, addr })
+        match (space, tile) {
+            ("hbm", None) => Ok(Loc::Hbm { addr }),
+            ("dram", tile) => Ok(Loc::Dram { tile, addr }),
+            ("sram", Some(tile)) => Ok(Loc::Sram { tile, addr }),
+            _ => Err(bad()),
+        }
     }
     fn write(&self, out: &mut String) {
-        out.push_str(match self.space {
-            Space::Hbm => "hbm",
-            Space::Dram => "dram",
-            Space::Sram => "sram",
-        });
-        if let Some(t) = self.tile {
-            let _ = write!(out, "@{}", t.0);
+        match *self {
+            Loc::Hbm { .. } => out.push_str("hbm"),
+            Loc::Dram { tile: None, .. } => out.push_str("dram"),
+            Loc::Dram { tile: Some(t), .. } => {
+                let _ = write!(out, "dram@{}", t.0);
+            }
+            Loc::Sram { tile, .. } => {
+                let _ = write!(out, "sram@{}", tile.0);
+            }
         }
         out.push(':');
-        write_hex(out, self.addr);
+        write_hex(out, self.addr());
     }
     fn encode(&self, buf: &mut Vec<u8>) {
-        let tag = match (self.space, self.tile) {
-            (Space::Hbm, _) => 0,
-            (Space::Dram, None) => 1,
-            (Space::Dram, Some(_)) => 2,
-            (Space::Sram, _) => 3,
-        };
-        buf.push(tag);
-        if let Some(t) = self.tile {
-            varint::write(buf, t.0 as u64);
+        match *self {
+            Loc::Hbm { .. } => buf.push(0),
+            Loc::Dram { tile: None, .. } => buf.push(1),
+            Loc::Dram { tile: Some(t), .. } => {
+                buf.push(2);
+                varint::write(buf, t.0 as u64);
+            }
+            Loc::Sram { tile, .. } => {
+                buf.push(3);
+                varint::write(buf, tile.0 as u64);
+            }
         }
-        varint::write(buf, self.addr);
+        varint::write(buf, self.addr());
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let tag = r.byte()?;
-        let (space, tile) = match tag {
-            0 => (Space::Hbm, None),
-            1 => (Space::Dram, None),
-            2 => (Space::Dram, Some(TileId(r.u32()?))),
-            3 => (Space::Sram, Some(TileId(r.u32()?))),
-            other => return Err(DecodeError::Invalid(format!("memory space code {other}"))),
-        };
-        Ok(Loc { space, tile, addr: r.varint()? })
+        Ok(match tag {
+            0 => Loc::Hbm { addr: r.varint()? },
+            1 => Loc::Dram { tile: None, addr: r.varint()? },
+            2 => {
+                let tile = Some(TileId(r.u32()?));
+                Loc::Dram { tile, addr: r.varint()? }
+            }
+            3 => {
+                let tile = TileId(r.u32()?);
+                Loc::Sram { tile, addr: r.varint()? }
+            }
+            other => return Err(DecodeError::invalid(format!("memory space code {other} (expected 0..=3)"))),
+        })
     }
     fn sample(rng: &mut Rng) -> Self {
-        let tile = Some(TileId::sample(rng));
+        let tile = TileId::sample(rng);
         match rng.below(4) {
-            0 => Loc { space: Space::Hbm, tile: None, addr: rng.wide(40) },
-            1 => Loc { space: Space::Dram, tile: None, addr: rng.wide(32) },
-            2 => Loc { space: Space::Dram, tile, addr: rng.wide(32) },
-            _ => Loc { space: Space::Sram, tile, addr: rng.wide(24) },
+            0 => Loc::Hbm { addr: rng.wide(40) },
+            1 => Loc::Dram { tile: None, addr: rng.wide(32) },
+            2 => Loc::Dram { tile: Some(tile), addr: rng.wide(32) },
+            _ => Loc::Sram { tile, addr: rng.wide(24) },
         }
     }
 }
@@ -308,7 +369,9 @@ impl Operand for Dtype {
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let b = r.byte()?;
-        Dtype::ALL.get(b as usize).copied().ok_or_else(|| DecodeError::Invalid(format!("data type code {b}")))
+        Dtype::ALL.get(b as usize).copied().ok_or_else(|| {
+            DecodeError::invalid(format!("unknown data type code {b} (expected 0..={})", Dtype::ALL.len() - 1))
+        })
     }
     fn sample(rng: &mut Rng) -> Self {
         Dtype::ALL[rng.below(Dtype::ALL.len() as u64) as usize]
@@ -374,7 +437,9 @@ impl Operand for VecOp {
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let b = r.byte()?;
-        VecOp::ALL.get(b as usize).copied().ok_or_else(|| DecodeError::Invalid(format!("vector operation code {b}")))
+        VecOp::ALL.get(b as usize).copied().ok_or_else(|| {
+            DecodeError::invalid(format!("unknown vector operation code {b} (expected 0..={})", VecOp::ALL.len() - 1))
+        })
     }
     fn sample(rng: &mut Rng) -> Self {
         VecOp::ALL[rng.below(VecOp::ALL.len() as u64) as usize]

@@ -20,12 +20,12 @@ pub fn read(r: &mut Reader<'_>) -> Result<u64, DecodeError> {
         let b = r.byte()?;
         let part = (b & 0x7f) as u64;
         if shift == 63 && part > 1 {
-            return Err(DecodeError::Invalid("varint overflows 64 bits".into()));
+            return Err(DecodeError::invalid("varint overflows 64 bits".into()));
         }
         v |= part << shift;
         if b & 0x80 == 0 {
             return Ok(v);
         }
     }
-    Err(DecodeError::Invalid("varint longer than 10 bytes".into()))
+    Err(DecodeError::invalid("varint longer than 10 bytes".into()))
 }

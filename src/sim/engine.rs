@@ -469,8 +469,8 @@ impl<'a> Sim<'a> {
             return;
         }
         let controller = self.mem.spec.as_ref().map_or(Cycles::ZERO, |s| s.controller);
-        let owner = mem.tile.unwrap_or(t);
-        match (kind, mem.space) {
+        let owner = mem.tile().unwrap_or(t);
+        match (kind, mem.space()) {
             (OpKind::Load, Space::Hbm) => {
                 let local = t.0 % self.chip.tiles_per_chip();
                 let stacks = self.hbm_stacks();
@@ -480,13 +480,13 @@ impl<'a> Sim<'a> {
             }
             (OpKind::Load, _) if owner == t => {
                 // Own vault (or own SRAM: a local copy).
-                let extra = if mem.space == Space::Dram { controller } else { Cycles::ZERO };
+                let extra = if mem.space() == Space::Dram { controller } else { Cycles::ZERO };
                 self.q.schedule(now + extra, Event::MemArrive(op));
             }
             (OpKind::Load, _) => {
                 self.net.route(End::Tile(t), End::Tile(owner), &mut self.route_buf);
                 let req = self.net.zero_load(&self.route_buf, 0);
-                let extra = if mem.space == Space::Dram { controller } else { Cycles::ZERO };
+                let extra = if mem.space() == Space::Dram { controller } else { Cycles::ZERO };
                 self.q.schedule(now + req + extra, Event::MemArrive(op));
             }
             (_, Space::Hbm) => {
@@ -495,7 +495,7 @@ impl<'a> Sim<'a> {
                 let stacks = self.hbm_stacks();
                 let mut per_stack = vec![0u64; stacks as usize];
                 let spec = self.mem.spec.as_ref().expect("HBM chip has a DRAM spec");
-                split_interleaved(mem.addr, bytes, spec.interleave.0, spec.channels as u64, |c, _, b| {
+                split_interleaved(mem.addr(), bytes, spec.interleave.0, spec.channels as u64, |c, _, b| {
                     per_stack[(c % stacks as u64) as usize] += b;
                 });
                 let chip = self.net.chip_of(t);
@@ -510,7 +510,7 @@ impl<'a> Sim<'a> {
             }
             (_, _) if owner == t => {
                 let (_, pe) = self.tiles[t.index()].sram.reserve(now, Bytes(bytes));
-                let extra = if mem.space == Space::Dram { controller } else { Cycles::ZERO };
+                let extra = if mem.space() == Space::Dram { controller } else { Cycles::ZERO };
                 self.q.schedule(pe + extra, Event::MemArrive(op));
             }
             (_, _) => {
@@ -584,9 +584,9 @@ impl<'a> Sim<'a> {
 
     fn mem_arrive(&mut self, op: u32, now: Cycle) {
         let o = self.ops.get(op).clone();
-        let owner = o.mem.tile.unwrap_or(o.tile);
+        let owner = o.mem.tile().unwrap_or(o.tile);
         let controller = self.mem.spec.as_ref().map_or(Cycles::ZERO, |s| s.controller);
-        match (o.kind, o.mem.space) {
+        match (o.kind, o.mem.space()) {
             (OpKind::Load, Space::Hbm) => {
                 let stacks = self.hbm_stacks();
                 let chip = self.net.chip_of(o.tile);
@@ -594,7 +594,7 @@ impl<'a> Sim<'a> {
                 let lat: Vec<u64> = (0..stacks)
                     .map(|s| ((o.issued + self.stack_latency[(local * stacks + s) as usize] + controller).0) * FRAC)
                     .collect();
-                let served = self.serve_hbm(chip, None, &|s| lat[s as usize], o.mem.addr, o.bytes, false);
+                let served = self.serve_hbm(chip, None, &|s| lat[s as usize], o.mem.addr(), o.bytes, false);
                 let parts = served.iter().filter(|e| e.0 > 0).count() as u32;
                 self.ops.get_mut(op).parts = parts;
                 for (s, &(b, first, last)) in served.iter().enumerate() {
@@ -609,7 +609,7 @@ impl<'a> Sim<'a> {
                 // Data at the owner: from its vault or its SRAM port.
                 let (first, last) = match space {
                     Space::Dram => {
-                        let s = self.serve_vault(owner, now.0 * FRAC, o.mem.addr, o.bytes, false);
+                        let s = self.serve_vault(owner, now.0 * FRAC, o.mem.addr(), o.bytes, false);
                         (Cycle(s.1.div_ceil(FRAC)), Cycle(s.2.div_ceil(FRAC)))
                     }
                     _ => self.tiles[owner.index()].sram.reserve(now, Bytes(o.bytes)),
@@ -632,7 +632,7 @@ impl<'a> Sim<'a> {
             }
             (_, Space::Dram) => {
                 // Store data at the owner's vault.
-                let s = self.serve_vault(owner, now.0 * FRAC, o.mem.addr, o.bytes, true);
+                let s = self.serve_vault(owner, now.0 * FRAC, o.mem.addr(), o.bytes, true);
                 self.q.schedule(Cycle(s.2.div_ceil(FRAC)), Event::PartDone(op));
             }
             (_, _) => {
@@ -684,7 +684,7 @@ impl<'a> Sim<'a> {
 
     fn start_msg(&mut self, at: At, kind: OpKind, tok: u32, peer: TileId, tag: u32, bytes: u64) {
         let (t, now) = (at.tile, at.now);
-        let op = self.new_op(at, tok, kind, Loc { space: Space::Sram, tile: None, addr: 0 }, bytes);
+        let op = self.new_op(at, tok, kind, Loc::Sram { tile: peer, addr: 0 }, bytes);
         let o = self.ops.get_mut(op);
         o.peer = peer;
         o.tag = tag;
@@ -804,12 +804,12 @@ impl<'a> Sim<'a> {
                 let controller = self.mem.spec.as_ref().expect("spec").controller;
                 let at = (now + controller).0 * FRAC;
                 // Only this stack's share of the range.
-                let served = self.serve_hbm(chip, Some(stack), &|_| at, o.mem.addr, o.bytes, true);
+                let served = self.serve_hbm(chip, Some(stack), &|_| at, o.mem.addr(), o.bytes, true);
                 self.q.schedule(Cycle(served[stack as usize].2.div_ceil(FRAC)), Event::PartDone(op));
             }
             OnDelivery::StoreAtTile(op) => {
                 let controller = self.mem.spec.as_ref().map_or(Cycles::ZERO, |s| s.controller);
-                let space = self.ops.get(op).mem.space;
+                let space = self.ops.get(op).mem.space();
                 let extra = if space == Space::Dram { controller } else { Cycles::ZERO };
                 self.q.schedule(now + extra, Event::MemArrive(op));
             }

@@ -10,12 +10,14 @@ use crate::units::Bytes;
 pub fn check_header(chip: &Chip, h: &super::Header) -> Result<(), String> {
     let tiles = chip.total_tiles();
     if h.tiles != tiles {
+        let chips = chip.system.chips;
         return Err(format!(
-            "the trace addresses {} tiles but chip `{}` has {} ({} chips x {} tiles)",
+            "the trace addresses {} tiles but chip `{}` has {} ({} chip{} x {} tiles)",
             h.tiles,
             chip.name,
             tiles,
-            chip.system.chips,
+            chips,
+            if chips == 1 { "" } else { "s" },
             chip.tiles_per_chip()
         ));
     }
@@ -37,16 +39,16 @@ fn sram_range(chip: &Chip, what: &str, addr: SramAddr, bytes: Bytes) -> Result<(
 }
 
 fn mem_range(chip: &Chip, mem: &Loc, bytes: Bytes) -> Result<(), String> {
-    let end = mem.addr.saturating_add(bytes.0);
-    match (mem.space, &chip.memory) {
-        (Space::Sram, _) => sram_range(chip, "remote SRAM range", SramAddr(mem.addr), bytes),
+    let end = mem.addr().saturating_add(bytes.0);
+    match (mem.space(), &chip.memory) {
+        (Space::Sram, _) => sram_range(chip, "remote SRAM range", SramAddr(mem.addr()), bytes),
         (Space::Hbm, Memory::Hbm { capacity, .. }) if end <= capacity.0 => Ok(()),
         (Space::Hbm, Memory::Hbm { capacity, .. }) => {
-            Err(format!("HBM range [{:#x}, {:#x}) is beyond the chip's HBM ({capacity})", mem.addr, end))
+            Err(format!("HBM range [{:#x}, {:#x}) is beyond the chip's HBM ({capacity})", mem.addr(), end))
         }
         (Space::Dram, Memory::Dram3d { capacity_per_tile, .. }) if end <= capacity_per_tile.0 => Ok(()),
         (Space::Dram, Memory::Dram3d { capacity_per_tile, .. }) => {
-            Err(format!("DRAM range [{:#x}, {:#x}) is beyond the tile's vault ({capacity_per_tile})", mem.addr, end))
+            Err(format!("DRAM range [{:#x}, {:#x}) is beyond the tile's vault ({capacity_per_tile})", mem.addr(), end))
         }
         (Space::Hbm, _) => Err(format!("chip `{}` has no HBM", chip.name)),
         (Space::Dram, _) => Err(format!("chip `{}` has no stacked DRAM", chip.name)),

@@ -6,7 +6,7 @@ use super::{BINARY_MAGIC, FORMAT_VERSION, Format, Header, Item, Pos, Sink, Sourc
 use crate::diag::Location;
 use crate::fileio::Finish;
 use crate::ids::TileId;
-use crate::isa::{DecodeError, Instr, Opcode, Reader, varint};
+use crate::isa::{DecodeError, DecodeErrorKind, Instr, Opcode, Reader, varint};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -30,6 +30,8 @@ pub struct BinaryReader {
     base: u64,
     eof: bool,
     header: Header,
+    /// Byte offset of the tile count, for messages about it.
+    tiles_at: u64,
     done: bool,
 }
 
@@ -47,6 +49,7 @@ impl BinaryReader {
             base: 0,
             eof: false,
             header: Header::default(),
+            tiles_at: 0,
             done: false,
         };
         r.read_header()?;
@@ -87,15 +90,26 @@ impl BinaryReader {
     /// Decodes one value from the buffered window.
     fn decode<T>(
         &mut self,
-        what: &'static str,
+        what: &str,
         f: impl FnOnce(&mut Reader<'_>) -> Result<T, DecodeError>,
     ) -> Result<T, TraceError> {
         self.fill()?;
         let at = self.offset();
         let mut r = Reader::new(&self.buf[self.start..self.end]);
-        let v = f(&mut r).map_err(|e| match e {
-            DecodeError::Truncated => self.err_at(at, TraceErrorKind::Truncated(what)),
-            DecodeError::Invalid(m) => self.err_at(at, TraceErrorKind::Invalid(m)),
+        let v = f(&mut r).map_err(|e| {
+            let operand = e.operand.map(|o| format!("operand `{o}` of ")).unwrap_or_default();
+            match e.kind {
+                DecodeErrorKind::Truncated => self.err_at(
+                    at,
+                    TraceErrorKind::Truncated(format!(
+                        "the file ends at byte {} inside {operand}{what}",
+                        at + e.at as u64
+                    )),
+                ),
+                DecodeErrorKind::Invalid(m) => {
+                    self.err_at(at + e.at as u64, TraceErrorKind::Invalid(format!("{operand}{what}: {m}")))
+                }
+            }
         })?;
         self.start += r.pos;
         Ok(v)
@@ -109,7 +123,12 @@ impl BinaryReader {
             self.fill()?;
             let take = (len - bytes.len()).min(self.end - self.start);
             if take == 0 {
-                return Err(self.err_at(self.offset(), TraceErrorKind::Truncated(what)));
+                let m = format!(
+                    "the file ends at byte {} inside the header's {what} ({len} bytes declared, {} present)",
+                    self.offset(),
+                    bytes.len()
+                );
+                return Err(self.err_at(at, TraceErrorKind::Truncated(m)));
             }
             bytes.extend_from_slice(&self.buf[self.start..self.start + take]);
             self.start += take;
@@ -121,36 +140,43 @@ impl BinaryReader {
         self.fill()?;
         let avail = self.end - self.start;
         if avail < BINARY_MAGIC.len() || self.buf[..7] != BINARY_MAGIC[..7] {
-            return Err(self.err_at(0, TraceErrorKind::Truncated("the file is shorter than the magic number")));
+            return Err(self.err_at(0, TraceErrorKind::Truncated("the file is shorter than the magic number".into())));
         }
         if self.buf[7] != BINARY_MAGIC[7] {
-            return Err(self.err_at(7, TraceErrorKind::Invalid(format!("bad magic byte {:#x}", self.buf[7]))));
+            return Err(self.err_at(
+                7,
+                TraceErrorKind::Invalid(format!("bad magic: expected `TSIMBIN\\0`, byte 7 is {:#04x}", self.buf[7])),
+            ));
         }
         self.start += BINARY_MAGIC.len();
         let vat = self.offset();
-        let version = self.decode("format version", |r| r.varint())?;
+        let version = self.decode("the header's format version", |r| r.varint())?;
         if version != FORMAT_VERSION as u64 {
             return Err(self.err_at(vat, TraceErrorKind::Version(version.to_string())));
         }
         let chip = self.string("chip name")?;
         let tat = self.offset();
-        let tiles = self.decode("tile count", |r| r.u32())?;
-        if tiles == 0 {
-            return Err(self.err_at(tat, TraceErrorKind::Syntax("`tiles` must be at least 1".into())));
+        self.tiles_at = tat;
+        let tiles = self.decode("the header's tile count", |r| r.u32())?;
+        if tiles == 0 || tiles > super::MAX_TILES {
+            return Err(self.err_at(
+                tat,
+                TraceErrorKind::Syntax(format!("`tiles` must be in 1..={}, found {tiles}", super::MAX_TILES)),
+            ));
         }
         let model = self.string("model name")?;
         let workload = self.string("workload")?;
-        let tokens = self.decode("token count", |r| r.varint())?;
-        let users = self.decode("user count", |r| r.varint())?;
-        let ngroups = self.decode("group count", |r| r.varint())?;
+        let tokens = self.decode("the header's token count", |r| r.varint())?;
+        let users = self.decode("the header's user count", |r| r.varint())?;
+        let ngroups = self.decode("the header's group count", |r| r.varint())?;
         let mut groups = Vec::new();
         for g in 0..ngroups {
             let gat = self.offset();
-            let n = self.decode("group size", |r| r.varint())?;
+            let n = self.decode("a group size", |r| r.varint())?;
             let mut members = Vec::with_capacity(n.min(1 << 20) as usize);
             let mut prev: Option<u32> = None;
             for _ in 0..n {
-                let d = self.decode("group member", |r| r.u32())?;
+                let d = self.decode("a group member", |r| r.u32())?;
                 let t = match prev {
                     None => Some(d),
                     Some(p) => p.checked_add(d).filter(|_| d > 0),
@@ -170,11 +196,11 @@ impl BinaryReader {
             groups.push(members);
         }
         let mat = self.offset();
-        let measure = match self.decode("measure flag", |r| r.byte())? {
+        let measure = match self.decode("the header's measure flag", |r| r.byte())? {
             0 => None,
             1 => {
-                let a = self.decode("measure start", |r| r.varint())?;
-                let b = self.decode("measure end", |r| r.varint())?;
+                let a = self.decode("the measure window", |r| r.varint())?;
+                let b = self.decode("the measure window", |r| r.varint())?;
                 if a >= b {
                     return Err(self.err_at(mat, TraceErrorKind::Invalid("measure window is empty".into())));
                 }
@@ -182,7 +208,9 @@ impl BinaryReader {
             }
             f => return Err(self.err_at(mat, TraceErrorKind::Invalid(format!("measure flag {f}")))),
         };
-        self.header = Header { chip, tiles, model, workload, tokens, users, groups, measure };
+        let header = Header { chip, tiles, model, workload, tokens, users, groups, measure };
+        header.validate().map_err(|m| self.err_at(BINARY_MAGIC.len() as u64, TraceErrorKind::Invalid(m)))?;
+        self.header = header;
         Ok(())
     }
 }
@@ -197,7 +225,12 @@ impl Source for BinaryReader {
             return Ok(None);
         }
         let at = self.offset();
-        let tag = self.decode("a record (the end marker is missing)", |r| r.byte())?;
+        self.fill()?;
+        if self.start == self.end {
+            let m = format!("the file ends at byte {at} without the end marker 0xff");
+            return Err(self.err_at(at, TraceErrorKind::Truncated(m)));
+        }
+        let tag = self.decode("a record", |r| r.byte())?;
         let item = match tag {
             END_MARK => {
                 self.done = true;
@@ -209,12 +242,17 @@ impl Source for BinaryReader {
                 }
                 return Ok(None);
             }
-            TILE_MARK => Item::Tile(TileId(self.decode("tile index", |r| r.u32())?)),
+            TILE_MARK => Item::Tile(TileId(self.decode(&format!("the tile marker at byte {at}"), |r| r.u32())?)),
             code => {
                 let op = Opcode::from_code(code).ok_or_else(|| {
-                    self.err_at(at, TraceErrorKind::Invalid(format!("unknown opcode code {code:#04x}")))
+                    let m = format!(
+                        "unknown opcode byte {code:#04x} (expected 0x00..={:#04x}, {TILE_MARK:#04x} for a tile or {END_MARK:#04x} for the end)",
+                        Opcode::ALL.len() - 1
+                    );
+                    self.err_at(at, TraceErrorKind::Invalid(m))
                 })?;
-                Item::Instr(self.decode("instruction operands", |r| Instr::decode(op, r))?)
+                let what = format!("`{}` (instruction at byte {at})", op.mnemonic());
+                Item::Instr(self.decode(&what, |r| Instr::decode(op, r))?)
             }
         };
         Ok(Some((item, at)))
@@ -222,6 +260,13 @@ impl Source for BinaryReader {
 
     fn location(&self, pos: Pos) -> Location {
         Location::byte(&self.file, pos)
+    }
+
+    fn header_location(&self, field: &str) -> Location {
+        match field {
+            "tiles" => Location::byte(&self.file, self.tiles_at),
+            _ => Location::byte(&self.file, BINARY_MAGIC.len() as u64),
+        }
     }
 
     fn format(&self) -> Format {
@@ -247,6 +292,7 @@ fn write_str(buf: &mut Vec<u8>, s: &str) {
 
 impl<W: Finish> Sink for BinaryWriter<W> {
     fn header(&mut self, h: &Header) -> io::Result<()> {
+        h.validate().map_err(|m| io::Error::new(io::ErrorKind::InvalidInput, m))?;
         let b = &mut self.buf;
         b.clear();
         b.extend_from_slice(BINARY_MAGIC);

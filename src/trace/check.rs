@@ -1,15 +1,16 @@
 //! Structural validation of a trace stream, independent of any chip: tile
 //! indices in range, one stream per tile, loops balanced, groups declared.
 
-use super::{Format, Header, Item, Pos, TraceErrorKind};
+use super::{Header, Item, Pos, TraceErrorKind};
 use crate::isa::{Flags, Instr, Loc};
+use std::collections::HashMap;
 
 pub struct Checker {
     header: Header,
-    format: Format,
     current: Option<u32>,
-    /// Position of each tile's stream start, indexed by tile.
-    seen: Vec<Option<Pos>>,
+    /// Where each tile's stream starts (only tiles that have one).
+    seen: HashMap<u32, Pos>,
+    describe: fn(Pos) -> String,
     open_loops: Vec<Pos>,
     /// Instructions and tile streams seen (for summaries).
     pub instructions: u64,
@@ -17,45 +18,38 @@ pub struct Checker {
 }
 
 impl Checker {
-    pub fn new(header: Header, format: Format) -> Self {
-        let n = header.tiles as usize;
+    /// `describe` renders a position for messages ("line 12", "byte 80").
+    pub fn new(header: Header, describe: fn(Pos) -> String) -> Self {
         Checker {
             header,
-            format,
             current: None,
-            seen: vec![None; n],
+            seen: HashMap::new(),
+            describe,
             open_loops: Vec::new(),
             instructions: 0,
             streams: 0,
         }
     }
 
-    fn describe(&self, pos: Pos) -> String {
-        match self.format {
-            Format::Text => format!("line {pos}"),
-            Format::Binary => format!("byte {pos}"),
-        }
-    }
-
-    fn tile_in_range(&self, t: u32) -> Result<(), TraceErrorKind> {
+    fn tile_in_range(&self, t: u32, what: String) -> Result<(), TraceErrorKind> {
         if t < self.header.tiles {
             Ok(())
         } else {
-            Err(TraceErrorKind::TileOutOfRange { tile: t, tiles: self.header.tiles })
+            Err(TraceErrorKind::TileOutOfRange { what, tile: t, tiles: self.header.tiles })
         }
     }
 
     pub fn item(&mut self, item: &Item, pos: Pos) -> Result<(), TraceErrorKind> {
         match item {
             Item::Tile(t) => {
-                if let Some(&open) = self.open_loops.last() {
-                    return Err(TraceErrorKind::UnclosedLoop(self.describe(open), "the next `tile`"));
+                if !self.open_loops.is_empty() {
+                    return Err(TraceErrorKind::UnclosedLoop("the next `tile`"));
                 }
-                self.tile_in_range(t.0)?;
-                if let Some(first) = self.seen[t.index()] {
-                    return Err(TraceErrorKind::DuplicateTile { tile: t.0, first: self.describe(first) });
+                self.tile_in_range(t.0, "a tile stream".into())?;
+                if let Some(&first) = self.seen.get(&t.0) {
+                    return Err(TraceErrorKind::DuplicateTile { tile: t.0, first: (self.describe)(first) });
                 }
-                self.seen[t.index()] = Some(pos);
+                self.seen.insert(t.0, pos);
                 self.current = Some(t.0);
                 self.streams += 1;
             }
@@ -77,34 +71,28 @@ impl Checker {
         Ok(())
     }
 
-    fn loc_tile(&self, l: &Loc) -> Result<(), TraceErrorKind> {
-        match l.tile {
-            Some(t) => self.tile_in_range(t.0),
+    fn loc_tile(&self, l: &Loc, mnemonic: &str) -> Result<(), TraceErrorKind> {
+        match l.tile() {
+            Some(t) => self.tile_in_range(t.0, format!("operand `mem` of `{mnemonic}`")),
             None => Ok(()),
         }
     }
 
     /// Operand checks that need the header (tile and group ranges).
     fn operands(&self, i: &Instr) -> Result<(), TraceErrorKind> {
+        let current = self.current.unwrap_or(0);
         match i {
-            Instr::Load { mem, .. } | Instr::Store { mem, .. } => self.loc_tile(mem),
-            Instr::Send { to, .. } => self.tile_in_range(to.0),
-            Instr::Recv { from, .. } => self.tile_in_range(from.0),
-            Instr::Barrier { group } => {
-                let declared = self.header.groups.len();
-                let g = group.0 as usize;
-                match self.header.groups.get(g) {
-                    None => Err(TraceErrorKind::UnknownGroup { group: group.0, declared }),
-                    Some(members) if !members.contains(&crate::ids::TileId(self.current.unwrap_or(0))) => {
-                        Err(TraceErrorKind::Syntax(format!(
-                            "tile {} waits on barrier group {} but is not a member of it",
-                            self.current.unwrap_or(0),
-                            group.0
-                        )))
-                    }
-                    Some(_) => Ok(()),
-                }
-            }
+            Instr::Load { mem, .. } => self.loc_tile(mem, "load"),
+            Instr::Store { mem, .. } => self.loc_tile(mem, "store"),
+            Instr::Send { to, .. } => self.tile_in_range(to.0, "operand `to` of `send`".into()),
+            Instr::Recv { from, .. } => self.tile_in_range(from.0, "operand `from` of `recv`".into()),
+            Instr::Barrier { group } => match self.header.groups.get(group.0 as usize) {
+                None => Err(TraceErrorKind::UnknownGroup { group: group.0, declared: self.header.groups.len() }),
+                Some(members) if !members.contains(&crate::ids::TileId(current)) => Err(TraceErrorKind::Syntax(
+                    format!("tile {current} waits on barrier group {} but is not a member of it", group.0),
+                )),
+                Some(_) => Ok(()),
+            },
             Instr::Loop { count } if count.0 == 0 => Err(TraceErrorKind::ZeroLoop),
             Instr::Loop { .. }
             | Instr::EndLoop {}
@@ -119,7 +107,7 @@ impl Checker {
     /// Checks the end of the stream; on error returns the position to blame.
     pub fn finish(&self) -> Result<(), (TraceErrorKind, Pos)> {
         if let Some(&open) = self.open_loops.last() {
-            return Err((TraceErrorKind::UnclosedLoop(self.describe(open), "the end of the trace"), open));
+            return Err((TraceErrorKind::UnclosedLoop("the end of the trace"), open));
         }
         Ok(())
     }

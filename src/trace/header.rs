@@ -26,12 +26,48 @@ pub struct Header {
     pub measure: Option<(u64, u64)>,
 }
 
+impl Header {
+    /// Checks that the header can be written as text and read back: names
+    /// are single words, the workload one line, nothing holds a `#`.
+    pub fn validate(&self) -> Result<(), String> {
+        let word = |what: &str, v: &str, may_be_empty: bool| {
+            if v.is_empty() && !may_be_empty {
+                return Err(format!("the header's {what} is empty"));
+            }
+            if v.contains(char::is_whitespace) || v.contains('#') {
+                return Err(format!("the header's {what} `{v}` must be one word without `#`"));
+            }
+            Ok(())
+        };
+        word("chip name", &self.chip, false)?;
+        word("model name", &self.model, true)?;
+        let w = &self.workload;
+        if w.contains(['#', '\n', '\r']) || w.trim() != w {
+            return Err(format!("the header's workload `{w}` must be one line without `#` or surrounding spaces"));
+        }
+        if self.tiles == 0 || self.tiles > super::MAX_TILES {
+            return Err(format!("the header's tile count {} is outside 1..={}", self.tiles, super::MAX_TILES));
+        }
+        Ok(())
+    }
+}
+
+/// Why a tile set was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TileSetError {
+    Syntax(String),
+    /// A tile at or beyond the limit.
+    OutOfRange(u32),
+}
+
 /// Parses a tile set such as `0-7,12,16-31/4` (ranges inclusive, optional
-/// stride). Returns the sorted list; duplicates are an error.
-pub fn parse_tile_set(s: &str) -> Result<Vec<TileId>, String> {
+/// stride) of tiles below `limit`. Returns the sorted list; duplicates are
+/// an error. Bounds are checked before ranges are expanded.
+pub fn parse_tile_set(s: &str, limit: u32) -> Result<Vec<TileId>, TileSetError> {
+    use TileSetError::Syntax;
     let mut out = Vec::new();
     for part in s.split(',') {
-        let bad = || format!("expected a tile set like `0-7,12,16-31/4`, found `{part}`");
+        let bad = || Syntax(format!("expected a tile set like `0-7,12,16-31/4`, found `{part}`"));
         let (range, stride) = match part.split_once('/') {
             Some((r, st)) => (r, st.parse::<u32>().ok().filter(|&v| v > 0).ok_or_else(bad)?),
             None => (part, 1),
@@ -44,7 +80,10 @@ pub fn parse_tile_set(s: &str) -> Result<Vec<TileId>, String> {
             }
         };
         if hi < lo {
-            return Err(format!("tile range `{part}` is empty (end before start)"));
+            return Err(Syntax(format!("tile range `{part}` is empty (end before start)")));
+        }
+        if hi >= limit {
+            return Err(TileSetError::OutOfRange(hi));
         }
         let mut t = lo;
         while t <= hi {
@@ -59,7 +98,7 @@ pub fn parse_tile_set(s: &str) -> Result<Vec<TileId>, String> {
     let before = out.len();
     out.dedup();
     if out.len() != before {
-        return Err(format!("tile set `{s}` names a tile more than once"));
+        return Err(Syntax(format!("tile set `{s}` names a tile more than once")));
     }
     Ok(out)
 }
@@ -96,13 +135,16 @@ mod tests {
 
     #[test]
     fn tile_sets_round_trip() {
+        let p = |s: &str| parse_tile_set(s, 2000);
         for s in ["0-7", "0,2", "0-30/2,31", "5", "0-575/8,1000-1003"] {
-            let v = parse_tile_set(s).unwrap();
-            assert_eq!(parse_tile_set(&write_tile_set(&v)).unwrap(), v, "{s}");
+            let v = p(s).unwrap();
+            assert_eq!(p(&write_tile_set(&v)).unwrap(), v, "{s}");
         }
-        assert_eq!(write_tile_set(&parse_tile_set("3,1,2").unwrap()), "1-3");
-        assert!(parse_tile_set("1,1").is_err());
-        assert!(parse_tile_set("4-2").is_err());
-        assert!(parse_tile_set("a").is_err());
+        assert_eq!(write_tile_set(&p("3,1,2").unwrap()), "1-3");
+        assert!(p("1,1").is_err());
+        assert!(p("4-2").is_err());
+        assert!(p("a").is_err());
+        // Out-of-range bounds are rejected before the range is expanded.
+        assert_eq!(parse_tile_set("0-4294967295", 16), Err(TileSetError::OutOfRange(4294967295)));
     }
 }

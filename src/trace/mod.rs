@@ -15,7 +15,7 @@ mod program;
 pub mod text;
 
 pub use check::Checker;
-pub use header::{Header, parse_tile_set, write_tile_set};
+pub use header::{Header, TileSetError, parse_tile_set, write_tile_set};
 pub use program::{Program, Trace};
 
 use crate::diag::Location;
@@ -85,25 +85,36 @@ pub enum TraceErrorKind {
     Operand(String),
     #[error("instruction before the first `tile N` line")]
     InstrOutsideTile,
-    #[error("tile {tile} is out of range: the header declares {tiles} tiles (0..={})", tiles.saturating_sub(1))]
-    TileOutOfRange { tile: u32, tiles: u32 },
+    #[error("{what} names tile {tile}, but the header declares {tiles} tiles (0..={})", tiles.saturating_sub(1))]
+    TileOutOfRange { what: String, tile: u32, tiles: u32 },
     #[error("tile {tile} has a second instruction stream (the first starts at {first})")]
     DuplicateTile { tile: u32, first: String },
-    #[error("`loop` opened at {0} is never closed (expected `endloop` before {1})")]
-    UnclosedLoop(String, &'static str),
+    #[error("this `loop` is never closed (expected `endloop` before {0})")]
+    UnclosedLoop(&'static str),
     #[error("`endloop` without a matching `loop`")]
     UnmatchedEndloop,
     #[error("loop count must be at least 1, found 0")]
     ZeroLoop,
-    #[error("group {group} is not declared in the header ({declared} groups declared)")]
+    #[error("group {group} is not declared in the header ({})", declared_groups(*.declared))]
     UnknownGroup { group: u32, declared: usize },
     #[error("{0}")]
     AgainstChip(String),
     #[error("truncated binary trace: {0}")]
-    Truncated(&'static str),
+    Truncated(String),
     #[error("invalid binary trace: {0}")]
     Invalid(String),
 }
+
+fn declared_groups(n: usize) -> String {
+    match n {
+        0 => "it declares no groups".into(),
+        1 => "it declares group 0 only".into(),
+        n => format!("it declares groups 0..={}", n - 1),
+    }
+}
+
+/// Most tiles a trace may address (keeps per-tile tables bounded).
+pub const MAX_TILES: u32 = 1 << 26;
 
 impl TraceError {
     pub fn new(loc: Location, kind: TraceErrorKind) -> Self {
@@ -118,6 +129,8 @@ pub trait Source {
     fn next_item(&mut self) -> Result<Option<(Item, Pos)>, TraceError>;
     /// Renders a position of this source for messages.
     fn location(&self, pos: Pos) -> Location;
+    /// Where a header field (`tiles`, `chip`, ...) was given.
+    fn header_location(&self, field: &str) -> Location;
     fn format(&self) -> Format;
 }
 
@@ -140,10 +153,20 @@ pub fn open(path: &Path) -> Result<Box<dyn Source>, TraceError> {
     let n = read_up_to(&mut f, &mut magic).map_err(io_err)?;
     drop(f);
     if n >= 7 && magic[..7] == BINARY_MAGIC[..7] {
-        Ok(Box::new(binary::BinaryReader::open(path)?))
-    } else {
-        Ok(Box::new(text::TextReader::open(path)?))
+        return Ok(Box::new(binary::BinaryReader::open(path)?));
     }
+    // Neither the binary magic nor text: say what the first bytes are.
+    let head = &magic[..n];
+    let text_like = head.iter().all(|&b| b >= 0x20 || b == b'\n' || b == b'\r' || b == b'\t')
+        && std::str::from_utf8(head).map_or_else(|e| e.error_len().is_none(), |_| true);
+    if !text_like {
+        let hex: Vec<String> = head.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        return Err(TraceError::new(
+            Location::byte(&name, 0),
+            TraceErrorKind::NotATrace(format!("bytes {}", hex.join(" "))),
+        ));
+    }
+    Ok(Box::new(text::TextReader::open(path)?))
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
@@ -171,7 +194,11 @@ pub fn stream<E>(
     src: &mut dyn Source,
     mut f: impl FnMut(&Item, Pos) -> Result<(), E>,
 ) -> Result<Checker, StreamError<E>> {
-    let mut checker = Checker::new(src.header().clone(), src.format());
+    let describe: fn(Pos) -> String = match src.format() {
+        Format::Text => |p| format!("line {p}"),
+        Format::Binary => |p| format!("byte {p}"),
+    };
+    let mut checker = Checker::new(src.header().clone(), describe);
     while let Some((item, pos)) = src.next_item().map_err(StreamError::Trace)? {
         checker.item(&item, pos).map_err(|k| StreamError::Trace(TraceError::new(src.location(pos), k)))?;
         f(&item, pos).map_err(StreamError::Sink)?;

@@ -2,7 +2,7 @@
 //! per line as `mnemonic name=value ...`. See arch/trace-format.md.
 
 use super::{FORMAT_VERSION, Format, Header, Item, Pos, Sink, Source, TEXT_MAGIC, TraceError, TraceErrorKind};
-use super::{parse_tile_set, write_tile_set};
+use super::{TileSetError, parse_tile_set, write_tile_set};
 use crate::diag::Location;
 use crate::fileio::Finish;
 use crate::ids::TileId;
@@ -19,19 +19,20 @@ fn words(line: &str) -> Vec<(&str, usize)> {
         Some(i) => &line[..i],
         None => line,
     };
+    // Columns count characters, as editors and config errors do.
     let mut out = Vec::new();
     let mut start = None;
-    for (i, c) in code.char_indices() {
+    for (col, (i, c)) in code.char_indices().enumerate() {
         if c.is_whitespace() {
-            if let Some(s) = start.take() {
-                out.push((&code[s..i], s + 1));
+            if let Some((s, scol)) = start.take() {
+                out.push((&code[s..i], scol));
             }
         } else if start.is_none() {
-            start = Some(i);
+            start = Some((i, col + 1));
         }
     }
-    if let Some(s) = start {
-        out.push((&code[s..], s + 1));
+    if let Some((s, scol)) = start {
+        out.push((&code[s..], scol));
     }
     out
 }
@@ -42,6 +43,8 @@ pub struct TextReader {
     buf: String,
     line_no: u64,
     header: Header,
+    /// Line of each header directive given.
+    directive_lines: Vec<(&'static str, u64)>,
     /// The `tile` line that ended the header, not yet returned.
     pending: Option<(Item, Pos)>,
 }
@@ -57,6 +60,7 @@ impl TextReader {
             buf: String::new(),
             line_no: 0,
             header: Header::default(),
+            directive_lines: Vec::new(),
             pending: None,
         };
         r.read_header()?;
@@ -94,7 +98,10 @@ impl TextReader {
         loop {
             if !self.next_line()? {
                 if !seen_magic {
-                    return Err(self.err(None, TraceErrorKind::NotATrace("an empty file".into())));
+                    return Err(TraceError::new(
+                        Location::file(&self.file),
+                        TraceErrorKind::NotATrace("an empty file".into()),
+                    ));
                 }
                 break;
             }
@@ -108,7 +115,15 @@ impl TextReader {
                 if first != TEXT_MAGIC {
                     return Err(self.err(Some(col), TraceErrorKind::NotATrace(format!("`{first}`"))));
                 }
-                let v = w.get(1).map(|x| x.0).unwrap_or("");
+                if w.len() == 1 {
+                    return Err(self.err(
+                        Some(col + first.chars().count()),
+                        TraceErrorKind::Syntax(format!(
+                            "the first line must be `{TEXT_MAGIC} {FORMAT_VERSION}`; found `{TEXT_MAGIC}` with no version"
+                        )),
+                    ));
+                }
+                let v = w[1].0;
                 if v != FORMAT_VERSION.to_string() || w.len() > 2 {
                     let c = w.get(1).map(|x| x.1);
                     let found = w[1..].iter().map(|x| x.0).collect::<Vec<_>>().join(" ");
@@ -134,6 +149,7 @@ impl TextReader {
                 }
                 seen.push(dir);
             }
+            self.directive_lines.push((dir, self.line_no));
             self.directive(dir, &w, &line)?;
             self.buf = line;
         }
@@ -165,8 +181,11 @@ impl TextReader {
             "model" => self.header.model = self.one_arg(dir, w, "the model name")?.0.to_string(),
             "tiles" => {
                 let n: u32 = self.number(dir, w, "a tile count (integer >= 1)")?;
-                if n == 0 {
-                    return Err(self.err(Some(w[1].1), TraceErrorKind::Syntax("`tiles` must be at least 1".into())));
+                if n == 0 || n > super::MAX_TILES {
+                    return Err(self.err(
+                        Some(w[1].1),
+                        TraceErrorKind::Syntax(format!("`tiles` must be in 1..={}, found {n}", super::MAX_TILES)),
+                    ));
                 }
                 self.header.tiles = n;
             }
@@ -208,25 +227,22 @@ impl TextReader {
                         )),
                     ));
                 }
-                let set = parse_tile_set(w[2].0).map_err(|m| self.err(Some(w[2].1), TraceErrorKind::Syntax(m)))?;
-                if set.is_empty() {
-                    return Err(
-                        self.err(Some(w[2].1), TraceErrorKind::Syntax("a group needs at least one tile".into()))
-                    );
-                }
-                if self.header.tiles > 0 {
-                    if let Some(t) = set.iter().find(|t| t.0 >= self.header.tiles) {
-                        return Err(self.err(
-                            Some(w[2].1),
-                            TraceErrorKind::TileOutOfRange { tile: t.0, tiles: self.header.tiles },
-                        ));
-                    }
-                } else {
+                if self.header.tiles == 0 {
                     return Err(self.err(
                         Some(w[0].1),
                         TraceErrorKind::Syntax("`tiles` must come before the first `group`".into()),
                     ));
                 }
+                let tiles = self.header.tiles;
+                let set = parse_tile_set(w[2].0, tiles).map_err(|e| {
+                    let kind = match e {
+                        TileSetError::Syntax(m) => TraceErrorKind::Syntax(m),
+                        TileSetError::OutOfRange(tile) => {
+                            TraceErrorKind::TileOutOfRange { what: format!("group {expected}"), tile, tiles }
+                        }
+                    };
+                    self.err(Some(w[2].1), kind)
+                })?;
                 self.header.groups.push(set);
             }
             _ => unreachable!("directive list and match agree"),
@@ -273,7 +289,11 @@ impl Source for TextReader {
             let result = match w.first() {
                 None => None,
                 Some(&("tile", _)) => Some(self.tile_line(&w)),
-                Some(_) => Some(self.parse_instr(&w, line.trim_end().len()).map(Item::Instr)),
+                Some(_) => {
+                    // Missing operands are reported just after the last word.
+                    let end = w.last().map_or(0, |&(t, c)| c + t.chars().count() - 1);
+                    Some(self.parse_instr(&w, end).map(Item::Instr))
+                }
             };
             self.buf = line;
             if let Some(r) = result {
@@ -284,6 +304,13 @@ impl Source for TextReader {
 
     fn location(&self, pos: Pos) -> Location {
         Location::line(&self.file, pos, None)
+    }
+
+    fn header_location(&self, field: &str) -> Location {
+        match self.directive_lines.iter().find(|(d, _)| *d == field) {
+            Some(&(_, line)) => Location::line(&self.file, line, None),
+            None => Location::file(&self.file),
+        }
     }
 
     fn format(&self) -> Format {
@@ -329,6 +356,7 @@ pub fn header_text(h: &Header) -> String {
 
 impl<W: Write> TextWriter<W> {
     fn write_header(&mut self, h: &Header) -> io::Result<()> {
+        h.validate().map_err(|m| io::Error::new(io::ErrorKind::InvalidInput, m))?;
         self.out.write_all(header_text(h).as_bytes())
     }
     fn write_tile(&mut self, t: TileId) -> io::Result<()> {
