@@ -243,9 +243,8 @@ fn each_opcode_round_trips() {
 
 /// The text form cannot hold every header the binary form can: a chip or
 /// model name with whitespace or `#`, an empty chip name, or a workload with
-/// `#`, a newline or surrounding spaces. Today `TextWriter` writes such a
-/// header anyway (so `tilesim convert x.tbin -o x.trace` yields a file that
-/// does not read back, or reads back different). It should refuse instead.
+/// `#`, a newline or surrounding spaces. The writers refuse such a header
+/// rather than write a file that does not read back.
 #[test]
 fn text_writer_refuses_headers_it_cannot_represent() {
     let ok = Header { chip: "c".into(), tiles: 1, ..Header::default() };
