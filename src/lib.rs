@@ -6,6 +6,8 @@
 #![allow(clippy::result_large_err)]
 
 pub mod chip;
+pub mod collective;
+pub mod compiler;
 pub mod config;
 pub mod diag;
 pub mod dtype;

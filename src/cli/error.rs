@@ -15,6 +15,8 @@ pub enum CliError {
     Usage(String),
     #[error(transparent)]
     Sim(#[from] tilesim::sim::SimError),
+    #[error(transparent)]
+    Compile(#[from] tilesim::compiler::CompileError),
     #[error("{count} of {total} files failed the check")]
     CheckFailed { count: usize, total: usize },
     #[error("`tilesim {0}` is not implemented yet")]
@@ -29,6 +31,7 @@ impl CliError {
             CliError::Config(_) | CliError::Trace(_) | CliError::Usage(_) | CliError::CheckFailed { .. } => 2,
             CliError::NotImplemented(_) => 2,
             CliError::Sim(e) => e.exit_code(),
+            CliError::Compile(_) => 2,
             CliError::Output { .. } => 1,
         }
     }

@@ -1,6 +1,7 @@
 //! Command-line definitions (clap) and dispatch.
 
 mod check;
+mod compile;
 mod convert;
 mod error;
 mod generate;
@@ -88,9 +89,9 @@ pub struct WorkloadArgs {
     /// Concurrent users (requests).
     #[arg(long, default_value_t = 1)]
     pub batch: u64,
-    /// Tokens already in each user's KV cache.
-    #[arg(long, default_value_t = 4096)]
-    pub context: u64,
+    /// Tokens already in each user's KV cache (default: 4096 for decode, 0 for prefill).
+    #[arg(long)]
+    pub context: Option<u64>,
     /// Prompt tokens per user (prefill).
     #[arg(long, default_value_t = 512)]
     pub prompt: u64,
@@ -106,9 +107,15 @@ pub struct WorkloadArgs {
     /// Tokens verified per step with speculative decoding (1 = off).
     #[arg(long, default_value_t = 1)]
     pub spec: u64,
+    /// Probability each drafted token is accepted (speculative decoding).
+    #[arg(long, default_value_t = 0.8)]
+    pub accept_rate: f64,
     /// Fraction of the KV cache each attention reads (top-k / block-sparse).
     #[arg(long, default_value_t = 1.0)]
     pub kv_keep: f64,
+    /// Decode steps (or prefill passes) in one trace (default: 1, or 4 with pipeline stages).
+    #[arg(long)]
+    pub steps: Option<u64>,
     /// Weight data type.
     #[arg(long)]
     pub weights_dtype: Option<String>,
@@ -211,7 +218,6 @@ pub fn load_chip(arg: &str) -> Result<tilesim::chip::Chip, CliError> {
 }
 
 /// Resolves and loads a model by shipped name or path.
-#[allow(dead_code)] // used by compile and roofline, which come next
 pub fn load_model(arg: &str) -> Result<tilesim::model::Model, CliError> {
     let (file, text) = tilesim::config::shipped::resolve(tilesim::config::shipped::Kind::Model, arg)?;
     Ok(tilesim::config::model::load_str(&file, &text)?)
@@ -223,10 +229,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::List => list::list(),
         Command::Show { name } => list::show(&name),
         Command::Convert { input, output, to } => convert::run(&input, &output, to),
-        Command::Compile(_) => Err(CliError::NotImplemented("compile")),
+        Command::Compile(a) => compile::compile(&a),
         Command::Run(a) => run::run(&a),
-        Command::Roofline(_) => Err(CliError::NotImplemented("roofline")),
-        Command::Compare(_) => Err(CliError::NotImplemented("compare")),
+        Command::Roofline(a) => compile::roofline(&a),
+        Command::Compare(a) => compile::compare(&a),
         Command::Sweep { .. } => Err(CliError::NotImplemented("sweep")),
         Command::Gen(g) => generate::run(g),
     }

@@ -101,7 +101,9 @@ impl Channel {
             self.stats.row_hits += 1;
             (at + tm.cl, rows - 1)
         } else {
-            let act = at.max(self.act_free).max(self.bank_ready[bank]);
+            // A conflict first precharges the open row (once the bank's last
+            // activation has run tRC); precharges of different banks overlap,
+            // only activations share the channel's budget.
             let pre = if open == CLOSED {
                 self.stats.row_misses += 1;
                 0
@@ -109,9 +111,10 @@ impl Channel {
                 self.stats.row_conflicts += 1;
                 tm.trp
             };
-            self.bank_ready[bank] = act + pre + tm.trc;
-            self.act_free = act + pre + tm.act_interval;
-            (act + pre + tm.trcd + tm.cl, rows)
+            let act = (at.max(self.bank_ready[bank]) + pre).max(self.act_free);
+            self.bank_ready[bank] = act + tm.trc;
+            self.act_free = act + tm.act_interval;
+            (act + tm.trcd + tm.cl, rows)
         };
         // Rows after the first are misses on other banks: each needs an
         // activation, overlapped with data but bounded by the activation budget.

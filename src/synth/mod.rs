@@ -1,7 +1,6 @@
 //! Synthetic trace generators that need no model: synthetic NoC traffic and
 //! collectives, written through the streaming trace sink.
 
-pub mod collective;
 pub mod traffic;
 
 use crate::chip::{Chip, NocTopology, SystemTopology};
@@ -132,12 +131,12 @@ pub fn collective_grid(chip: &Chip) -> Option<(u32, u32)> {
 /// An all-reduce of `bytes` (fp16 elements) as a trace.
 pub fn allreduce_trace(chip: &Chip, alg_name: &str, bytes: u64) -> Result<Generated, String> {
     let alg = match alg_name {
-        "ring" => collective::Algorithm::Ring,
-        "recursive-doubling" => collective::Algorithm::RecursiveDoubling,
+        "ring" => crate::collective::Algorithm::Ring,
+        "recursive-doubling" => crate::collective::Algorithm::RecursiveDoubling,
         "2d" => {
             let (x, y) =
                 collective_grid(chip).ok_or("the 2d algorithm needs a grid: a torus system, or a mesh/torus chip")?;
-            collective::Algorithm::TwoD { x, y }
+            crate::collective::Algorithm::TwoD { x, y }
         }
         other => {
             return Err(format!("unknown all-reduce algorithm `{other}` (expected ring, recursive-doubling or 2d)"));
@@ -145,13 +144,13 @@ pub fn allreduce_trace(chip: &Chip, alg_name: &str, bytes: u64) -> Result<Genera
     };
     let tiles = participants(chip);
     let p = tiles.len() as u64;
-    let chunk = if let collective::Algorithm::RecursiveDoubling = alg { bytes } else { bytes.div_ceil(p) };
+    let chunk = if let crate::collective::Algorithm::RecursiveDoubling = alg { bytes } else { bytes.div_ceil(p) };
     if chunk > chip.tile.sram.0 {
         return Err(format!("a {chunk}-byte chunk does not fit the tile SRAM ({})", chip.tile.sram));
     }
     let mut streams = Vec::new();
-    let r = collective::Resources { send_token: 0, recv_token: 1, tag_base: 0, sram: 0, dtype: Dtype::Fp16 };
-    collective::all_reduce(&tiles, bytes, alg, r, &mut streams)?;
+    let r = crate::collective::Resources { send_token: 0, recv_token: 1, tag_base: 0, sram: 0, dtype: Dtype::Fp16 };
+    crate::collective::all_reduce(&tiles, bytes, alg, r, &mut streams)?;
     let header = Header {
         chip: chip.name.clone(),
         tiles: chip.total_tiles(),

@@ -40,6 +40,19 @@ impl Program {
     }
 }
 
+impl Program {
+    /// A program from instructions (positions are their indices), e.g.
+    /// straight from the compiler. Loops must be balanced.
+    pub fn from_instrs(instrs: Vec<Instr>) -> Program {
+        let mut p = Program::default();
+        let mut open = Vec::new();
+        for (i, ins) in instrs.into_iter().enumerate() {
+            p.push(ins, i as Pos, &mut open);
+        }
+        p
+    }
+}
+
 /// A whole trace in memory.
 #[derive(Clone, Debug)]
 pub struct Trace {
@@ -72,6 +85,11 @@ impl Trace {
             }
         })?;
         Ok(Trace { header, programs, file, format })
+    }
+
+    /// A trace built in memory (no file); `name` stands in for the path.
+    pub fn from_programs(header: Header, programs: Vec<Program>, name: &str) -> Trace {
+        Trace { header, programs, file: name.to_string(), format: Format::Binary }
     }
 
     /// Renders an instruction's position for messages.

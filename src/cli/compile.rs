@@ -1,0 +1,103 @@
+//! `tilesim compile`, `roofline` and `compare`.
+
+use super::{CliError, CompareArgs, CompileArgs, Phase, RooflineArgs, WorkloadArgs};
+use std::process::ExitCode;
+use tilesim::chip::Chip;
+use tilesim::compiler::{self, PlanRequest, Workload, analytic};
+use tilesim::dtype::Dtype;
+use tilesim::model::Model;
+use tilesim::report::compare::{Comparison, Row};
+use tilesim::trace::{self, Format};
+
+pub fn workload(a: &WorkloadArgs, model: &Model) -> Result<Workload, CliError> {
+    let dtype = |flag: &str, v: &Option<String>, default: Dtype| -> Result<Dtype, CliError> {
+        match v {
+            None => Ok(default),
+            Some(s) => s.parse().map_err(|e: String| CliError::Usage(format!("{flag}: {e}"))),
+        }
+    };
+    let phase = match a.phase {
+        Phase::Decode => compiler::Phase::Decode,
+        Phase::Prefill => compiler::Phase::Prefill,
+    };
+    let w = Workload {
+        phase,
+        batch: a.batch,
+        context: a.context.unwrap_or(if phase == compiler::Phase::Decode { 4096 } else { 0 }),
+        prompt: a.prompt,
+        spec: a.spec,
+        accept_rate: a.accept_rate,
+        kv_keep: a.kv_keep,
+        weights: dtype("--weights-dtype", &a.weights_dtype, model.dtype)?,
+        kv: dtype("--kv-dtype", &a.kv_dtype, model.dtype)?,
+        act: Dtype::Fp16,
+    };
+    w.validate().map_err(CliError::Usage)?;
+    Ok(w)
+}
+
+pub fn request(a: &WorkloadArgs) -> PlanRequest {
+    PlanRequest { tp: a.tp, pp: a.pp, ep: a.ep, steps: a.steps }
+}
+
+pub fn compile(a: &CompileArgs) -> Result<ExitCode, CliError> {
+    let model = super::load_model(&a.model)?;
+    let chip = super::load_chip(&a.chip)?;
+    let w = workload(&a.workload, &model)?;
+    let c = compiler::compile(&model, &chip, &w, &request(&a.workload))?;
+    let format = if a.output.extension().is_some_and(|e| e == "tbin") { Format::Binary } else { Format::Text };
+    let err = |e: std::io::Error| CliError::Output { path: a.output.display().to_string(), message: e.to_string() };
+    let mut sink = trace::create(&a.output, format).map_err(err)?;
+    c.write(sink.as_mut()).map_err(err)?;
+    sink.finish().map_err(err)?;
+    eprintln!("compiled {} -> {}", c.describe(), a.output.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The analytic floor of one step of `w` on `chip`: bytes and FLOPs from
+/// the model shape over the plan's chips' peak rates.
+pub fn floor(model: &Model, chip: &Chip, w: &Workload, req: &PlanRequest) -> Result<Row, CliError> {
+    let plan = compiler::plan::choose(model, w, chip, req)?;
+    let mut t = analytic::Totals::default();
+    for r in 0..plan.dp {
+        for users in plan.micro_batches(r) {
+            for (s, layers) in plan.stages.iter().enumerate() {
+                t += analytic::pass(model, w, users, layers.end - layers.start, s == 0, s + 1 == plan.stages.len());
+            }
+        }
+    }
+    Ok(Row::floor(model, chip, w, &plan, t))
+}
+
+pub fn roofline(a: &RooflineArgs) -> Result<ExitCode, CliError> {
+    let model = super::load_model(&a.model)?;
+    let chip = super::load_chip(&a.chip)?;
+    let w = workload(&a.workload, &model)?;
+    let row = floor(&model, &chip, &w, &request(&a.workload))?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&row).expect("serialises"));
+    } else {
+        print!("{}", row.floor_table());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn compare(a: &CompareArgs) -> Result<ExitCode, CliError> {
+    let model = super::load_model(&a.model)?;
+    let w = workload(&a.workload, &model)?;
+    let mut rows = Vec::new();
+    for name in &a.chips {
+        let chip = super::load_chip(name)?;
+        let mut row = floor(&model, &chip, &w, &request(&a.workload))?;
+        let c = compiler::compile(&model, &chip, &w, &request(&a.workload))?;
+        row.simulate(&c)?;
+        rows.push(row);
+    }
+    let cmp = Comparison { model: model.name.clone(), workload: w.describe(), rows };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&cmp).expect("serialises"));
+    } else {
+        print!("{}", cmp.table());
+    }
+    Ok(ExitCode::SUCCESS)
+}

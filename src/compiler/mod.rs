@@ -1,0 +1,44 @@
+//! The compiler: a model and a workload onto a chip config, as an
+//! instruction trace for every tile (arch/compiler.md).
+//!
+//! `plan` picks the parallel plan and checks the fit; `gemm` picks how each
+//! matrix multiply spreads over a chip's tiles; `lower` turns the layer
+//! into per-tile instruction streams; `analytic` holds the closed-form
+//! totals every trace must add up to. Traces are generated one tile at a
+//! time and streamed to the output.
+
+pub mod analytic;
+pub mod gemm;
+mod lower;
+pub mod plan;
+pub mod tree;
+pub mod workload;
+
+pub use lower::Compiled;
+pub use plan::{Home, Plan, PlanRequest};
+pub use workload::{Phase, Workload};
+
+use crate::chip::Chip;
+use crate::model::Model;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error("{0}")]
+    Workload(String),
+    #[error("impossible plan: {0}")]
+    Plan(String),
+    #[error("{0}")]
+    DoesNotFit(String),
+}
+
+/// Plans and lowers `model` running `workload` on `chip`.
+pub fn compile<'a>(
+    model: &'a Model,
+    chip: &'a Chip,
+    workload: &'a Workload,
+    req: &PlanRequest,
+) -> Result<Compiled<'a>, CompileError> {
+    workload.validate().map_err(CompileError::Workload)?;
+    let plan = plan::choose(model, workload, chip, req)?;
+    Compiled::new(model, chip, workload, plan)
+}

@@ -1,0 +1,114 @@
+//! What to compile: one decode step (every user produces a token, or
+//! verifies `spec` drafted tokens) or one prefill of a prompt.
+
+use crate::dtype::Dtype;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Decode,
+    Prefill,
+}
+
+#[derive(Clone, Debug)]
+pub struct Workload {
+    pub phase: Phase,
+    /// Concurrent users (requests).
+    pub batch: u64,
+    /// Tokens already in each user's KV cache.
+    pub context: u64,
+    /// Prompt tokens per user (prefill).
+    pub prompt: u64,
+    /// Tokens each user verifies per decode step (1: plain decoding).
+    pub spec: u64,
+    /// Probability a drafted token is accepted (speculative decoding).
+    pub accept_rate: f64,
+    /// Share of the KV cache each attention reads (top-k / block-sparse).
+    pub kv_keep: f64,
+    pub weights: Dtype,
+    pub kv: Dtype,
+    /// Activation type of every intermediate.
+    pub act: Dtype,
+}
+
+impl Workload {
+    /// Checks the numbers make sense together.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.batch == 0 {
+            return Err("--batch must be at least 1".into());
+        }
+        if self.spec == 0 {
+            return Err("--spec must be at least 1 (1 = no speculative decoding)".into());
+        }
+        if !(self.kv_keep > 0.0 && self.kv_keep <= 1.0) {
+            return Err(format!("--kv-keep must be in (0, 1], found {}", self.kv_keep));
+        }
+        if !(0.0..=1.0).contains(&self.accept_rate) {
+            return Err(format!("the acceptance rate must be in [0, 1], found {}", self.accept_rate));
+        }
+        if self.phase == Phase::Prefill && self.prompt == 0 {
+            return Err("--prompt must be at least 1 for prefill".into());
+        }
+        if self.phase == Phase::Prefill && self.spec != 1 {
+            return Err("--spec applies to decode, not prefill".into());
+        }
+        Ok(())
+    }
+
+    /// Tokens each user pushes through the weights in one pass.
+    pub fn tokens_per_user(&self) -> u64 {
+        match self.phase {
+            Phase::Decode => self.spec,
+            Phase::Prefill => self.prompt,
+        }
+    }
+
+    /// KV positions per user read from the cache (after sparsity).
+    pub fn kv_read_positions(&self) -> u64 {
+        (self.kv_keep * self.context as f64).ceil() as u64
+    }
+
+    /// KV positions each user's attention covers: the cached positions read
+    /// plus the new tokens (for prefill, causal: on average half the prompt).
+    pub fn attn_positions(&self) -> u64 {
+        match self.phase {
+            Phase::Decode => self.kv_read_positions() + self.spec,
+            Phase::Prefill => self.kv_read_positions() + self.prompt.div_ceil(2),
+        }
+    }
+
+    /// Tokens per user that need logits: every verified token in decode,
+    /// the last prompt token in prefill.
+    pub fn logits_per_user(&self) -> u64 {
+        match self.phase {
+            Phase::Decode => self.spec,
+            Phase::Prefill => 1,
+        }
+    }
+
+    /// Expected tokens a user gains per pass: with speculative decoding of k
+    /// tokens and acceptance rate a, the accepted prefix plus the corrected
+    /// token, (1 - a^k) / (1 - a); a prompt's tokens for prefill.
+    pub fn produced_per_user(&self) -> f64 {
+        match self.phase {
+            Phase::Prefill => self.prompt as f64,
+            Phase::Decode => {
+                let (a, k) = (self.accept_rate, self.spec as i32);
+                if (1.0 - a).abs() < 1e-12 { k as f64 } else { (1.0 - a.powi(k)) / (1.0 - a) }
+            }
+        }
+    }
+
+    /// One line for trace headers and reports.
+    pub fn describe(&self) -> String {
+        match self.phase {
+            Phase::Decode => format!(
+                "decode batch={} context={} spec={} accept={} kv_keep={} weights={} kv={}",
+                self.batch, self.context, self.spec, self.accept_rate, self.kv_keep, self.weights, self.kv
+            ),
+            Phase::Prefill => format!(
+                "prefill batch={} prompt={} context={} kv_keep={} weights={} kv={}",
+                self.batch, self.prompt, self.context, self.kv_keep, self.weights, self.kv
+            ),
+        }
+    }
+}
