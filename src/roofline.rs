@@ -3,7 +3,7 @@
 //! aggregate peak rate. The slowest class is the roofline bound; no schedule
 //! can beat it.
 
-use crate::chip::{Chip, Memory};
+use crate::chip::Chip;
 use crate::isa::{Instr, Space};
 use crate::sim::cost;
 use crate::trace::Trace;
@@ -23,7 +23,11 @@ pub struct TraceTotals {
     pub memory_read: u64,
     pub memory_write: u64,
     pub kv_read: u64,
+    /// Weight bytes the matrix units read: the W operand (k x n) of every GEMM.
+    pub weight_bytes: u64,
     pub message_bytes: u64,
+    /// Dynamic count of each opcode, in table order.
+    pub per_opcode: Vec<(String, u64)>,
     pub loads: u64,
     pub stores: u64,
     pub sends: u64,
@@ -32,6 +36,7 @@ pub struct TraceTotals {
 impl TraceTotals {
     pub fn of(chip: &Chip, trace: &Trace) -> TraceTotals {
         let mut t = TraceTotals::default();
+        let mut counts = vec![0u64; crate::isa::Opcode::ALL.len()];
         for p in &trace.programs {
             let mut mult: Vec<u64> = vec![1];
             for i in &p.instrs {
@@ -40,17 +45,23 @@ impl TraceTotals {
                     Instr::Loop { count } => {
                         mult.push(m * count.0);
                         t.instructions += m;
+                        counts[i.opcode() as usize] += m;
                         continue;
                     }
                     Instr::EndLoop {} => {
                         // Runs once per iteration of its loop.
                         t.instructions += m;
+                        counts[i.opcode() as usize] += m;
                         mult.pop();
                         continue;
                     }
                     _ => {}
                 }
                 t.instructions += m;
+                counts[i.opcode() as usize] += m;
+                if let Instr::Gemm { n, k, dtype, .. } = i {
+                    t.weight_bytes += m * dtype.bytes(n.0 * k.0);
+                }
                 if let Some(w) = cost::work(i) {
                     t.macs += m * w.macs;
                     t.flops += m * (2 * w.macs + w.vector_ops);
@@ -84,41 +95,44 @@ impl TraceTotals {
                 }
             }
         }
+        t.per_opcode =
+            crate::isa::Opcode::ALL.iter().map(|o| (o.mnemonic().to_string(), counts[*o as usize])).collect();
         t
     }
 }
 
-/// Floors per resource class, in seconds.
+/// Floors per resource class, in seconds: the work the busiest instance of
+/// each class must do at its peak rate. Placement and routes are fixed by
+/// the trace, so no schedule of it can beat the largest of these.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Roofline {
+    /// Busiest tile's matrix and vector work.
     pub compute: f64,
+    /// Busiest tile's SRAM-port bytes at port bandwidth.
     pub sram: f64,
+    /// Busiest DRAM channel's bytes at peak channel bandwidth.
     pub memory: f64,
-    /// Busiest on-chip link: its bytes / its bandwidth (routes are fixed by the trace).
+    /// Busiest on-chip link's bytes at its bandwidth.
     pub noc: f64,
-    /// Busiest chip-to-chip link, likewise.
+    /// Busiest chip-to-chip link's bytes at its bandwidth.
     pub links: f64,
     pub seconds: f64,
     pub bound: &'static str,
 }
 
 impl Roofline {
-    /// Floors from trace totals and (for links, whose loads depend on
-    /// routing) the busiest link's bytes over its bandwidth.
-    pub fn new(chip: &Chip, t: &TraceTotals, noc_busiest_cycles: f64, link_busiest_cycles: f64) -> Roofline {
-        let hz = chip.clock_hz;
-        let tiles = chip.total_tiles() as f64;
-        let totals = chip.totals();
-        let compute = t.unit_cycles as f64 / tiles / hz;
-        let sram = t.sram_bytes as f64 / totals.sram_bandwidth;
-        let memory = match chip.memory {
-            Memory::SramOnly => 0.0,
-            _ => (t.memory_read + t.memory_write) as f64 / totals.memory_bandwidth,
-        };
-        let noc = noc_busiest_cycles / hz;
-        let links = link_busiest_cycles / hz;
+    /// Floors from the busiest instance of each class, in cycles.
+    pub fn new(hz: f64, compute: f64, sram: f64, memory: f64, noc: f64, links: f64) -> Roofline {
         let all = [("compute", compute), ("sram", sram), ("memory", memory), ("noc", noc), ("links", links)];
-        let (bound, seconds) = all.iter().copied().fold(("compute", 0.0), |a, b| if b.1 > a.1 { b } else { a });
-        Roofline { compute, sram, memory, noc, links, seconds, bound }
+        let (bound, cycles) = all.iter().copied().fold(("compute", 0.0), |a, b| if b.1 > a.1 { b } else { a });
+        Roofline {
+            compute: compute / hz,
+            sram: sram / hz,
+            memory: memory / hz,
+            noc: noc / hz,
+            links: links / hz,
+            seconds: cycles / hz,
+            bound,
+        }
     }
 }

@@ -58,14 +58,7 @@ pub fn compile(a: &CompileArgs) -> Result<ExitCode, CliError> {
 /// the model shape over the plan's chips' peak rates.
 pub fn floor(model: &Model, chip: &Chip, w: &Workload, req: &PlanRequest) -> Result<Row, CliError> {
     let plan = compiler::plan::choose(model, w, chip, req)?;
-    let mut t = analytic::Totals::default();
-    for r in 0..plan.dp {
-        for users in plan.micro_batches(r) {
-            for (s, layers) in plan.stages.iter().enumerate() {
-                t += analytic::pass(model, w, users, layers.end - layers.start, s == 0, s + 1 == plan.stages.len());
-            }
-        }
-    }
+    let t = analytic::for_plan(model, w, &plan);
     Ok(Row::floor(model, chip, w, &plan, t))
 }
 

@@ -9,7 +9,9 @@ use crate::model::Model;
 /// Work of a pass, summed over every chip.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Totals {
-    /// Weight bytes the matrix units read (each active expert once).
+    /// Weight bytes the matrix units read: attention projections, the active
+    /// experts (each once), the router and the LM head. Norm weights and the
+    /// embedding rows looked up are not matrix operands (and are < 0.01%).
     pub weight_bytes: f64,
     /// KV bytes attention reads (positions attended x K and V x layers).
     pub kv_bytes: f64,
@@ -72,8 +74,7 @@ pub fn pass(m: &Model, w: &Workload, users: u64, layers: u64, first: bool, last:
     let (l, t, u) = (layers as f64, tokens as f64, users as f64);
     let experts = active_experts(m, tokens) as f64;
     let per_token_experts = m.top_k.min(m.experts) as f64;
-    let layer_weights =
-        m.attn_params() as f64 + experts * m.expert_params() as f64 + m.router_params() as f64 + m.norm_params() as f64;
+    let layer_weights = m.attn_params() as f64 + experts * m.expert_params() as f64 + m.router_params() as f64;
     let layer_macs =
         t * (m.attn_params() as f64 + per_token_experts * m.expert_params() as f64 + m.router_params() as f64);
     let attn_macs =
@@ -87,12 +88,9 @@ pub fn pass(m: &Model, w: &Workload, users: u64, layers: u64, first: bool, last:
         macs: l * (layer_macs + attn_macs),
         attn_macs: l * attn_macs,
     };
-    if first {
-        out.weight_bytes += t * m.hidden as f64 * wsize;
-    }
+    let _ = first;
     if last {
-        let head = (m.hidden + m.vocab * m.hidden) as f64;
-        out.weight_bytes += head * wsize;
+        out.weight_bytes += (m.vocab * m.hidden) as f64 * wsize;
         out.macs += u * w.logits_per_user() as f64 * (m.vocab * m.hidden) as f64;
     }
     out
@@ -121,4 +119,18 @@ pub fn chip_kv_bytes(m: &Model, w: &Workload, tp: u32, users: u64, layers: u64) 
     let kvsize = w.kv.bits() as f64 / 8.0;
     let positions = (w.context + w.tokens_per_user()) as f64;
     layers as f64 * users as f64 * positions * 2.0 * m.kv_dim() as f64 * kvsize / tp as f64
+}
+
+/// Closed-form totals of a whole compiled trace: every replica, micro-batch,
+/// stage and step of `plan`.
+pub fn for_plan(m: &Model, w: &Workload, plan: &super::Plan) -> Totals {
+    let mut t = Totals::default();
+    for r in 0..plan.dp {
+        for users in plan.micro_batches(r) {
+            for (s, layers) in plan.stages.iter().enumerate() {
+                t += pass(m, w, users, layers.end - layers.start, s == 0, s + 1 == plan.stages.len());
+            }
+        }
+    }
+    t.scaled(plan.steps as f64)
 }

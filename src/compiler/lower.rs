@@ -139,10 +139,14 @@ pub struct Compiled<'a> {
     tiles: u32,
     root: u32,
     act: Dtype,
-    /// (stage, users) -> ops.
-    passes: Vec<((u32, u64), PassOps)>,
+    /// (stage, users, expert group) -> ops.
+    passes: Vec<((u32, u64, u32), PassOps)>,
     /// Barrier group of each chip in use.
     chip_group: Vec<Option<u32>>,
+    /// Tile (local index) at each position; position 0 is the root.
+    order: Vec<u32>,
+    /// Position of each local tile.
+    rank: Vec<u32>,
     sram: SramLayout,
 }
 
@@ -164,10 +168,12 @@ impl<'a> Compiled<'a> {
     pub fn new(model: &'a Model, chip: &'a Chip, workload: &'a Workload, plan: Plan) -> Result<Self, CompileError> {
         let strategy = if plan.home == Home::Hbm { Strategy::Memory } else { Strategy::Root };
         let tiles = chip.tiles_per_chip();
-        let root = match strategy {
-            Strategy::Memory => 0,
-            Strategy::Root => chip.system.gateway,
-        };
+        let order = order(chip);
+        let mut rank = vec![0; tiles as usize];
+        for (p, &l) in order.iter().enumerate() {
+            rank[l as usize] = p as u32;
+        }
+        let root = order[0];
         let mut c = Compiled {
             model,
             chip,
@@ -180,6 +186,8 @@ impl<'a> Compiled<'a> {
             act: Dtype::Fp16,
             passes: Vec::new(),
             chip_group: Vec::new(),
+            order,
+            rank,
             sram: SramLayout::default(),
         };
         c.layout()?;
@@ -281,13 +289,25 @@ impl<'a> Compiled<'a> {
         let mut passes = Vec::new();
         for s in 0..self.plan.pp {
             for &u in &sizes {
-                passes.push(((s, u), self.pass_ops(s, u)));
+                for g in 0..self.expert_groups() {
+                    passes.push(((s, u, g), self.pass_ops(s, u, g)));
+                }
             }
         }
         self.passes = passes;
     }
 
-    fn pass_ops(&self, stage: u32, users: u64) -> PassOps {
+    /// Expert groups: chips of a tensor-parallel group that hold the same experts.
+    fn expert_groups(&self) -> u32 {
+        if self.model.experts > 1 { self.plan.ep } else { 1 }
+    }
+
+    /// Expert group of tensor rank `rank`.
+    fn expert_group(&self, rank: u32) -> u32 {
+        rank / (self.plan.tp / self.expert_groups())
+    }
+
+    fn pass_ops(&self, stage: u32, users: u64, group: u32) -> PassOps {
         let (m, w) = (self.model, self.workload);
         let tp = self.plan.tp as u64;
         let tokens = users * w.tokens_per_user();
@@ -369,9 +389,8 @@ impl<'a> Compiled<'a> {
             router.out_region = part_region;
             router.w_offset = weights(self.wbytes(m.hidden * m.experts));
             layer.push(Op::Gemm(router));
-            // Tokens per expert on this chip's expert group (rank 0's group:
-            // routing is uniform, so every group sees the same counts).
-            let counts = expert_tokens(m, tokens, self.plan.ep as u64, 0);
+            // Tokens per expert of this chip's expert group.
+            let counts = expert_tokens(m, tokens, self.plan.ep as u64, group as u64);
             let mut active = 0;
             for c in counts.into_iter().filter(|&c| c > 0) {
                 active += 1;
@@ -436,7 +455,7 @@ impl<'a> Compiled<'a> {
             return Ok(());
         }
         let mut worst = (0u64, 0u32, 0u32);
-        for ((stage, users), ops) in &self.passes {
+        for ((stage, users, _), ops) in &self.passes {
             for pos in 0..self.tiles {
                 let b = self.resident_bytes(ops, *users, pos);
                 if b > worst.0 {
@@ -599,14 +618,15 @@ impl<'a> Compiled<'a> {
     }
 
     fn pos_of(&self, local: u32) -> u32 {
-        (local + self.tiles - self.root) % self.tiles
+        self.rank[local as usize]
     }
     fn local_of(&self, pos: u32) -> u32 {
-        (pos + self.root) % self.tiles
+        self.order[pos as usize]
     }
 
-    fn pass(&self, stage: u32, users: u64) -> &PassOps {
-        &self.passes.iter().find(|((s, u), _)| *s == stage && *u == users).expect("every pass is planned").1
+    fn pass(&self, stage: u32, users: u64, group: u32) -> &PassOps {
+        let key = (stage, users, group);
+        &self.passes.iter().find(|(k, _)| *k == key).expect("every pass is planned").1
     }
 
     /// One-line summary of the plan and mapping.
@@ -622,6 +642,40 @@ impl<'a> Compiled<'a> {
             }
         )
     }
+}
+
+/// Tiles in tree order: along a Z-order (Morton) curve on mesh and torus
+/// chips, so consecutive positions are neighbours and every subtree of a
+/// broadcast or reduction covers a compact patch; index order elsewhere.
+fn order(chip: &Chip) -> Vec<u32> {
+    use crate::chip::NocTopology;
+    match chip.noc.topology {
+        NocTopology::Mesh { x, y } | NocTopology::Torus { x, y } => {
+            let side = x.max(y).next_power_of_two() as u64;
+            let mut cells: Vec<(u64, u32)> = Vec::with_capacity((x * y) as usize);
+            for j in 0..y {
+                for i in 0..x {
+                    cells.push((morton(i as u64, j as u64, side), j * x + i));
+                }
+            }
+            cells.sort_unstable();
+            cells.into_iter().map(|(_, t)| t).collect()
+        }
+        _ => (0..chip.tiles_per_chip()).collect(),
+    }
+}
+
+/// Interleaves the bits of x and y.
+fn morton(x: u64, y: u64, side: u64) -> u64 {
+    let mut key = 0;
+    let mut bit = 0;
+    let mut s = side;
+    while s > 1 {
+        key |= ((x >> bit) & 1) << (2 * bit) | ((y >> bit) & 1) << (2 * bit + 1);
+        bit += 1;
+        s >>= 1;
+    }
+    key
 }
 
 /// Tokens each of expert group `group`'s experts receives, in expert order.
@@ -739,7 +793,7 @@ impl Emitter<'_, '_> {
     }
 
     fn pass(&mut self, users: u64) {
-        let ops = self.c.pass(self.at.stage, users).clone();
+        let ops = self.c.pass(self.at.stage, users, self.c.expert_group(self.at.rank)).clone();
         for (i, op) in ops.pre.iter().enumerate() {
             self.op(op, 100 + i as u32);
         }
@@ -983,7 +1037,7 @@ impl Emitter<'_, '_> {
             return;
         }
         let tag = Tag(id * 4 + 1);
-        let kids: Vec<u32> = tree::children(idx, n).collect();
+        let (parent, kids) = tree::links(idx, n);
         for &k in &kids {
             let from = tile_of(self, base + k);
             self.push(Instr::Recv {
@@ -998,7 +1052,7 @@ impl Emitter<'_, '_> {
             self.push(Instr::Wait { tok: Token(TOK_RECV) });
             self.push(Instr::Vec { op: VecOp::Add, n: Count(elems * kids.len() as u64), dtype: self.c.act });
         }
-        if let Some(p) = tree::parent(idx) {
+        if let Some(p) = parent {
             let to = tile_of(self, base + p);
             self.push(Instr::Send {
                 tok: Token(TOK_SEND),
@@ -1019,12 +1073,12 @@ impl Emitter<'_, '_> {
         }
         let tag = Tag(id * 4 + 2);
         let sram = SramAddr(self.c.sram.x);
-        if let Some(p) = tree::parent(idx) {
+        let (parent, kids) = tree::links(idx, n);
+        if let Some(p) = parent {
             let from = self.local_at_pos(base + p);
             self.push(Instr::Recv { tok: Token(TOK_RECV), from, tag, sram, bytes: Bytes(bytes) });
             self.push(Instr::Wait { tok: Token(TOK_RECV) });
         }
-        let kids: Vec<u32> = tree::children(idx, n).collect();
         for &k in &kids {
             let to = self.local_at_pos(base + k);
             self.push(Instr::Send { tok: Token(TOK_SEND), to, tag, sram, bytes: Bytes(bytes) });

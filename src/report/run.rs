@@ -166,7 +166,19 @@ impl RunReport {
                 .map(|(_, st)| st.busy_cycles())
                 .fold(0.0, f64::max)
         };
-        let roofline = Roofline::new(chip, &totals, busiest_cycles(true), busiest_cycles(false));
+        let peak_channel = if s.channels.is_empty() {
+            1.0
+        } else {
+            chip.totals().memory_bandwidth / chip.clock_hz / s.channels.len() as f64
+        };
+        let roofline = Roofline::new(
+            chip.clock_hz,
+            s.tiles.iter().map(|t| (t.matrix_busy + t.vector_busy) as f64).fold(0.0, f64::max),
+            s.tiles.iter().map(|t| t.sram_busy_ticks as f64 / FRAC as f64).fold(0.0, f64::max),
+            s.channels.iter().map(|c| (c.bytes_read + c.bytes_written) as f64 / peak_channel).fold(0.0, f64::max),
+            busiest_cycles(true),
+            busiest_cycles(false),
+        );
 
         let candidates = [
             ("compute", &b_compute),

@@ -1,0 +1,45 @@
+//! Helpers shared by the integration tests: shipped configs and workloads.
+#![allow(dead_code)]
+
+use tilesim::chip::Chip;
+use tilesim::compiler::{self, Phase, PlanRequest, Workload};
+use tilesim::config::shipped::{self, Kind};
+use tilesim::dtype::Dtype;
+use tilesim::model::Model;
+use tilesim::report::run::RunReport;
+use tilesim::trace::Trace;
+
+pub fn chip(name: &str) -> Chip {
+    let text = shipped::get(Kind::Chip, name).unwrap_or_else(|| panic!("no shipped chip {name}"));
+    tilesim::config::chip::load_str(name, text).expect("shipped chip loads")
+}
+
+pub fn model(name: &str) -> Model {
+    let text = shipped::get(Kind::Model, name).unwrap_or_else(|| panic!("no shipped model {name}"));
+    tilesim::config::model::load_str(name, text).expect("shipped model loads")
+}
+
+/// The CLI's default workload: one decode step, batch 1, 4096 context.
+pub fn decode(m: &Model) -> Workload {
+    Workload {
+        phase: Phase::Decode,
+        batch: 1,
+        context: 4096,
+        prompt: 512,
+        spec: 1,
+        accept_rate: 0.8,
+        kv_keep: 1.0,
+        weights: m.dtype,
+        kv: m.dtype,
+        act: Dtype::Fp16,
+    }
+}
+
+/// Compiles and simulates; returns the report.
+pub fn run(m: &Model, c: &Chip, w: &Workload, req: &PlanRequest) -> RunReport {
+    let compiled = compiler::compile(m, c, w, req).unwrap_or_else(|e| panic!("{} on {}: {e}", m.name, c.name));
+    let trace: Trace = compiled.trace();
+    let stats = tilesim::sim::simulate(c, &trace, &Default::default())
+        .unwrap_or_else(|e| panic!("{} on {}: {e}", m.name, c.name));
+    RunReport::new(c, &trace, &stats)
+}
