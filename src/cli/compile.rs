@@ -36,12 +36,24 @@ pub fn workload(a: &WorkloadArgs, model: &Model) -> Result<Workload, CliError> {
     Ok(w)
 }
 
+/// The model, sliced to `--layers` if given.
+pub fn sliced(mut m: Model, a: &WorkloadArgs) -> Result<Model, CliError> {
+    if let Some(l) = a.layers {
+        if l == 0 || l > m.layers {
+            return Err(CliError::Usage(format!("--layers must be in 1..={} for {}, found {l}", m.layers, m.name)));
+        }
+        m.layers = l;
+        m.name = format!("{}[{l}-layers]", m.name);
+    }
+    Ok(m)
+}
+
 pub fn request(a: &WorkloadArgs) -> PlanRequest {
     PlanRequest { tp: a.tp, pp: a.pp, ep: a.ep, steps: a.steps }
 }
 
 pub fn compile(a: &CompileArgs) -> Result<ExitCode, CliError> {
-    let model = super::load_model(&a.model)?;
+    let model = sliced(super::load_model(&a.model)?, &a.workload)?;
     let chip = super::load_chip(&a.chip)?;
     let w = workload(&a.workload, &model)?;
     let c = compiler::compile(&model, &chip, &w, &request(&a.workload))?;
@@ -63,7 +75,7 @@ pub fn floor(model: &Model, chip: &Chip, w: &Workload, req: &PlanRequest) -> Res
 }
 
 pub fn roofline(a: &RooflineArgs) -> Result<ExitCode, CliError> {
-    let model = super::load_model(&a.model)?;
+    let model = sliced(super::load_model(&a.model)?, &a.workload)?;
     let chip = super::load_chip(&a.chip)?;
     let w = workload(&a.workload, &model)?;
     let row = floor(&model, &chip, &w, &request(&a.workload))?;
@@ -76,7 +88,7 @@ pub fn roofline(a: &RooflineArgs) -> Result<ExitCode, CliError> {
 }
 
 pub fn compare(a: &CompareArgs) -> Result<ExitCode, CliError> {
-    let model = super::load_model(&a.model)?;
+    let model = sliced(super::load_model(&a.model)?, &a.workload)?;
     let w = workload(&a.workload, &model)?;
     let mut rows = Vec::new();
     for name in &a.chips {

@@ -116,6 +116,9 @@ pub struct WorkloadArgs {
     /// Decode steps (or prefill passes) in one trace (default: 1, or 4 with pipeline stages).
     #[arg(long)]
     pub steps: Option<u64>,
+    /// Compile only the first N layers of the model (a slice, for quick studies).
+    #[arg(long)]
+    pub layers: Option<u64>,
     /// Weight data type.
     #[arg(long)]
     pub weights_dtype: Option<String>,

@@ -156,8 +156,9 @@ impl Comparison {
                 opt(sim.and_then(|x| x.tokens_per_joule), 3),
             );
         }
+        let _ = writeln!(s);
         for r in &self.rows {
-            let _ = writeln!(s, "\n{}: {}", r.chip, r.plan);
+            let _ = writeln!(s, "{:<16} {}", r.chip, r.plan);
         }
         s
     }
