@@ -14,7 +14,8 @@ fn every_shipped_trace_on_its_chip() {
         let rel = path.strip_prefix(root).unwrap_or(path);
         let trace = Trace::load(rel).unwrap_or_else(|e| panic!("{e}"));
         let name = trace.header.chip.clone();
-        let text = shipped::get(Kind::Chip, &name).unwrap_or_else(|| panic!("{}: chip {name} is not shipped", rel.display()));
+        let text =
+            shipped::get(Kind::Chip, &name).unwrap_or_else(|| panic!("{}: chip {name} is not shipped", rel.display()));
         let chip = tilesim::config::chip::load_str(&name, text).unwrap();
         let stats = tilesim::sim::simulate(&chip, &trace, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
         let report = RunReport::new(&chip, &trace, &stats);

@@ -944,17 +944,40 @@ impl Emitter<'_, '_> {
         if let Some((rows, cols, red)) = self.c.block(g, self.pos) {
             let (mb, nb, kb) = (rows.end - rows.start, cols.end - cols.start, red.end - red.start);
             let act_base = self.act_base();
-            let chunks = kb.div_ceil(g.chunk);
+            // The whole input block in one load when it fits the input buffer
+            // (decode: a few rows); otherwise A travels with each W chunk.
+            let a_once = self.act(mb * kb) <= self.c.sram.x_size;
+            let chunk =
+                if a_once { (self.c.sram.stream_size / self.c.wbytes(nb).max(1)).clamp(1, kb) } else { g.chunk };
+            let chunks = kb.div_ceil(chunk);
+            if a_once {
+                let a_at = act_base + g.a_region + self.act(rows.start * g.k + red.start);
+                let mem = Self::hbm(a_at);
+                self.push(Instr::Load {
+                    tok: Token(TOK_BUF[0]),
+                    mem,
+                    sram: SramAddr(self.c.sram.x),
+                    bytes: Bytes(self.act(mb * kb)),
+                });
+            }
             let issue = |e: &mut Self, j: u64| {
                 let kr = part(j, kb, chunks);
                 let kc = kr.end - kr.start;
                 let slot = (j % SLOTS as u64) as usize;
                 let tok = Token(TOK_BUF[slot]);
                 let buf = e.c.sram.stream[slot];
-                let a_at = act_base + g.a_region + e.act(rows.start * g.k + red.start + kr.start);
-                e.push(Instr::Load { tok, mem: Self::hbm(a_at), sram: SramAddr(buf), bytes: Bytes(e.act(mb * kc)) });
+                let mut wbuf = buf;
+                if !a_once {
+                    let a_at = act_base + g.a_region + e.act(rows.start * g.k + red.start + kr.start);
+                    e.push(Instr::Load {
+                        tok,
+                        mem: Self::hbm(a_at),
+                        sram: SramAddr(buf),
+                        bytes: Bytes(e.act(mb * kc)),
+                    });
+                    wbuf += e.act(mb * kc);
+                }
                 let w_at = g.w_offset + e.c.wbytes(cols.start * g.k + red.start + kr.start);
-                let wbuf = buf + e.act(mb * kc);
                 e.push(Instr::Load {
                     tok,
                     mem: e.weight_loc(w_at),

@@ -42,7 +42,9 @@ const CLOSED: u64 = u64::MAX;
 /// Timing of one channel in ticks, precomputed from a `DramSpec`.
 #[derive(Clone, Debug)]
 pub struct ChannelTiming {
-    ticks_per_byte: f64,
+    /// Ticks per byte in 16.16 fixed point (exact enough, and no float in
+    /// the hot path).
+    ticks_per_byte_fp: u64,
     cl: u64,
     trcd: u64,
     trp: u64,
@@ -50,6 +52,26 @@ pub struct ChannelTiming {
     act_interval: u64,
     row: u64,
     banks: u64,
+    /// log2 of row and banks when they are powers of two (the usual case),
+    /// so the hot path shifts instead of dividing.
+    row_shift: Option<u32>,
+    bank_shift: Option<u32>,
+}
+
+impl ChannelTiming {
+    fn row_of(&self, addr: u64) -> u64 {
+        match self.row_shift {
+            Some(s) => addr >> s,
+            None => addr / self.row,
+        }
+    }
+    /// (bank, row id within the bank) of channel row `r`.
+    fn bank_row(&self, r: u64) -> (usize, u64) {
+        match self.bank_shift {
+            Some(s) => ((r & (self.banks - 1)) as usize, r >> s),
+            None => ((r % self.banks) as usize, r / self.banks),
+        }
+    }
 }
 
 impl ChannelTiming {
@@ -58,7 +80,7 @@ impl ChannelTiming {
         let tick = |c: f64| (c * FRAC as f64).round() as u64;
         let refresh = 1.0 - t.trfc / t.trefi;
         ChannelTiming {
-            ticks_per_byte: FRAC as f64 / (spec.channel_bw.0 * refresh),
+            ticks_per_byte_fp: (FRAC as f64 * 65536.0 / (spec.channel_bw.0 * refresh)).round() as u64,
             cl: tick(t.cl),
             trcd: tick(t.trcd),
             trp: tick(t.trp),
@@ -66,6 +88,8 @@ impl ChannelTiming {
             act_interval: tick(t.trrd.max(t.tfaw / 4.0)),
             row: spec.row.0,
             banks: spec.banks as u64,
+            row_shift: spec.row.0.is_power_of_two().then(|| spec.row.0.trailing_zeros()),
+            bank_shift: (spec.banks as u64).is_power_of_two().then(|| spec.banks.trailing_zeros()),
         }
     }
 }
@@ -91,11 +115,10 @@ impl Channel {
     /// Serves `bytes` (> 0) at channel-local address `addr`, arriving at
     /// `at` ticks.
     pub fn access(&mut self, tm: &ChannelTiming, at: u64, addr: u64, bytes: u64, write: bool) -> Served {
-        let first_row = addr / tm.row;
-        let last_row = (addr + bytes - 1) / tm.row;
+        let first_row = tm.row_of(addr);
+        let last_row = tm.row_of(addr + bytes - 1);
         let rows = last_row - first_row + 1;
-        let bank = (first_row % tm.banks) as usize;
-        let row_id = first_row / tm.banks;
+        let (bank, row_id) = tm.bank_row(first_row);
         let open = self.open_row[bank];
         let (ready, acts) = if open == row_id {
             self.stats.row_hits += 1;
@@ -121,7 +144,7 @@ impl Channel {
         let extra = rows - 1;
         self.stats.row_misses += extra;
         let start = ready.max(self.bus_free);
-        let data = (bytes as f64 * tm.ticks_per_byte).ceil() as u64;
+        let data = (bytes * tm.ticks_per_byte_fp).div_ceil(1 << 16);
         let dur = data.max(extra * tm.act_interval);
         let end = start + dur;
         if acts > 0 && extra > 0 {
@@ -130,8 +153,8 @@ impl Channel {
         // The last `banks` rows crossed stay open in their banks.
         let keep = rows.min(tm.banks);
         for r in last_row + 1 - keep..=last_row {
-            let b = (r % tm.banks) as usize;
-            self.open_row[b] = r / tm.banks;
+            let (b, id) = tm.bank_row(r);
+            self.open_row[b] = id;
             if r != first_row {
                 self.bank_ready[b] = self.bank_ready[b].max(start + tm.trc);
             }
@@ -155,18 +178,25 @@ pub fn split_interleaved(addr: u64, bytes: u64, interleave: u64, channels: u64, 
     if bytes == 0 {
         return;
     }
+    // Granule g goes to channel g % C at channel-local granule g / C. The
+    // range's granules g0..=g1 give channel (g0 + k) % C, k < C, either
+    // q or q + 1 of them; only the first and last granule are partial.
     let end = addr + bytes - 1;
     let (g0, g1) = (addr / interleave, end / interleave);
-    let touched = (g1 - g0 + 1).min(channels);
-    for k in 0..touched {
-        let gc = g0 + k; // first granule of this channel
-        let c = gc % channels;
-        let gl = g1 - ((g1 % channels + channels - c) % channels); // last granule
-        let count = (gl - gc) / channels + 1;
-        let head = if gc == g0 { addr % interleave } else { 0 };
-        let tail = if gl == g1 { interleave - 1 - end % interleave } else { 0 };
-        let local = (gc / channels) * interleave + head;
-        f(c, local, count * interleave - head - tail);
+    let total = g1 - g0 + 1;
+    let (q, r) = (total / channels, total % channels);
+    let (row0, c0) = (g0 / channels, g0 % channels);
+    let last_k = (total - 1) % channels;
+    let head = addr % interleave;
+    let tail = interleave - 1 - end % interleave;
+    for k in 0..total.min(channels) {
+        let wrapped = c0 + k >= channels;
+        let c = if wrapped { c0 + k - channels } else { c0 + k };
+        let count = q + u64::from(k < r);
+        let h = if k == 0 { head } else { 0 };
+        let t = if k == last_k { tail } else { 0 };
+        let local = (row0 + u64::from(wrapped)) * interleave + h;
+        f(c, local, count * interleave - h - t);
     }
 }
 
