@@ -58,16 +58,31 @@ fn main() {
         case("llama-2-70b decode, dgx-h100 (tp=8)", &m70, &chip("dgx-h100"), &decode(Dtype::Fp16), &req, 0.5);
     }
     if run("groq-576") {
-        case("llama-2-70b decode int8, groq-576", &m70, &chip("groq-576"), &decode(Dtype::Int8), &Default::default(), 3.0);
+        case(
+            "llama-2-70b decode int8, groq-576",
+            &m70,
+            &chip("groq-576"),
+            &decode(Dtype::Int8),
+            &Default::default(),
+            3.0,
+        );
     }
     if run("cerebras-cs3x4") {
-        case("llama-2-70b decode, cerebras-cs3x4", &m70, &chip("cerebras-cs3x4"), &decode(Dtype::Fp16), &Default::default(), 30.0);
+        case(
+            "llama-2-70b decode, cerebras-cs3x4",
+            &m70,
+            &chip("cerebras-cs3x4"),
+            &decode(Dtype::Fp16),
+            &Default::default(),
+            30.0,
+        );
     }
     if run("booksim") {
         // BookSim2 simulates 6,114 cycles of this load in 0.505 s (12,100 cycles/s).
         let c = chip("booksim-mesh8x8");
         let (h, streams) =
-            tilesim::synth::traffic_trace(&c, tilesim::synth::traffic::Pattern::Uniform, 0.1, 1, 16, 100_000, 0).unwrap();
+            tilesim::synth::traffic_trace(&c, tilesim::synth::traffic::Pattern::Uniform, 0.1, 1, 16, 100_000, 0)
+                .unwrap();
         let mut programs = vec![Program::default(); c.total_tiles() as usize];
         for (t, s) in streams {
             programs[t.index()] = Program::from_instrs(s);

@@ -1,0 +1,111 @@
+//! The command line end to end: exit statuses and the messages that go
+//! with them (2 bad input, 3 deadlock), and the main commands on shipped
+//! configs.
+
+use std::process::{Command, Output};
+
+fn tilesim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tilesim"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run tilesim")
+}
+
+fn text(o: &Output) -> (i32, String, String) {
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into(),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
+}
+
+#[test]
+fn a_deadlocked_trace_exits_3_naming_every_blocked_tile() {
+    let (code, _, err) = text(&tilesim(&["run", "tests/cli/deadlock.trace", "--chip", "mini-mesh"]));
+    assert_eq!(code, 3, "{err}");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn every_shipped_config_and_trace_checks() {
+    let mut args = vec!["check".to_string()];
+    for dir in ["configs/chips", "configs/models", "traces"] {
+        let mut files: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path().display().to_string()).collect();
+        files.sort();
+        args.extend(files);
+    }
+    let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    let (code, out, err) = text(&tilesim(&refs));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.lines().all(|l| l.starts_with("ok") || l.starts_with("    ")), "{out}");
+}
+
+#[test]
+fn a_model_that_does_not_fit_exits_2_saying_what_would() {
+    let (code, _, err) =
+        text(&tilesim(&["compile", "--model", "llama-2-70b", "--chip", "groq-576", "-o", "/tmp/never.trace"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("does not fit") && err.contains("Would fit"), "{err}");
+    assert!(!std::path::Path::new("/tmp/never.trace").exists(), "no output file may be left behind");
+}
+
+#[test]
+fn usage_errors_and_unbuilt_commands_exit_2() {
+    assert_eq!(text(&tilesim(&["run"])).0, 2);
+    assert_eq!(text(&tilesim(&["compile", "--model", "nope", "--chip", "h100", "-o", "x.trace"])).0, 2);
+    let (code, _, err) = text(&tilesim(&["sweep", "--batch", "1,2"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("not implemented"), "{err}");
+}
+
+#[test]
+fn compile_then_run_reports_json_with_the_contract_keys() {
+    let dir = std::env::temp_dir().join(format!("tilesim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("slice.tbin");
+    let t = trace.to_str().unwrap();
+    let (code, _, err) = text(&tilesim(&[
+        "compile",
+        "--model",
+        "llama-2-7b",
+        "--chip",
+        "mini-mesh",
+        "--layers",
+        "1",
+        "--context",
+        "128",
+        "-o",
+        t,
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let timeline = dir.join("t.json");
+    let (code, out, err) =
+        text(&tilesim(&["run", t, "--chip", "mini-mesh", "--json", "--timeline", timeline.to_str().unwrap()]));
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for key in [
+        "cycles",
+        "seconds",
+        "tokens",
+        "seconds_per_token",
+        "tokens_per_second",
+        "tokens_per_second_per_user",
+        "roofline_seconds",
+        "bound",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    for (group, keys) in [
+        ("utilization", ["compute", "memory", "noc", "links"]),
+        ("bytes", ["memory_read", "memory_write", "noc", "links"]),
+    ] {
+        for k in keys {
+            assert!(v[group].get(k).is_some(), "missing {group}.{k}");
+        }
+    }
+    let tl: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&timeline).unwrap()).unwrap();
+    assert!(tl["traceEvents"].as_array().is_some_and(|a| a.len() > 10));
+    std::fs::remove_dir_all(&dir).ok();
+}
