@@ -52,10 +52,17 @@ pub fn write_chrome(out: &mut impl Write, chip: &Chip, trace: &Trace, tl: &Timel
     }
     let links_pid = chip.system.chips + 1;
     emit(out, json!({"name": "process_name", "ph": "M", "pid": links_pid, "args": {"name": "busiest links"}}))?;
-    for (_, _, name, bins) in &tl.link_tracks {
+    let mem_pid = links_pid + 1;
+    emit(out, json!({"name": "process_name", "ph": "M", "pid": mem_pid, "args": {"name": "busiest DRAM channels"}}))?;
+    let series = tl
+        .link_tracks
+        .iter()
+        .map(|(_, _, n, b)| (links_pid, n, b))
+        .chain(tl.channel_tracks.iter().map(|(n, b)| (mem_pid, n, b)));
+    for (pid, name, bins) in series {
         for (k, u) in bins.iter().enumerate() {
             let ts = k as f64 * tl.bin_cycles / chip.clock_hz * 1e6;
-            emit(out, json!({"name": name, "ph": "C", "pid": links_pid, "ts": ts, "args": {"busy": u}}))?;
+            emit(out, json!({"name": name, "ph": "C", "pid": pid, "ts": ts, "args": {"busy": u}}))?;
         }
     }
     out.write_all(b"\n]}\n")

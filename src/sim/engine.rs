@@ -246,7 +246,7 @@ impl<'a> Sim<'a> {
                 GroupState { arrived: 0, latency: Cycles(2 * worst.0) }
             })
             .collect();
-        let timeline = opts.timeline.as_ref().map(|o| Timeline::new(o.clone(), n, &net));
+        let timeline = opts.timeline.as_ref().map(|o| Timeline::new(o.clone(), n, &net, mem.channels.len()));
         Sim {
             chip,
             trace,
@@ -561,6 +561,7 @@ impl<'a> Sim<'a> {
         let tm = self.mem.timing.as_ref().expect("memory timing");
         let mut out = vec![(0u64, u64::MAX, 0u64); stacks.max(1) as usize];
         let chans = &mut self.mem.channels;
+        let timeline = &mut self.timeline;
         let mut served = 0;
         split_interleaved(addr, bytes, spec.interleave.0, channels as u64, |c, local, b| {
             let s = if stacks > 0 { (c % stacks as u64) as u32 } else { 0 };
@@ -568,6 +569,9 @@ impl<'a> Sim<'a> {
                 return;
             }
             let r = chans[base + c as usize].access(tm, at_ticks(s), local, b, write);
+            if let Some(tl) = timeline.as_mut() {
+                tl.channel_busy(base + c as usize, r.first, r.last);
+            }
             served += b;
             let e = &mut out[s as usize];
             e.0 += b;

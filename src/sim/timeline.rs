@@ -53,16 +53,20 @@ pub struct Timeline {
     /// Links whose activity is binned (index into `bins`).
     tracked: Vec<Option<u32>>,
     bins: Vec<Vec<u64>>,
+    /// Busy time of every DRAM channel, binned like the links.
+    channel_bins: Vec<Vec<u64>>,
     /// Width of a bin in ticks.
     bin_ticks: u64,
     pub notes: Vec<String>,
     /// Binned link utilisation chosen for output: (link, class, from, to, busy fraction per bin).
     pub link_tracks: Vec<(LinkId, LinkClass, String, Vec<f64>)>,
+    /// Binned utilisation of the busiest DRAM channels: (name, busy fraction per bin).
+    pub channel_tracks: Vec<(String, Vec<f64>)>,
     pub bin_cycles: f64,
 }
 
 impl Timeline {
-    pub fn new(opts: TimelineOptions, tiles: usize, net: &Network) -> Timeline {
+    pub fn new(opts: TimelineOptions, tiles: usize, net: &Network, channels: usize) -> Timeline {
         let stride = tiles.div_ceil(opts.max_tiles.max(1)).max(1);
         let sampled = (0..tiles).map(|t| t % stride == 0).collect();
         let mut notes = Vec::new();
@@ -91,9 +95,11 @@ impl Timeline {
             dropped: 0,
             tracked,
             bins: vec![Vec::new(); n as usize],
+            channel_bins: vec![Vec::new(); channels],
             bin_ticks: 64 * FRAC,
             notes,
             link_tracks: Vec::new(),
+            channel_tracks: Vec::new(),
             bin_cycles: 64.0,
         }
     }
@@ -114,16 +120,26 @@ impl Timeline {
 
     /// Records link `l` busy over [start, end) ticks.
     pub fn link_busy(&mut self, l: LinkId, start: u64, end: u64) {
-        let Some(i) = self.tracked[l.index()] else { return };
+        if let Some(i) = self.tracked[l.index()] {
+            self.add(false, i as usize, start, end);
+        }
+    }
+
+    /// Records DRAM channel `c` busy over [start, end) ticks.
+    pub fn channel_busy(&mut self, c: usize, start: u64, end: u64) {
+        self.add(true, c, start, end);
+    }
+
+    fn add(&mut self, channel: bool, i: usize, start: u64, end: u64) {
         while end > self.bin_ticks * BINS as u64 {
-            // Halve the resolution: merge neighbouring bins.
-            for b in &mut self.bins {
+            // Halve the resolution of every series: merge neighbouring bins.
+            for b in self.bins.iter_mut().chain(self.channel_bins.iter_mut()) {
                 let merged: Vec<u64> = b.chunks(2).map(|c| c.iter().sum()).collect();
                 *b = merged;
             }
             self.bin_ticks *= 2;
         }
-        let bins = &mut self.bins[i as usize];
+        let bins = if channel { &mut self.channel_bins[i] } else { &mut self.bins[i] };
         let mut s = start;
         while s < end {
             let k = (s / self.bin_ticks) as usize;
@@ -162,5 +178,14 @@ impl Timeline {
             self.link_tracks.push((LinkId(l as u32), link.class, name, util));
         }
         self.bins.clear();
+        let mut channels: Vec<(u64, usize)> =
+            self.channel_bins.iter().enumerate().map(|(c, b)| (b.iter().sum::<u64>(), c)).filter(|x| x.0 > 0).collect();
+        channels.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        channels.truncate(self.opts.max_links);
+        for (_, c) in channels {
+            let util = self.channel_bins[c].iter().map(|&b| b as f64 / w).collect();
+            self.channel_tracks.push((format!("DRAM channel {c}"), util));
+        }
+        self.channel_bins.clear();
     }
 }
