@@ -36,8 +36,9 @@ pub struct TileSpec {
 }
 
 impl TileSpec {
-    /// MACs per cycle for `d`, falling back to the fastest wider type the
-    /// unit supports (int4 weights run on the int8 path, fp8 on fp16, ...).
+    /// MACs per cycle for `d`, falling back to the narrowest wider type the
+    /// unit supports (int4 weights run on the int8 path, fp8 on fp16, ...);
+    /// among types of equal width, the first in table order.
     pub fn macs_per_cycle(&self, d: Dtype) -> Option<u64> {
         if let Some(&(_, m)) = self.macs.iter().find(|(t, _)| *t == d) {
             return Some(m);
@@ -132,7 +133,9 @@ pub enum Memory {
     SramOnly,
     Hbm {
         stacks: u32,
-        /// Channels of each stack (channel c belongs to stack c / per_stack).
+        /// The channels of one chip, all stacks together: `dram.channels` =
+        /// stacks x channels per stack; channel c belongs to stack c mod stacks
+        /// (consecutive granules alternate stacks).
         dram: DramSpec,
         capacity: Bytes,
         /// Tile whose router each stack attaches to (crossbar: the switch).

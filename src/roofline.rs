@@ -91,7 +91,14 @@ impl TraceTotals {
                         t.sram_bytes += m * bytes.0;
                     }
                     Instr::Recv { bytes, .. } => t.sram_bytes += m * bytes.0,
-                    _ => {}
+                    Instr::Wait { .. }
+                    | Instr::Gemm { .. }
+                    | Instr::Attn { .. }
+                    | Instr::Vec { .. }
+                    | Instr::Barrier { .. }
+                    | Instr::Delay { .. }
+                    | Instr::Loop { .. }
+                    | Instr::EndLoop {} => {}
                 }
             }
         }

@@ -120,7 +120,19 @@ fn fix(mut i: Instr, header: &Header, tile: TileId, depth: &mut usize, rng: &mut
             }
             *depth -= 1;
         }
-        Instr::Wait { .. } | Instr::Gemm { .. } | Instr::Attn { .. } | Instr::Vec { .. } | Instr::Delay { .. } => {}
+        // The checker bounds the work of one instruction (products < 2^56).
+        Instr::Gemm { m, n, k, .. } => {
+            for c in [m, n, k] {
+                c.0 %= 1 << 18;
+            }
+        }
+        Instr::Attn { q, ctx, heads, kv_heads, hd, .. } => {
+            for c in [q, ctx, heads, kv_heads, hd] {
+                c.0 %= 1 << 11;
+            }
+        }
+        Instr::Vec { n, .. } => n.0 %= 1 << 50,
+        Instr::Wait { .. } | Instr::Delay { .. } => {}
     }
     Some(i)
 }

@@ -18,7 +18,7 @@ pub fn run(files: &[std::path::PathBuf], verbose: bool, chip: Option<&str>) -> R
     let mut failed = 0;
     for f in files {
         match check_one(f, verbose, forced_chip.as_ref()) {
-            Ok(summary) => println!("ok    {}  {summary}", f.display()),
+            Ok(summary) => super::out(&format!("ok    {}  {summary}\n", f.display()))?,
             Err(e) => {
                 failed += 1;
                 eprintln!("error: {e}");

@@ -80,9 +80,9 @@ pub fn roofline(a: &RooflineArgs) -> Result<ExitCode, CliError> {
     let w = workload(&a.workload, &model)?;
     let row = floor(&model, &chip, &w, &request(&a.workload))?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&row).expect("serialises"));
+        super::out(&format!("{}\n", serde_json::to_string_pretty(&row).expect("serialises")))?;
     } else {
-        print!("{}", row.floor_table());
+        super::out(&row.floor_table())?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -100,9 +100,9 @@ pub fn compare(a: &CompareArgs) -> Result<ExitCode, CliError> {
     }
     let cmp = Comparison { model: model.name.clone(), workload: w.describe(), rows };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&cmp).expect("serialises"));
+        super::out(&format!("{}\n", serde_json::to_string_pretty(&cmp).expect("serialises")))?;
     } else {
-        print!("{}", cmp.table());
+        super::out(&cmp.table())?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,14 +6,14 @@ use tilesim::config::shipped::{self, Kind};
 
 pub fn list() -> Result<ExitCode, CliError> {
     for kind in [Kind::Chip, Kind::Model] {
-        println!("{}s:", kind.name());
+        super::out(&format!("{}s:\n", kind.name()))?;
         for (name, text) in kind.table() {
             let desc = text
                 .lines()
                 .find_map(|l| l.strip_prefix("description = "))
                 .map(|d| d.trim().trim_matches('"'))
                 .unwrap_or("");
-            println!("  {name:<16} {desc}");
+            super::out(&format!("  {name:<16} {desc}\n"))?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -22,7 +22,7 @@ pub fn list() -> Result<ExitCode, CliError> {
 pub fn show(name: &str) -> Result<ExitCode, CliError> {
     for kind in [Kind::Chip, Kind::Model] {
         if let Some(text) = shipped::get(kind, name) {
-            print!("{text}");
+            super::out(text)?;
             return Ok(ExitCode::SUCCESS);
         }
     }

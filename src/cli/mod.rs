@@ -214,6 +214,16 @@ pub enum GenCommand {
     },
 }
 
+/// Writes to standard output; a closed or full stdout is an output error
+/// (exit 1), not a panic.
+pub fn out(text: &str) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    o.write_all(text.as_bytes())
+        .and_then(|_| o.flush())
+        .map_err(|e| CliError::Output { path: "standard output".into(), message: e.to_string() })
+}
+
 /// Resolves and loads a chip by shipped name or path.
 pub fn load_chip(arg: &str) -> Result<tilesim::chip::Chip, CliError> {
     let (file, text) = tilesim::config::shipped::resolve(tilesim::config::shipped::Kind::Chip, arg)?;

@@ -20,9 +20,9 @@ pub fn run(a: &RunArgs) -> Result<ExitCode, CliError> {
         f.commit().map_err(err)?;
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
+        super::out(&format!("{}\n", serde_json::to_string_pretty(&report).expect("report serialises")))?;
     } else {
-        print!("{}", report.table());
+        super::out(&report.table())?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -46,7 +46,8 @@ impl Unit {
 }
 
 bitflags! {
-    /// Properties of an opcode the trace checker and simulator rely on.
+    /// Properties of an opcode, for documentation and tools; the trace
+    /// checker and loader rely on the two loop flags.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     pub struct Flags: u8 {
         /// Completes later and decrements its token; issue continues at once.
@@ -362,7 +363,7 @@ pub fn reference_markdown() -> String {
             *op as u8,
             op.mnemonic(),
             op.unit().name(),
-            op.flags().names(),
+            op.flags().names().replace('|', ", "),
             if operands.is_empty() { "none".to_string() } else { operands.join("; ") }
         );
     }

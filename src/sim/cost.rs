@@ -20,6 +20,32 @@ pub struct Work {
     pub kv_bytes: u64,
 }
 
+/// Checks that the work of `i` fits 64-bit counters (with room to sum
+/// many instructions): every product below 2^56.
+pub fn checked_work(i: &Instr) -> Result<(), String> {
+    const LIMIT: u128 = 1 << 56;
+    let products: &[(&str, u128)] = &match *i {
+        Instr::Gemm { m, n, k, .. } => {
+            [("m*n*k", m.0 as u128 * n.0 as u128 * k.0 as u128), ("k*n", k.0 as u128 * n.0 as u128)]
+        }
+        Instr::Attn { q, ctx, heads, kv_heads, hd, .. } => [
+            ("2*q*heads*ctx*hd", 2 * q.0 as u128 * heads.0 as u128 * ctx.0 as u128 * hd.0 as u128),
+            ("2*ctx*kv_heads*hd", 2 * ctx.0 as u128 * kv_heads.0 as u128 * hd.0 as u128),
+        ],
+        Instr::Vec { n, op, .. } => {
+            [("n*ops", n.0 as u128 * op.ops_per_element() as u128), ("n*inputs", n.0 as u128 * 3)]
+        }
+        _ => return Ok(()),
+    };
+    match products.iter().find(|(_, v)| *v >= LIMIT) {
+        Some((what, v)) => Err(format!(
+            "`{}` does {what} = {v} units of work, more than the 2^56 a trace may ask",
+            i.opcode().mnemonic()
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The work of `i`, or `None` for a non-compute instruction.
 pub fn work(i: &Instr) -> Option<Work> {
     match *i {

@@ -176,7 +176,8 @@ pub struct Options {
 
 /// Runs `trace` on `chip`.
 pub fn simulate(chip: &Chip, trace: &Trace, opts: &Options) -> Result<RunStats, SimError> {
-    against::check_header(chip, &trace.header).map_err(SimError::Mismatch)?;
+    against::check_header(chip, &trace.header)
+        .map_err(|m| SimError::Mismatch(crate::diag::Location::file(&trace.file), m))?;
     // Chip-dependent checks up front, so a bad instruction fails before any time passes.
     for (t, p) in trace.programs.iter().enumerate() {
         for (i, instr) in p.instrs.iter().enumerate() {
@@ -527,9 +528,6 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// Serves the channels of a vault or an HBM chip for [addr, addr+bytes);
-    /// `stack` restricts HBM to one stack. Returns per stack (or one entry
-    /// for a vault) the bytes and (first, last) data ticks.
     /// Serves [addr, addr+bytes) from chip `chip`'s HBM (only stack `only`
     /// if given); `arrive` gives the arrival tick at each stack.
     fn serve_hbm(

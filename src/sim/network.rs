@@ -205,13 +205,7 @@ impl Network {
                 }
             }
         }
-        let router_of_local = |t: u32| -> u32 {
-            match topo {
-                NocTopology::Crossbar { .. } => 0,
-                NocTopology::FatTree { arity, .. } => t / arity,
-                _ => t,
-            }
-        };
+        let router_of_local = |t: u32| local_router(topo, t);
         // Tile interfaces.
         let mut tile_inject = Vec::with_capacity((chips * tiles_per_chip) as usize);
         let mut tile_eject = Vec::with_capacity((chips * tiles_per_chip) as usize);
@@ -378,11 +372,7 @@ impl Network {
     }
 
     fn local_router(&self, local_tile: u32) -> u32 {
-        match self.topo {
-            NocTopology::Crossbar { .. } => 0,
-            NocTopology::FatTree { arity, .. } => local_tile / arity,
-            _ => local_tile,
-        }
+        local_router(self.topo, local_tile)
     }
 
     fn router_node(&self, chip: u32, local_router: u32) -> NodeId {
@@ -584,6 +574,15 @@ impl Network {
         st.bytes += bytes;
         st.packets += 1;
         (Cycle(start.div_ceil(FRAC)), tail_out)
+    }
+}
+
+/// The router (chip-local index) a tile attaches to.
+fn local_router(topo: NocTopology, local_tile: u32) -> u32 {
+    match topo {
+        NocTopology::Crossbar { .. } => 0,
+        NocTopology::FatTree { arity, .. } => local_tile / arity,
+        _ => local_tile,
     }
 }
 

@@ -116,8 +116,8 @@ pub enum Blocked {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
-    #[error("{0}")]
-    Mismatch(String),
+    #[error("{0}: {1}")]
+    Mismatch(Location, String),
     #[error("{at}: tile {tile}: {message}")]
     Instr { at: Location, tile: u32, message: String },
     #[error("{}", deadlock_message(.cycle, .stuck, .orphans))]
@@ -134,12 +134,20 @@ impl SimError {
 }
 
 fn deadlock_message(cycle: &Cycle, stuck: &[StuckTile], orphans: &[String]) -> String {
-    let mut s = format!(
-        "deadlock at cycle {}: nothing can make progress and work remains ({} tile(s) blocked, {} unmatched message(s))",
-        cycle.0,
-        stuck.len(),
-        orphans.len()
-    );
+    let mut s = if stuck.is_empty() {
+        format!(
+            "the run ended at cycle {} with {} unmatched message(s): every tile finished, but sends and receives do not pair up",
+            cycle.0,
+            orphans.len()
+        )
+    } else {
+        format!(
+            "deadlock at cycle {}: nothing can make progress and work remains ({} tile(s) blocked, {} unmatched message(s))",
+            cycle.0,
+            stuck.len(),
+            orphans.len()
+        )
+    };
     const SHOW: usize = 20;
     for t in stuck.iter().take(SHOW) {
         s.push_str(&format!("\n  tile {} at {}: `{}`: {}", t.tile, t.at, t.instruction, t.reason));

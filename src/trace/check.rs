@@ -5,6 +5,11 @@ use super::{Header, Item, Pos, TraceErrorKind};
 use crate::isa::{Flags, Instr, Loc};
 use std::collections::HashMap;
 
+/// Tokens a tile may use (its token counters are a plain vector).
+pub const MAX_TOKENS: u32 = 1 << 16;
+/// Longest `delay`, so simulated time cannot overflow.
+pub const MAX_DELAY: u64 = 1 << 48;
+
 pub struct Checker {
     header: Header,
     current: Option<u32>,
@@ -78,9 +83,31 @@ impl Checker {
         }
     }
 
-    /// Operand checks that need the header (tile and group ranges).
+    /// Operand checks that need the header (tile and group ranges), and
+    /// bounds that keep per-tile state and arithmetic small.
     fn operands(&self, i: &Instr) -> Result<(), TraceErrorKind> {
         let current = self.current.unwrap_or(0);
+        let tok = match i {
+            Instr::Load { tok, .. } | Instr::Store { tok, .. } | Instr::Send { tok, .. } | Instr::Recv { tok, .. } => {
+                Some(tok)
+            }
+            Instr::Wait { tok } => Some(tok),
+            _ => None,
+        };
+        if let Some(t) = tok.filter(|t| t.0 >= MAX_TOKENS) {
+            return Err(TraceErrorKind::Syntax(format!("token {} is too large (tokens are 0..{MAX_TOKENS})", t.0)));
+        }
+        if let Some(w) = crate::sim::cost::checked_work(i).err() {
+            return Err(TraceErrorKind::Syntax(w));
+        }
+        if let Instr::Delay { cycles } = i
+            && cycles.0 > MAX_DELAY
+        {
+            return Err(TraceErrorKind::Syntax(format!(
+                "delay of {} cycles is too long (at most {MAX_DELAY})",
+                cycles.0
+            )));
+        }
         match i {
             Instr::Load { mem, .. } => self.loc_tile(mem, "load"),
             Instr::Store { mem, .. } => self.loc_tile(mem, "store"),
