@@ -411,9 +411,7 @@ impl<'a> Compiled<'a> {
         }
         if last {
             let rows = users * w.logits_per_user();
-            let mut head = self.gemm(rows, m.vocab / tp + u64::from(m.vocab % tp != 0), m.hidden);
-            // The last rank takes the remainder of an uneven vocabulary split.
-            head.n = m.vocab / tp;
+            let mut head = self.gemm(rows, m.vocab / tp, m.hidden);
             head.norm_input = true;
             head.root_epilogue = vec![(VecOp::RmsNorm, rows * m.hidden)];
             head.epilogue.push(VecOp::Max);
@@ -455,9 +453,9 @@ impl<'a> Compiled<'a> {
             return Ok(());
         }
         let mut worst = (0u64, 0u32, 0u32);
-        for ((stage, users, _), ops) in &self.passes {
+        for ((stage, _, _), ops) in &self.passes {
             for pos in 0..self.tiles {
-                let b = self.resident_bytes(ops, *users, pos);
+                let b = self.resident_bytes(ops, pos);
                 if b > worst.0 {
                     worst = (b, *stage, pos);
                 }
@@ -480,7 +478,7 @@ impl<'a> Compiled<'a> {
 
     /// Resident bytes (weights of every layer in the stage and the KV of
     /// the tile's attention blocks) at position `pos`.
-    fn resident_bytes(&self, ops: &PassOps, users: u64, pos: u32) -> u64 {
+    fn resident_bytes(&self, ops: &PassOps, pos: u32) -> u64 {
         let mut per_layer = 0;
         for op in &ops.layer {
             match op {
@@ -488,7 +486,6 @@ impl<'a> Compiled<'a> {
                 Op::Attention(a) => {
                     let kv = self.workload.kv;
                     for item in self.attn_items(a, pos) {
-                        let _ = users;
                         per_layer += kv.bytes(2 * self.model.head_dim * (item.2.end - item.2.start));
                     }
                 }

@@ -176,7 +176,7 @@ fn check_tp(m: &Model, tp: u32) -> Result<(), String> {
     if tp == 0 {
         return Err("--tp must be at least 1".into());
     }
-    for (what, v) in [("heads", m.heads), ("kv_heads", m.kv_heads), ("ffn", m.ffn)] {
+    for (what, v) in [("heads", m.heads), ("kv_heads", m.kv_heads), ("ffn", m.ffn), ("vocab", m.vocab)] {
         if !v.is_multiple_of(t) {
             return Err(format!("--tp {tp} must divide the model's {what} ({v})"));
         }
