@@ -184,9 +184,11 @@ fn check_tp(m: &Model, tp: u32) -> Result<(), String> {
     Ok(())
 }
 
-/// Chooses the plan: the flags where given, otherwise the fewest chips the
-/// model and KV cache fit on (most tensor parallelism first); the chips
-/// left over serve the batch as independent replicas.
+/// Chooses the plan: the flags where given; otherwise, when the chip links
+/// are fast enough for tensor parallelism, the whole tightly coupled group
+/// as tp with the fewest pipeline stages that fit, else the fewest chips
+/// the model and KV cache fit on, pipelined. The chips left over serve the
+/// batch as independent replicas.
 pub fn choose(m: &Model, w: &Workload, chip: &Chip, req: &PlanRequest) -> Result<Plan, CompileError> {
     let chips = chip.system.chips;
     let home = Home::of(chip);
@@ -223,9 +225,19 @@ pub fn choose(m: &Model, w: &Workload, chip: &Chip, req: &PlanRequest) -> Result
             let per_chip_mem =
                 if t.memory_bandwidth > 0.0 { t.memory_bandwidth } else { t.sram_bandwidth } / chips as f64;
             let tp_friendly = t.chip_link_bandwidth >= 0.1 * per_chip_mem;
-            c.sort_by_key(|&(tp, pp)| {
-                (tp * pp, if tp_friendly { std::cmp::Reverse(tp) } else { std::cmp::Reverse(pp) })
-            });
+            if tp_friendly && req.tp.is_none() {
+                // Links fast enough for tensor parallelism: use the whole
+                // tightly coupled group (a DGX's 8 GPUs), the fewest stages
+                // on top; more tp means each user's weights stream from more
+                // memories at once.
+                let widest = c.iter().map(|&(tp, _)| tp).filter(|&tp| check_tp(m, tp).is_ok()).max().unwrap_or(1);
+                c.retain(|&(tp, _)| tp == widest);
+                c.sort_by_key(|&(_, pp)| pp);
+            } else {
+                // Otherwise the fewest chips, pipeline stages before tensor
+                // parallelism.
+                c.sort_by_key(|&(tp, pp)| (tp * pp, std::cmp::Reverse(pp)));
+            }
             c
         }
     };
