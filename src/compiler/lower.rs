@@ -564,7 +564,7 @@ impl<'a> Compiled<'a> {
             tiles: self.chip.total_tiles(),
             model: self.model.name.clone(),
             workload: format!("{} plan: {}", w.describe(), self.plan.describe()),
-            tokens: produced.round() as u64,
+            tokens: produced,
             users: w.batch,
             groups,
             measure: None,

@@ -87,7 +87,8 @@ pub struct RunReport {
     pub workload: String,
     pub cycles: u64,
     pub seconds: f64,
-    pub tokens: u64,
+    /// Tokens produced (expected, with speculative decoding).
+    pub tokens: f64,
     pub users: u64,
     /// Seconds per token for one user (a step produces tokens/users per user).
     pub seconds_per_token: f64,
@@ -254,8 +255,8 @@ impl RunReport {
 
         let tokens = h.tokens;
         let users = h.users.max(1);
-        let per_user = tokens as f64 / users as f64;
-        let tps = if seconds > 0.0 { tokens as f64 / seconds } else { 0.0 };
+        let per_user = tokens / users as f64;
+        let tps = if seconds > 0.0 { tokens / seconds } else { 0.0 };
         let cost = CostFigures {
             price_usd: chip.cost.price_usd,
             power_w: chip.cost.power_w,
@@ -314,8 +315,8 @@ impl RunReport {
         }
         let _ = writeln!(s);
         let _ = writeln!(s, "time                  {} ({} cycles)", human_seconds(self.seconds), self.cycles);
-        if self.tokens > 0 {
-            let _ = writeln!(s, "tokens                {} for {} user(s)", self.tokens, self.users);
+        if self.tokens > 0.0 {
+            let _ = writeln!(s, "tokens                {:.2} for {} user(s)", self.tokens, self.users);
             let _ = writeln!(s, "time per token/user   {}", human_seconds(self.seconds_per_token));
             let _ = writeln!(s, "tokens/s (system)     {:.1}", self.tokens_per_second);
             let _ = writeln!(s, "tokens/s per user     {:.2}", self.tokens_per_second_per_user);

@@ -95,7 +95,7 @@ pub fn traffic_trace(
         workload: format!(
             "traffic pattern={pat} rate={rate} packet_flits={packet_flits} flit_bytes={flit_bytes} cycles={cycles} seed={seed}"
         ),
-        tokens: 0,
+        tokens: 0.0,
         users: 0,
         groups: Vec::new(),
         measure: Some((cycles / 5, cycles.max(1))),
@@ -156,7 +156,7 @@ pub fn allreduce_trace(chip: &Chip, alg_name: &str, bytes: u64) -> Result<Genera
         tiles: chip.total_tiles(),
         model: String::new(),
         workload: format!("allreduce algorithm={} bytes={bytes} participants={p}", alg.name()),
-        tokens: 0,
+        tokens: 0.0,
         users: 0,
         groups: Vec::new(),
         measure: None,

@@ -166,7 +166,13 @@ impl BinaryReader {
         }
         let model = self.string("model name")?;
         let workload = self.string("workload")?;
-        let tokens = self.decode("the header's token count", |r| r.varint())?;
+        let tokens = self.decode("the header's token count", |r| {
+            let mut b = [0u8; 8];
+            for x in &mut b {
+                *x = r.byte()?;
+            }
+            Ok(f64::from_le_bytes(b))
+        })?;
         let users = self.decode("the header's user count", |r| r.varint())?;
         let ngroups = self.decode("the header's group count", |r| r.varint())?;
         let mut groups = Vec::new();
@@ -301,7 +307,7 @@ impl<W: Finish> Sink for BinaryWriter<W> {
         varint::write(b, h.tiles as u64);
         write_str(b, &h.model);
         write_str(b, &h.workload);
-        varint::write(b, h.tokens);
+        b.extend_from_slice(&h.tokens.to_le_bytes());
         varint::write(b, h.users);
         varint::write(b, h.groups.len() as u64);
         for g in &h.groups {

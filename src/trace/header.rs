@@ -3,7 +3,7 @@
 
 use crate::ids::TileId;
 
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub struct Header {
     /// Name of the chip config the trace was compiled for.
     pub chip: String,
@@ -14,8 +14,9 @@ pub struct Header {
     pub model: String,
     /// Human description of the workload (phase, batch, context, plan...).
     pub workload: String,
-    /// Tokens one run of the trace produces (all users together).
-    pub tokens: u64,
+    /// Tokens one run of the trace produces (all users together); an
+    /// expectation, so fractional with speculative decoding.
+    pub tokens: f64,
     /// Concurrent users (requests) served by one run.
     pub users: u64,
     /// Barrier groups; index = group id. Each list is sorted and unique.
@@ -44,6 +45,9 @@ impl Header {
         let w = &self.workload;
         if w.contains(['#', '\n', '\r']) || w.trim() != w {
             return Err(format!("the header's workload `{w}` must be one line without `#` or surrounding spaces"));
+        }
+        if !(self.tokens.is_finite() && self.tokens >= 0.0) {
+            return Err(format!("the header's token count {} must be a finite number >= 0", self.tokens));
         }
         if self.tiles == 0 || self.tiles > super::MAX_TILES {
             return Err(format!("the header's tile count {} is outside 1..={}", self.tiles, super::MAX_TILES));

@@ -189,7 +189,16 @@ impl TextReader {
                 }
                 self.header.tiles = n;
             }
-            "tokens" => self.header.tokens = self.number(dir, w, "a token count (integer)")?,
+            "tokens" => {
+                let t: f64 = self.number(dir, w, "a token count (a number >= 0)")?;
+                if !(t.is_finite() && t >= 0.0) {
+                    return Err(self.err(
+                        Some(w[1].1),
+                        TraceErrorKind::Syntax(format!("`tokens` expects a number >= 0, found `{}`", w[1].0)),
+                    ));
+                }
+                self.header.tokens = t;
+            }
             "users" => self.header.users = self.number(dir, w, "a user count (integer)")?,
             "workload" => {
                 let rest = w.get(1).map(|&(_, c)| line[c - 1..].split('#').next().unwrap_or("").trim());
