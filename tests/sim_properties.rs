@@ -1,8 +1,9 @@
 //! Properties of the simulator on random small chips and traces:
 //!
 //! - more resource never hurts: doubling the HBM bandwidth, the NoC link
-//!   bandwidth, the chip-link bandwidth or the MACs never makes a trace
-//!   slower, for traces whose operations do not overlap (see below);
+//!   bandwidth, the chip-link bandwidth, the MACs or the SRAM port never
+//!   makes a trace slower, for traces whose operations do not overlap (see
+//!   below);
 //! - conservation: every byte sent is received, every byte put into the
 //!   network comes out of it, and the memory counters equal the trace's
 //!   loads and stores;
@@ -22,8 +23,8 @@
 //! resource gets faster. When operations overlap, a faster resource can
 //! change that order, and first-come-first-served is not monotone (Graham's
 //! scheduling anomalies). On the unrestricted generator below about 5% of
-//! random cases get slower (up to +25%) when one resource doubles. Three
-//! causes were found (arch/timing.md, "Known anomalies"):
+//! random cases get slower (up to +25%) when one resource doubles. The
+//! causes found (arch/timing.md, "Known anomalies"):
 //!
 //! 1. Link FIFO order (legitimate): with faster HBM, a load's packets reach
 //!    a shared eject link before a send's, and the send's last packet, which
