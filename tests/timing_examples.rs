@@ -1,0 +1,160 @@
+//! The worked examples of arch/timing.md, run on mini-mesh: each number the
+//! document derives by hand is asserted here, so the page and the simulator
+//! cannot drift apart.
+
+mod common;
+
+use common::{chip_from_str, run, shipped_chip, trace_of};
+use tilesim::chip::Chip;
+use tilesim::dtype::Dtype;
+use tilesim::ids::TileId;
+use tilesim::isa::{Count, Group, Instr, Loc, SramAddr, Tag, Token, VecOp};
+use tilesim::trace::Header;
+use tilesim::units::{Bytes, Cycles};
+
+fn mini() -> Chip {
+    shipped_chip("mini-mesh")
+}
+
+fn wait(t: u32) -> Instr {
+    Instr::Wait { tok: Token(t) }
+}
+
+fn load(addr: u64, bytes: u64) -> Instr {
+    Instr::Load { tok: Token(0), mem: Loc::Hbm { addr }, sram: SramAddr(0), bytes: Bytes(bytes) }
+}
+
+fn send(to: u32, bytes: u64) -> Instr {
+    Instr::Send { tok: Token(0), to: TileId(to), tag: Tag(0), sram: SramAddr(0), bytes: Bytes(bytes) }
+}
+
+fn recv(from: u32, bytes: u64) -> Instr {
+    Instr::Recv { tok: Token(1), from: TileId(from), tag: Tag(0), sram: SramAddr(0), bytes: Bytes(bytes) }
+}
+
+fn on_tile0(chip: &Chip, prog: Vec<Instr>) -> u64 {
+    run(chip, &trace_of(chip, None, vec![(TileId(0), prog)], "example")).cycles.0
+}
+
+/// "Tile issue and compute": the four instructions of the table.
+#[test]
+fn compute_examples() {
+    let c = mini();
+    let gemm = |m, n, k| Instr::Gemm { m: Count(m), n: Count(n), k: Count(k), dtype: Dtype::Fp16 };
+    assert_eq!(on_tile0(&c, vec![gemm(64, 256, 256)]), 4096 + 10);
+    assert_eq!(on_tile0(&c, vec![gemm(1, 1024, 256)]), 2058 + 10);
+    assert_eq!(on_tile0(&c, vec![Instr::Vec { op: VecOp::Add, n: Count(4096), dtype: Dtype::Fp16 }]), 96 + 5);
+    let attn = Instr::Attn {
+        q: Count(1),
+        ctx: Count(1024),
+        heads: Count(8),
+        kv_heads: Count(8),
+        hd: Count(64),
+        dtype: Dtype::Fp16,
+    };
+    assert_eq!(on_tile0(&c, vec![attn]), 8200 + 10);
+}
+
+/// "SRAM port sharing": a send's read delays a vector add.
+#[test]
+fn sram_port_example() {
+    let c = mini();
+    let prog = vec![
+        send(0, 16384),
+        Instr::Vec { op: VecOp::Add, n: Count(4096), dtype: Dtype::Fp16 },
+        recv(0, 16384),
+        wait(0),
+        wait(1),
+    ];
+    let s = run(&c, &trace_of(&c, None, vec![(TileId(0), prog)], "port"));
+    assert_eq!(s.tiles[0].compute_cycles, 165, "the add runs its port cycles 64..160, then 5 of latency");
+    assert_eq!(s.cycles.0, 342);
+}
+
+/// "DMA engines and tokens": eight small loads with 4 and 8 engines.
+#[test]
+fn dma_engine_example() {
+    let text = tilesim::config::shipped::get(tilesim::config::shipped::Kind::Chip, "mini-mesh").unwrap();
+    let prog: Vec<Instr> =
+        (0..8u64).map(|i| load((i % 4) * 512 + (i / 4) * 65536, 64)).chain(std::iter::once(wait(0))).collect();
+    let mut got = Vec::new();
+    for engines in [4, 8] {
+        let c = chip_from_str("mini-mesh", &text.replace("dma_engines = 4", &format!("dma_engines = {engines}")));
+        assert_eq!(c.tile.dma_engines, engines);
+        got.push(on_tile0(&c, prog.clone()));
+    }
+    assert_eq!(got, vec![221, 116]);
+    assert_eq!(on_tile0(&mini(), vec![load(0, 64), wait(0)]), 109);
+}
+
+/// "DRAM": a miss, then a hit or a conflict on the same bank, from tile 4.
+#[test]
+fn dram_examples() {
+    let c = mini();
+    let at4 = |prog: Vec<Instr>| run(&c, &trace_of(&c, None, vec![(TileId(4), prog)], "dram"));
+    assert_eq!(at4(vec![load(0, 64), wait(0)]).cycles.0, 101);
+    let hit = at4(vec![load(0, 64), wait(0), load(128, 64), wait(0)]);
+    assert_eq!((hit.cycles.0, hit.channels[0].row_hits), (182, 1));
+    let conflict = at4(vec![load(0, 64), wait(0), load(0x40000, 64), wait(0)]);
+    assert_eq!((conflict.cycles.0, conflict.channels[0].row_conflicts), (218, 1));
+}
+
+/// "NoC links and routing": two 4 KiB sends meet on link 1 -> 2.
+#[test]
+fn contention_example() {
+    let c = mini();
+    let alone = run(
+        &c,
+        &trace_of(
+            &c,
+            None,
+            vec![(TileId(0), vec![send(3, 4096), wait(0)]), (TileId(3), vec![recv(0, 4096), wait(1)])],
+            "alone",
+        ),
+    );
+    assert_eq!((alone.tiles[0].finished.0, alone.tiles[3].finished.0), (98, 114));
+    let both = run(
+        &c,
+        &trace_of(
+            &c,
+            None,
+            vec![
+                (TileId(0), vec![send(3, 4096), wait(0)]),
+                (TileId(1), vec![send(3, 4096), wait(0)]),
+                (TileId(3), vec![recv(0, 4096), recv(1, 4096), wait(1)]),
+            ],
+            "both",
+        ),
+    );
+    let f = |t: usize| both.tiles[t].finished.0;
+    assert_eq!((f(0), f(1), f(3)), (158, 94, 174));
+}
+
+/// "Barriers": all 16 tiles, one of them 100 cycles late.
+#[test]
+fn barrier_example() {
+    let c = mini();
+    let header =
+        Header { chip: c.name.clone(), tiles: 16, groups: vec![(0..16).map(TileId).collect()], ..Header::default() };
+    let mut streams: Vec<(TileId, Vec<Instr>)> =
+        (0..16).map(|t| (TileId(t), vec![Instr::Barrier { group: Group(0) }])).collect();
+    streams[5].1.insert(0, Instr::Delay { cycles: Cycles(100) });
+    assert_eq!(run(&c, &trace_of(&c, Some(header), streams, "barrier")).cycles.0, 160);
+}
+
+/// "Deadlock detection": the message quoted in the document.
+#[test]
+fn deadlock_example() {
+    let c = mini();
+    let t = trace_of(
+        &c,
+        None,
+        vec![(TileId(0), vec![recv(1, 4096), wait(1)]), (TileId(1), vec![send(2, 4096), wait(0)])],
+        "deadlock.trace",
+    );
+    let e = tilesim::sim::simulate(&c, &t, &Default::default()).err().expect("a deadlock").to_string();
+    let doc = std::fs::read_to_string(common::manifest_path("arch/timing.md")).unwrap();
+    for line in e.lines() {
+        assert!(doc.contains(line.trim()), "arch/timing.md does not quote this line of the error:\n{line}");
+    }
+}
