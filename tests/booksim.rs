@@ -25,9 +25,9 @@
 //!
 //! `cargo test --test booksim -- --nocapture` prints both curves side by side.
 
-mod common;
+mod simcommon;
 
-use common::{manifest_path, rel, run, shipped_chip, trace_of};
+use simcommon::{manifest_path, rel, run, shipped_chip, trace_of};
 use std::path::PathBuf;
 use tilesim::chip::Chip;
 use tilesim::report::run::RunReport;

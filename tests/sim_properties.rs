@@ -34,32 +34,24 @@
 //!    happens between two loads of one tile from two stacks.
 //! 2. DRAM bank order (legitimate): a different arrival order at a channel
 //!    changes which access pays a row conflict (tRC + tRP).
-//! 3. DRAM channels booked out of arrival order (a modelling bug, not
-//!    legitimate): see `dram_channel_serves_in_arrival_order` below. With
-//!    the controller latency set to 0 (which hides it) 12 of the 14 HBM
-//!    violations in a 1000-case survey with an ideal network disappear.
 //!
-//! The first two are what first-come-first-served arbitration does; the
-//! property is therefore checked on traces whose operations are globally
-//! serialized (each one waited for, then a barrier of all tiles), where the
-//! order at every resource is fixed and monotonicity must hold exactly.
+//! These are what first-come-first-served arbitration does; the property is
+//! therefore checked on traces whose operations are globally serialized
+//! (each one waited for, then a barrier of all tiles), where the order at
+//! every resource is fixed and monotonicity must hold exactly, on chips
+//! with one HBM stack and with several (`more_resources_never_slower` and
+//! `more_resources_never_slower_any_stacks`).
 //!
-//! Even serialized, one artefact remains (4.): a load from a chip with two
-//! or more HBM stacks arrives as one message per stack, and each message is
-//! written into SRAM whole when its last packet arrives. When a faster
-//! resource makes the stacks' messages finish closer together, the two SRAM
-//! writes queue behind each other at the end instead of overlapping the
-//! transfer, and the load gets slower. That is a modelling artefact, not
-//! legitimate (a DMA engine writes data as it streams in), so the general
-//! property is kept and ignored (`more_resources_never_slower_any_stacks`),
-//! with a minimal case (`two_stack_load_not_slower_with_faster_hbm`); the
-//! property that runs uses chips with one stack, where it holds (5000 cases
-//! pass, as do 5000 with two stacks and an ideal SRAM port).
+//! Two artefacts this test found are fixed and kept as regressions: DRAM
+//! channels were booked in event order, ahead of the request's arrival
+//! (`dram_channel_serves_in_arrival_order`), and a load's data was written
+//! into SRAM one whole message per stack at the end, so a faster HBM could
+//! make a two-stack load slower (`two_stack_load_not_slower_with_faster_hbm`).
 
-mod common;
+mod simcommon;
 
-use common::{chip_from_str, run, shipped_chip, trace_of};
 use proptest::prelude::*;
+use simcommon::{chip_from_str, run, shipped_chip, trace_of};
 use tilesim::chip::Chip;
 use tilesim::dtype::Dtype;
 use tilesim::ids::TileId;
@@ -485,7 +477,6 @@ proptest! {
 
     /// The same on chips with any number of stacks.
     #[test]
-    #[ignore = "src artefact: per-stack load messages are written into SRAM whole on delivery, see two_stack_load_not_slower_with_faster_hbm"]
     fn more_resources_never_slower_any_stacks((p, ops) in case()) {
         monotone(p, &ops)?;
     }
@@ -587,27 +578,18 @@ fn generated_traces_exercise_every_path() {
 /// reaches the channel later cannot delay one that reached it earlier.
 ///
 /// mini-mesh: tile 4 (at stack 0's router) loads 64 B from hbm:0x4000
-/// (channel 0, bank 1) at cycle 0. Alone it completes at cycle 101: request
+/// (channel 0, bank 1) at cycle 0. Alone it completes at cycle 100: request
 /// head 6 (inject 2 + router 3 + eject 1) + controller 50 = arrival at the
 /// channel at 56, + tRCD + CL (31.9) + 64 B at 16 B/cycle x 0.910 (4.4), +
-/// return head 6 + 1 cycle of serialization + 1 cycle of SRAM write.
+/// the return path (the packet's tail leaves the stack with the last byte)
+/// + 1 cycle of SRAM write.
 ///
 /// Tile 5 stores 256 B to hbm:0 (channel 0, bank 0) at cycle 0; its data is
-/// delivered to the stack at cycle 15 and reaches the channel after the
-/// controller, at 65, after the load (56). The load must still complete at
-/// 101 and the store at 115.
-///
-/// It completes at 127: `Sim::delivered` (OnDelivery::StoreAtStack) books
-/// the store on the channel at delivery, with an arrival 50 cycles in the
-/// future, before the load's `MemArrive` event (cycle 56) books the load, so
-/// the load finds the bus and the activation budget already taken by an
-/// access that has not arrived yet. The same happens to the farther stack of
-/// a load: `mem_arrive` books every stack at the nearest stack's event time.
-/// Fix: book a channel only at the request's arrival there (an event at
-/// delivery + controller for stores, one event per stack at issue +
-/// stack latency + controller for loads).
+/// delivered to the stack at cycle 14 and reaches the channel after the
+/// controller, at 64, after the load (56). The load must still complete at
+/// 100 and the store at 114. (Before channels were booked at arrival, the
+/// store was booked at its delivery and the load finished at 127.)
 #[test]
-#[ignore = "src bug: HBM channels are booked in event order, up to controller_latency before the request arrives (src/sim/engine.rs, delivered / mem_arrive)"]
 fn dram_channel_serves_in_arrival_order() {
     let chip = shipped_chip("mini-mesh");
     let load = |delay: u64| {
@@ -629,30 +611,28 @@ fn dram_channel_serves_in_arrival_order() {
     );
     for delay in [0u64, 8] {
         let alone = run(&chip, &trace_of(&chip, None, vec![load(delay)], "load"));
-        assert_eq!(alone.tiles[4].finished.0, 101 + delay);
+        assert_eq!(alone.tiles[4].finished.0, 100 + delay);
         let both = run(&chip, &trace_of(&chip, None, vec![load(delay), store.clone()], "load+store"));
-        assert_eq!(both.tiles[5].finished.0, 115, "the store");
+        // With the load 8 cycles late both reach the channel at 64; the load's
+        // arrival was scheduled first, so it is served first and the store's
+        // data follows the load's on the bus.
+        let store = if delay == 0 { 114 } else { 118 };
+        assert_eq!(both.tiles[5].finished.0, store, "the store");
         assert_eq!(
             both.tiles[4].finished.0,
-            101 + delay,
-            "a load reaching channel 0 at {} is delayed by a store reaching it at 65",
+            100 + delay,
+            "a load reaching channel 0 at {} is delayed by a store reaching it at 64",
             56 + delay
         );
     }
 }
 
-/// Minimal case of artefact 4 (module comment), found by the property: a
-/// 2x2 mesh with 4 B/cycle links, a 32 B/cycle SRAM port and two HBM stacks
-/// (at tiles 0 and 3); tile 1 loads 18549 B. Doubling the HBM bandwidth
-/// (256 -> 512 GB/s) makes it 63 cycles slower (5196 -> 5259 cycles): the
-/// two stacks' messages, which share tile 1's eject link, now finish almost
-/// together, so their whole-message SRAM writes (~290 cycles each) queue at
-/// the end. With an ideal SRAM port the times are 4701 -> 4700.
-/// Fix: write each packet into SRAM as it is ejected (reserve the port per
-/// packet in `Sim::hop` for load data) instead of the whole message in
-/// `Sim::delivered` (OnDelivery::LoadData).
+/// Regression, found by the property: a 2x2 mesh with 4 B/cycle links, a
+/// 32 B/cycle SRAM port and two HBM stacks (at tiles 0 and 3); tile 1 loads
+/// 18549 B. Doubling the HBM bandwidth (256 -> 512 GB/s) once made it 63
+/// cycles slower (5196 -> 5259) because each stack's message was written into
+/// SRAM whole at the end; data is now written packet by packet as it arrives.
 #[test]
-#[ignore = "src artefact: load data is written into SRAM one whole message per stack at delivery (src/sim/engine.rs, delivered / LoadData)"]
 fn two_stack_load_not_slower_with_faster_hbm() {
     let p = ChipParams {
         grid: (2, 2),

@@ -2,9 +2,9 @@
 //! document derives by hand is asserted here, so the page and the simulator
 //! cannot drift apart.
 
-mod common;
+mod simcommon;
 
-use common::{chip_from_str, run, shipped_chip, trace_of};
+use simcommon::{chip_from_str, run, shipped_chip, trace_of};
 use tilesim::chip::Chip;
 use tilesim::dtype::Dtype;
 use tilesim::ids::TileId;
@@ -68,7 +68,7 @@ fn sram_port_example() {
     ];
     let s = run(&c, &trace_of(&c, None, vec![(TileId(0), prog)], "port"));
     assert_eq!(s.tiles[0].compute_cycles, 165, "the add runs its port cycles 64..160, then 5 of latency");
-    assert_eq!(s.cycles.0, 342);
+    assert_eq!(s.cycles.0, 326);
 }
 
 /// "DMA engines and tokens": eight small loads with 4 and 8 engines.
@@ -83,8 +83,8 @@ fn dma_engine_example() {
         assert_eq!(c.tile.dma_engines, engines);
         got.push(on_tile0(&c, prog.clone()));
     }
-    assert_eq!(got, vec![221, 116]);
-    assert_eq!(on_tile0(&mini(), vec![load(0, 64), wait(0)]), 109);
+    assert_eq!(got, vec![219, 115]);
+    assert_eq!(on_tile0(&mini(), vec![load(0, 64), wait(0)]), 108);
 }
 
 /// "DRAM": a miss, then a hit or a conflict on the same bank, from tile 4.
@@ -92,11 +92,11 @@ fn dma_engine_example() {
 fn dram_examples() {
     let c = mini();
     let at4 = |prog: Vec<Instr>| run(&c, &trace_of(&c, None, vec![(TileId(4), prog)], "dram"));
-    assert_eq!(at4(vec![load(0, 64), wait(0)]).cycles.0, 101);
+    assert_eq!(at4(vec![load(0, 64), wait(0)]).cycles.0, 100);
     let hit = at4(vec![load(0, 64), wait(0), load(128, 64), wait(0)]);
-    assert_eq!((hit.cycles.0, hit.channels[0].row_hits), (182, 1));
+    assert_eq!((hit.cycles.0, hit.channels[0].row_hits), (180, 1));
     let conflict = at4(vec![load(0, 64), wait(0), load(0x40000, 64), wait(0)]);
-    assert_eq!((conflict.cycles.0, conflict.channels[0].row_conflicts), (218, 1));
+    assert_eq!((conflict.cycles.0, conflict.channels[0].row_conflicts), (216, 1));
 }
 
 /// "NoC links and routing": two 4 KiB sends meet on link 1 -> 2.
@@ -112,7 +112,7 @@ fn contention_example() {
             "alone",
         ),
     );
-    assert_eq!((alone.tiles[0].finished.0, alone.tiles[3].finished.0), (98, 114));
+    assert_eq!((alone.tiles[0].finished.0, alone.tiles[3].finished.0), (82, 98));
     let both = run(
         &c,
         &trace_of(
@@ -127,7 +127,7 @@ fn contention_example() {
         ),
     );
     let f = |t: usize| both.tiles[t].finished.0;
-    assert_eq!((f(0), f(1), f(3)), (158, 94, 174));
+    assert_eq!((f(0), f(1), f(3)), (142, 78, 158));
 }
 
 /// "Barriers": all 16 tiles, one of them 100 cycles late.
@@ -153,7 +153,7 @@ fn deadlock_example() {
         "deadlock.trace",
     );
     let e = tilesim::sim::simulate(&c, &t, &Default::default()).err().expect("a deadlock").to_string();
-    let doc = std::fs::read_to_string(common::manifest_path("arch/timing.md")).unwrap();
+    let doc = std::fs::read_to_string(simcommon::manifest_path("arch/timing.md")).unwrap();
     for line in e.lines() {
         assert!(doc.contains(line.trim()), "arch/timing.md does not quote this line of the error:\n{line}");
     }

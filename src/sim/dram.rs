@@ -174,7 +174,21 @@ impl Channel {
 /// channels in granules of `interleave` bytes and calls `f(channel,
 /// channel-local address, bytes)` for each channel it touches, in channel
 /// order starting from the first granule's channel.
-pub fn split_interleaved(addr: u64, bytes: u64, interleave: u64, channels: u64, mut f: impl FnMut(u64, u64, u64)) {
+pub fn split_interleaved(addr: u64, bytes: u64, interleave: u64, channels: u64, f: impl FnMut(u64, u64, u64)) {
+    split_interleaved_only(addr, bytes, interleave, channels, None, f)
+}
+
+/// As `split_interleaved`, restricted to channels c with c % step ==
+/// residue when `only` is `Some((step, residue))` (`step` divides
+/// `channels`): one HBM stack's channels.
+pub fn split_interleaved_only(
+    addr: u64,
+    bytes: u64,
+    interleave: u64,
+    channels: u64,
+    only: Option<(u64, u64)>,
+    mut f: impl FnMut(u64, u64, u64),
+) {
     if bytes == 0 {
         return;
     }
@@ -189,7 +203,11 @@ pub fn split_interleaved(addr: u64, bytes: u64, interleave: u64, channels: u64, 
     let last_k = (total - 1) % channels;
     let head = addr % interleave;
     let tail = interleave - 1 - end % interleave;
-    for k in 0..total.min(channels) {
+    let (first_k, step) = match only {
+        Some((step, residue)) => ((residue + step - c0 % step) % step, step),
+        None => (0, 1),
+    };
+    for k in (first_k..total.min(channels)).step_by(step as usize) {
         let wrapped = c0 + k >= channels;
         let c = if wrapped { c0 + k - channels } else { c0 + k };
         let count = q + u64::from(k < r);
@@ -241,6 +259,18 @@ mod tests {
         // 100-byte head; channel 3 ends with granule 19, cut at byte 5099.
         assert_eq!(seen[0], 5 * 256 - 100);
         assert_eq!(seen[3], 4 * 256 + (5099 % 256 + 1));
+    }
+
+    #[test]
+    fn split_restricted_to_a_residue_class() {
+        let mut all = Vec::new();
+        split_interleaved(300, 20_000, 256, 12, |c, l, b| all.push((c, l, b)));
+        for r in 0..3 {
+            let mut some = Vec::new();
+            split_interleaved_only(300, 20_000, 256, 12, Some((3, r)), |c, l, b| some.push((c, l, b)));
+            let want: Vec<_> = all.iter().copied().filter(|x| x.0 % 3 == r).collect();
+            assert_eq!(some, want);
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The simulation loop and its event handlers.
 
 use super::cost;
-use super::dram::{Channel, ChannelTiming, split_interleaved};
+use super::dram::{Channel, ChannelTiming, split_interleaved, split_interleaved_only};
 use super::event::EventQueue;
 use super::hist::Histogram;
 use super::network::{End, Network};
@@ -24,8 +24,10 @@ enum Event {
     Hop(u32),
     /// A message's last byte has been delivered.
     Delivered(u32),
-    /// A DMA request reaches the memory that serves it.
+    /// A DMA request reaches the vault or SRAM that serves it.
     MemArrive(u32),
+    /// A load request, or store data, reaches HBM stack `.1`'s channels.
+    StackArrive(u32, u32),
     /// One part of an operation is done (data landed in SRAM, written to memory).
     PartDone(u32),
 }
@@ -93,8 +95,9 @@ struct Msg {
     route: Vec<LinkId>,
     packets_left: u32,
     created: Cycle,
-    bytes: u64,
     done: OnDelivery,
+    /// Load data: when the last packet so far has been written into SRAM.
+    written: Cycle,
 }
 
 struct Packet {
@@ -288,6 +291,7 @@ impl<'a> Sim<'a> {
                 Event::Hop(p) => self.hop(p, now),
                 Event::Delivered(m) => self.delivered(m, now),
                 Event::MemArrive(op) => self.mem_arrive(op, now),
+                Event::StackArrive(op, stack) => self.stack_arrive(op, stack, now),
                 Event::PartDone(op) => self.part_done(op, now),
             }
             if let Some(e) = self.error.take() {
@@ -473,11 +477,16 @@ impl<'a> Sim<'a> {
         let owner = mem.tile().unwrap_or(t);
         match (kind, mem.space()) {
             (OpKind::Load, Space::Hbm) => {
+                // The request reaches each stack it touches after that
+                // stack's own path latency; channels are booked only then.
                 let local = t.0 % self.chip.tiles_per_chip();
                 let stacks = self.hbm_stacks();
-                let first =
-                    (0..stacks).map(|s| self.stack_latency[(local * stacks + s) as usize]).min().unwrap_or_default();
-                self.q.schedule(now + first + controller, Event::MemArrive(op));
+                let touched = self.stacks_touched(mem.addr(), bytes);
+                self.ops.get_mut(op).parts = touched.iter().filter(|&&x| x).count() as u32;
+                for s in (0..stacks).filter(|&s| touched[s as usize]) {
+                    let lat = self.stack_latency[(local * stacks + s) as usize];
+                    self.q.schedule(now + lat + controller, Event::StackArrive(op, s));
+                }
             }
             (OpKind::Load, _) if owner == t => {
                 // Own vault (or own SRAM: a local copy).
@@ -521,6 +530,37 @@ impl<'a> Sim<'a> {
         }
     }
 
+    /// Which stacks a contiguous HBM range touches.
+    fn stacks_touched(&self, addr: u64, bytes: u64) -> Vec<bool> {
+        let stacks = self.hbm_stacks() as u64;
+        let spec = self.mem.spec.as_ref().expect("HBM chip has a DRAM spec");
+        let g0 = addr / spec.interleave.0;
+        let granules = (addr + bytes - 1) / spec.interleave.0 - g0 + 1;
+        let c0 = g0 % spec.channels as u64;
+        let mut out = vec![false; stacks as usize];
+        for k in 0..granules.min(stacks) {
+            out[((c0 + k) % stacks) as usize] = true;
+        }
+        out
+    }
+
+    /// An HBM request (load) or store data reaches stack `stack`.
+    fn stack_arrive(&mut self, op: u32, stack: u32, now: Cycle) {
+        let o = self.ops.get(op).clone();
+        let chip = self.net.chip_of(o.tile);
+        let at = now.0 * FRAC;
+        let write = o.kind != OpKind::Load;
+        let (bytes, first, last) =
+            self.serve_hbm(chip, Some(stack), &|_| at, o.mem.addr(), o.bytes, write)[stack as usize];
+        let (f, l) = (Cycle(first.div_ceil(FRAC)), Cycle(last.div_ceil(FRAC)));
+        if write {
+            self.q.schedule(l, Event::PartDone(op));
+        } else {
+            let from = End::Stack { chip, stack };
+            self.send_message(from, End::Tile(o.tile), bytes, f, l, o.issued, OnDelivery::LoadData(op));
+        }
+    }
+
     fn hbm_stacks(&self) -> u32 {
         match self.mem.kind {
             MemKind::Hbm { stacks, .. } => stacks,
@@ -561,11 +601,9 @@ impl<'a> Sim<'a> {
         let chans = &mut self.mem.channels;
         let timeline = &mut self.timeline;
         let mut served = 0;
-        split_interleaved(addr, bytes, spec.interleave.0, channels as u64, |c, local, b| {
+        let only = stack.map(|x| (stacks as u64, x as u64));
+        split_interleaved_only(addr, bytes, spec.interleave.0, channels as u64, only, |c, local, b| {
             let s = if stacks > 0 { (c % stacks as u64) as u32 } else { 0 };
-            if stack.is_some_and(|x| x != s) {
-                return;
-            }
             let r = chans[base + c as usize].access(tm, at_ticks(s), local, b, write);
             if let Some(tl) = timeline.as_mut() {
                 tl.channel_busy(base + c as usize, r.first, r.last);
@@ -587,26 +625,7 @@ impl<'a> Sim<'a> {
     fn mem_arrive(&mut self, op: u32, now: Cycle) {
         let o = self.ops.get(op).clone();
         let owner = o.mem.tile().unwrap_or(o.tile);
-        let controller = self.mem.spec.as_ref().map_or(Cycles::ZERO, |s| s.controller);
         match (o.kind, o.mem.space()) {
-            (OpKind::Load, Space::Hbm) => {
-                let stacks = self.hbm_stacks();
-                let chip = self.net.chip_of(o.tile);
-                let local = o.tile.0 % self.chip.tiles_per_chip();
-                let lat: Vec<u64> = (0..stacks)
-                    .map(|s| ((o.issued + self.stack_latency[(local * stacks + s) as usize] + controller).0) * FRAC)
-                    .collect();
-                let served = self.serve_hbm(chip, None, &|s| lat[s as usize], o.mem.addr(), o.bytes, false);
-                let parts = served.iter().filter(|e| e.0 > 0).count() as u32;
-                self.ops.get_mut(op).parts = parts;
-                for (s, &(b, first, last)) in served.iter().enumerate() {
-                    if b > 0 {
-                        let from = End::Stack { chip, stack: s as u32 };
-                        let (f, l) = (Cycle(first.div_ceil(FRAC)), Cycle(last.div_ceil(FRAC)));
-                        self.send_message(from, End::Tile(o.tile), b, f, l, o.issued, OnDelivery::LoadData(op));
-                    }
-                }
-            }
             (OpKind::Load, space) => {
                 // Data at the owner: from its vault or its SRAM port.
                 let (first, last) = match space {
@@ -744,13 +763,16 @@ impl<'a> Sim<'a> {
         self.net.route(from, to, &mut route);
         let psize = self.chip.noc.packet.0.max(1);
         let n = bytes.div_ceil(psize).max(1);
-        let msg = self.msgs.insert(Msg { route, packets_left: n as u32, created, bytes, done });
+        let msg = self.msgs.insert(Msg { route, packets_left: n as u32, created, done, written: Cycle::ZERO });
+        // Data streams out of its source: a packet's head may leave once its
+        // first bytes are there, its tail not before its last bytes are.
         let span = last.since(first).0;
         for k in 0..n {
             let b = if k + 1 == n { bytes - psize * (n - 1) } else { psize };
-            let ready = first + Cycles(span * (k + 1) / n);
-            let p = self.pkts.insert(Packet { msg, bytes: b, hop: 0, tail_in: 0 });
-            self.q.schedule(ready, Event::Hop(p));
+            let head = first + Cycles(span * k / n);
+            let tail_in = (first + Cycles(span * (k + 1) / n)).0 * FRAC;
+            let p = self.pkts.insert(Packet { msg, bytes: b, hop: 0, tail_in });
+            self.q.schedule(head, Event::Hop(p));
         }
     }
 
@@ -774,6 +796,13 @@ impl<'a> Sim<'a> {
             let lat = self.net.links[l.index()].latency;
             self.pkts.remove(p);
             let at = Cycle(tail_out.div_ceil(FRAC)) + lat;
+            // Load data is written into the tile's SRAM packet by packet.
+            if let OnDelivery::LoadData(op) = self.msgs.get(msg).done {
+                let t = self.ops.get(op).tile;
+                let (_, written) = self.tiles[t.index()].sram.reserve(at, Bytes(bytes));
+                let m = self.msgs.get_mut(msg);
+                m.written = m.written.max(written);
+            }
             let m = self.msgs.get_mut(msg);
             m.packets_left -= 1;
             if m.packets_left == 0 {
@@ -795,19 +824,10 @@ impl<'a> Sim<'a> {
     fn delivered(&mut self, msg: u32, now: Cycle) {
         let m = self.msgs.remove(msg);
         match m.done {
-            OnDelivery::LoadData(op) => {
-                let t = self.ops.get(op).tile;
-                let (_, pe) = self.tiles[t.index()].sram.reserve(now, Bytes(m.bytes));
-                self.q.schedule(pe, Event::PartDone(op));
-            }
+            OnDelivery::LoadData(op) => self.q.schedule(m.written.max(now), Event::PartDone(op)),
             OnDelivery::StoreAtStack(op, stack) => {
-                let o = self.ops.get(op).clone();
-                let chip = self.net.chip_of(o.tile);
                 let controller = self.mem.spec.as_ref().expect("spec").controller;
-                let at = (now + controller).0 * FRAC;
-                // Only this stack's share of the range.
-                let served = self.serve_hbm(chip, Some(stack), &|_| at, o.mem.addr(), o.bytes, true);
-                self.q.schedule(Cycle(served[stack as usize].2.div_ceil(FRAC)), Event::PartDone(op));
+                self.q.schedule(now + controller, Event::StackArrive(op, stack));
             }
             OnDelivery::StoreAtTile(op) => {
                 let controller = self.mem.spec.as_ref().map_or(Cycles::ZERO, |s| s.controller);
