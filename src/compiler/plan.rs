@@ -218,13 +218,13 @@ pub fn choose(m: &Model, w: &Workload, chip: &Chip, req: &PlanRequest) -> Result
                     }
                 }
             }
-            // Fewest chips first. At equal count, tensor parallelism when the
-            // chip links are fast enough for it (within a tenth of the memory
-            // bandwidth they stand in for), else pipeline stages.
+            // Tensor parallelism when the chip links are fast enough for it
+            // (at least a twentieth of a chip's memory bandwidth: NVLink
+            // against HBM is 1/7 to 1/11), else the fewest chips, pipelined.
             let t = chip.totals();
             let per_chip_mem =
                 if t.memory_bandwidth > 0.0 { t.memory_bandwidth } else { t.sram_bandwidth } / chips as f64;
-            let tp_friendly = t.chip_link_bandwidth >= 0.1 * per_chip_mem;
+            let tp_friendly = t.chip_link_bandwidth >= 0.05 * per_chip_mem;
             if tp_friendly && req.tp.is_none() {
                 // Links fast enough for tensor parallelism: use the whole
                 // tightly coupled group (a DGX's 8 GPUs), the fewest stages
