@@ -1,4 +1,5 @@
-//! The NoC model against BookSim2 (../shared/reference/noc/): 8x8 mesh, XY
+//! The NoC model against BookSim2 (../shared/reference/noc/, copied to
+//! tests/data/booksim2/): 8x8 mesh, XY
 //! routing, uniform random traffic, 1-flit and 4-flit packets, on
 //! configs/chips/booksim-mesh8x8.toml (its comments give the parameter
 //! mapping; arch/timing.md, "Validating against BookSim2", the results).
@@ -52,11 +53,11 @@ struct Row {
 }
 
 fn reference(flits: u64) -> Vec<Row> {
-    let path: PathBuf = manifest_path(&format!("../shared/reference/noc/booksim2-mesh8x8-uniform-p{flits}.csv"));
+    let path: PathBuf = manifest_path(&format!("tests/data/booksim2/booksim2-mesh8x8-uniform-p{flits}.csv"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
             "cannot read the BookSim2 reference {}: {e}\n\
-             This test needs ../shared/reference/noc/ next to the repository (it is there on CI).",
+             The curves are copied from ../shared/reference/noc/ into tests/data/booksim2/.",
             path.display()
         )
     });
