@@ -37,6 +37,12 @@ const TOK_SEND: u32 = 8;
 const TOK_RECV: u32 = 9;
 const TOK_STORE: u32 = 10;
 
+// Message tags: sampled tokens fed back to the first stage, activations
+// between stages; operation `id`s (>= 100) tag their own trees as
+// 4*id + k and collectives from 1000 + 64*id.
+const TAG_FEEDBACK: Tag = Tag(1);
+const TAG_STAGE: Tag = Tag(2);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Strategy {
     /// Activations in HBM, barriers between operations.
@@ -778,7 +784,7 @@ impl Emitter<'_, '_> {
         let bytes = 4 * users * self.c.workload.tokens_per_user();
         let peer_stage = if send { 0 } else { plan.pp - 1 };
         let peer = self.tile(plan.chip(self.at.replica, peer_stage, self.at.rank), self.c.root);
-        let tag = Tag(1);
+        let tag = TAG_FEEDBACK;
         let sram = SramAddr(self.c.sram.x);
         if send {
             self.push(Instr::Send { tok: Token(TOK_SEND), to: peer, tag, sram, bytes: Bytes(bytes) });
@@ -904,24 +910,14 @@ impl Emitter<'_, '_> {
                 if self.local < channels {
                     let shard = part(self.local as u64, *bytes, channels as u64);
                     let n = shard.end - shard.start;
-                    let stage = if send { self.at.stage + 1 } else { self.at.stage - 1 };
-                    let peer = self.tile(self.c.plan.chip(self.at.replica, stage, self.at.rank), self.local);
                     let sram = SramAddr(self.c.sram.x);
                     let mem = Self::hbm(self.act_base() + shard.start);
                     if send {
                         self.push(Instr::Load { tok: Token(TOK_BUF[0]), mem, sram, bytes: Bytes(n) });
                         self.push(Instr::Wait { tok: Token(TOK_BUF[0]) });
-                        self.push(Instr::Send { tok: Token(TOK_SEND), to: peer, tag: Tag(id), sram, bytes: Bytes(n) });
-                        self.push(Instr::Wait { tok: Token(TOK_SEND) });
+                        self.stage_transfer(true, self.local, n);
                     } else {
-                        self.push(Instr::Recv {
-                            tok: Token(TOK_RECV),
-                            from: peer,
-                            tag: Tag(id - 100 + 300),
-                            sram,
-                            bytes: Bytes(n),
-                        });
-                        self.push(Instr::Wait { tok: Token(TOK_RECV) });
+                        self.stage_transfer(false, self.local, n);
                         self.push(Instr::Store { tok: Token(TOK_STORE), mem, sram, bytes: Bytes(n) });
                         self.push(Instr::Wait { tok: Token(TOK_STORE) });
                     }
@@ -929,6 +925,21 @@ impl Emitter<'_, '_> {
                 self.barrier();
             }
             Op::Argmax { rows } => self.argmax(*rows, id),
+        }
+    }
+
+    /// Sends `bytes` from the input buffer to tile `local` of the same rank
+    /// in the next stage, or receives them from the previous stage.
+    fn stage_transfer(&mut self, send: bool, local: u32, bytes: u64) {
+        let stage = if send { self.at.stage + 1 } else { self.at.stage - 1 };
+        let peer = self.tile(self.c.plan.chip(self.at.replica, stage, self.at.rank), local);
+        let (sram, bytes) = (SramAddr(self.c.sram.x), Bytes(bytes));
+        if send {
+            self.push(Instr::Send { tok: Token(TOK_SEND), to: peer, tag: TAG_STAGE, sram, bytes });
+            self.push(Instr::Wait { tok: Token(TOK_SEND) });
+        } else {
+            self.push(Instr::Recv { tok: Token(TOK_RECV), from: peer, tag: TAG_STAGE, sram, bytes });
+            self.push(Instr::Wait { tok: Token(TOK_RECV) });
         }
     }
 
@@ -1371,23 +1382,7 @@ impl Emitter<'_, '_> {
             Op::StageSend { bytes } | Op::StageRecv { bytes } => {
                 if self.pos == 0 {
                     let send = matches!(op, Op::StageSend { .. });
-                    let stage = if send { self.at.stage + 1 } else { self.at.stage - 1 };
-                    let peer = self.tile(self.c.plan.chip(self.at.replica, stage, self.at.rank), self.c.root);
-                    let sram = SramAddr(self.c.sram.x);
-                    let n = (*bytes).min(self.c.sram.x_size);
-                    if send {
-                        self.push(Instr::Send { tok: Token(TOK_SEND), to: peer, tag: Tag(id), sram, bytes: Bytes(n) });
-                        self.push(Instr::Wait { tok: Token(TOK_SEND) });
-                    } else {
-                        self.push(Instr::Recv {
-                            tok: Token(TOK_RECV),
-                            from: peer,
-                            tag: Tag(id - 100 + 300),
-                            sram,
-                            bytes: Bytes(n),
-                        });
-                        self.push(Instr::Wait { tok: Token(TOK_RECV) });
-                    }
+                    self.stage_transfer(send, self.c.root, (*bytes).min(self.c.sram.x_size));
                 }
             }
             Op::Argmax { rows } => self.argmax(*rows, id),
