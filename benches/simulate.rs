@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 use tilesim::chip::Chip;
-use tilesim::compiler::{self, Phase, PlanRequest, Workload};
+use tilesim::compiler::{self, PlanRequest, Workload};
 use tilesim::config::shipped::{self, Kind};
 use tilesim::dtype::Dtype;
 use tilesim::model::Model;
@@ -20,18 +20,7 @@ fn model(name: &str) -> Model {
 }
 
 fn decode(d: Dtype) -> Workload {
-    Workload {
-        phase: Phase::Decode,
-        batch: 1,
-        context: 4096,
-        prompt: 512,
-        spec: 1,
-        accept_rate: 0.8,
-        kv_keep: 1.0,
-        weights: d,
-        kv: d,
-        act: Dtype::Fp16,
-    }
+    Workload::decode(d)
 }
 
 fn case(label: &str, m: &Model, c: &Chip, w: &Workload, req: &PlanRequest, target_s: f64) {

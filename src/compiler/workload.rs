@@ -31,6 +31,23 @@ pub struct Workload {
 }
 
 impl Workload {
+    /// One decode step for one user at 4096 context, weights and KV in
+    /// `dtype`: the CLI's defaults.
+    pub fn decode(dtype: Dtype) -> Workload {
+        Workload {
+            phase: Phase::Decode,
+            batch: 1,
+            context: 4096,
+            prompt: 512,
+            spec: 1,
+            accept_rate: 0.8,
+            kv_keep: 1.0,
+            weights: dtype,
+            kv: dtype,
+            act: Dtype::Fp16,
+        }
+    }
+
     /// Checks the numbers make sense together.
     pub fn validate(&self) -> Result<(), String> {
         if self.batch == 0 {

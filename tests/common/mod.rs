@@ -2,9 +2,8 @@
 #![allow(dead_code)]
 
 use tilesim::chip::Chip;
-use tilesim::compiler::{self, Phase, PlanRequest, Workload};
+use tilesim::compiler::{self, PlanRequest, Workload};
 use tilesim::config::shipped::{self, Kind};
-use tilesim::dtype::Dtype;
 use tilesim::model::Model;
 use tilesim::report::run::RunReport;
 use tilesim::trace::Trace;
@@ -21,18 +20,7 @@ pub fn model(name: &str) -> Model {
 
 /// The CLI's default workload: one decode step, batch 1, 4096 context.
 pub fn decode(m: &Model) -> Workload {
-    Workload {
-        phase: Phase::Decode,
-        batch: 1,
-        context: 4096,
-        prompt: 512,
-        spec: 1,
-        accept_rate: 0.8,
-        kv_keep: 1.0,
-        weights: m.dtype,
-        kv: m.dtype,
-        act: Dtype::Fp16,
-    }
+    Workload::decode(m.dtype)
 }
 
 /// Compiles and simulates; returns the report.
