@@ -928,6 +928,28 @@ impl Emitter<'_, '_> {
         }
     }
 
+    /// A software pipeline over `chunks` chunks: `issue(j)` loads chunk j into
+    /// stream slot j % SLOTS (token TOK_BUF[slot]) SLOTS-1 chunks ahead of
+    /// `compute(j)`, which runs once its slot's loads are in.
+    fn pipelined(
+        &mut self,
+        chunks: u64,
+        mut issue: impl FnMut(&mut Self, u64),
+        mut compute: impl FnMut(&mut Self, u64),
+    ) {
+        let ahead = SLOTS as u64 - 1;
+        for j in 0..chunks.min(ahead) {
+            issue(self, j);
+        }
+        for j in 0..chunks {
+            if j + ahead < chunks {
+                issue(self, j + ahead);
+            }
+            self.push(Instr::Wait { tok: Token(TOK_BUF[(j % SLOTS as u64) as usize]) });
+            compute(self, j);
+        }
+    }
+
     /// Sends `bytes` from the input buffer to tile `local` of the same rank
     /// in the next stage, or receives them from the previous stage.
     fn stage_transfer(&mut self, send: bool, local: u32, bytes: u64) {
@@ -993,26 +1015,18 @@ impl Emitter<'_, '_> {
                     bytes: Bytes(e.c.wbytes(kc * nb)),
                 });
             };
-            // Keep SLOTS-1 chunks in flight ahead of the one being multiplied.
-            for j in 0..chunks.min(SLOTS as u64 - 1) {
-                issue(self, j);
-            }
-            for j in 0..chunks {
-                if j + (SLOTS as u64 - 1) < chunks {
-                    issue(self, j + SLOTS as u64 - 1);
-                }
-                self.push(Instr::Wait { tok: Token(TOK_BUF[(j % SLOTS as u64) as usize]) });
+            self.pipelined(chunks, issue, |e, j| {
                 let kr = part(j, kb, chunks);
                 if g.norm_input {
-                    self.push(Instr::Vec { op: VecOp::RmsNorm, n: Count(mb * (kr.end - kr.start)), dtype: self.c.act });
+                    e.push(Instr::Vec { op: VecOp::RmsNorm, n: Count(mb * (kr.end - kr.start)), dtype: e.c.act });
                 }
-                self.push(Instr::Gemm {
+                e.push(Instr::Gemm {
                     m: Count(mb),
                     n: Count(nb),
                     k: Count(kr.end - kr.start),
-                    dtype: self.c.workload.weights,
+                    dtype: e.c.workload.weights,
                 });
-            }
+            });
             // Split-k: add partial sums up the reduction tree of this column group.
             let out_cols = if g.halves { nb / 2 } else { nb };
             let c_bytes = self.act(mb * nb);
@@ -1418,22 +1432,11 @@ impl Emitter<'_, '_> {
                         bytes: Bytes(e.c.wbytes((kr.end - kr.start) * nb)),
                     });
                 };
-                for j in 0..chunks.min(SLOTS as u64 - 1) {
-                    issue(self, j);
-                }
-                for j in 0..chunks {
-                    if j + (SLOTS as u64 - 1) < chunks {
-                        issue(self, j + SLOTS as u64 - 1);
-                    }
-                    self.push(Instr::Wait { tok: Token(TOK_BUF[(j % SLOTS as u64) as usize]) });
+                self.pipelined(chunks, issue, |e, j| {
                     let kr = part(j, kb, chunks);
-                    self.push(Instr::Gemm {
-                        m: Count(mb),
-                        n: Count(nb),
-                        k: Count(kr.end - kr.start),
-                        dtype: self.c.workload.weights,
-                    });
-                }
+                    let k = Count(kr.end - kr.start);
+                    e.push(Instr::Gemm { m: Count(mb), n: Count(nb), k, dtype: e.c.workload.weights });
+                });
             } else {
                 self.push(Instr::Gemm { m: Count(mb), n: Count(nb), k: Count(kb), dtype: self.c.workload.weights });
             }
