@@ -80,7 +80,7 @@ fn groq_576_needs_8_bit_weights_for_llama_2_70b() {
 fn mixtral_reads_about_13_of_47_billion_parameters_per_token() {
     let m = model("mixtral-8x7b");
     let w = decode(&m);
-    let one = analytic::pass(&m, &w, 1, m.layers, true, true);
+    let one = analytic::pass(&m, &w, 1, m.layers, true);
     let active_params = one.weight_bytes / 2.0;
     assert!((active_params / 1e9 - 12.9).abs() < 0.5, "{active_params:e} parameters read at batch 1");
     // The compiled trace reads the same.
@@ -111,7 +111,7 @@ fn decode_sits_at_or_above_the_floor_and_near_it_on_single_hbm_chips() {
         let w = decode(&m);
         let req = PlanRequest::default();
         let plan = compiler::plan::choose(&m, &w, &c, &req).unwrap();
-        let floor = tilesim::report::compare::Row::floor(&m, &c, &w, &plan, analytic::for_plan(&m, &w, &plan));
+        let floor = tilesim::report::compare::Row::floor(&c, &w, &plan, analytic::for_plan(&m, &w, &plan));
         let r = run(&m, &c, &w, &req);
         let ratio = r.seconds / floor.floor_seconds;
         eprintln!(

@@ -38,21 +38,11 @@ fn check_one(path: &Path, verbose: bool, forced_chip: Option<&Chip>) -> Result<S
         match config::detect_kind(&text) {
             Some(Kind::Chip) => {
                 let c = chip_cfg::load_str(&name, &text)?;
-                let mut s = describe::chip_line(&c);
-                if verbose {
-                    s.push('\n');
-                    s.push_str(&describe::chip_totals(&c));
-                }
-                Ok(s)
+                Ok(summary(describe::chip_line(&c), verbose.then(|| describe::chip_totals(&c))))
             }
             Some(Kind::Model) => {
                 let m = model_cfg::load_str(&name, &text)?;
-                let mut s = describe::model_line(&m);
-                if verbose {
-                    s.push('\n');
-                    s.push_str(&describe::model_totals(&m));
-                }
-                Ok(s)
+                Ok(summary(describe::model_line(&m), verbose.then(|| describe::model_totals(&m))))
             }
             // Not valid TOML (report the syntax error), or neither kind.
             None => match chip_cfg::load_str(&name, &text) {
@@ -74,6 +64,14 @@ fn check_one(path: &Path, verbose: bool, forced_chip: Option<&Chip>) -> Result<S
         }
     } else {
         check_trace(path, forced_chip)
+    }
+}
+
+/// A one-line summary, with the detailed totals below it when asked for.
+fn summary(line: String, totals: Option<String>) -> String {
+    match totals {
+        Some(t) => format!("{line}\n{t}"),
+        None => line,
     }
 }
 

@@ -71,7 +71,7 @@ pub fn compile(a: &CompileArgs) -> Result<ExitCode, CliError> {
 pub fn floor(model: &Model, chip: &Chip, w: &Workload, req: &PlanRequest) -> Result<Row, CliError> {
     let plan = compiler::plan::choose(model, w, chip, req)?;
     let t = analytic::for_plan(model, w, &plan);
-    Ok(Row::floor(model, chip, w, &plan, t))
+    Ok(Row::floor(chip, w, &plan, t))
 }
 
 pub fn roofline(a: &RooflineArgs) -> Result<ExitCode, CliError> {

@@ -65,9 +65,9 @@ pub fn experts_of(m: &Model, t: u64) -> impl Iterator<Item = u64> + '_ {
     (0..m.top_k.min(m.experts)).map(move |j| (t * m.top_k + j) % m.experts)
 }
 
-/// One pass of `users` users through `layers` layers, with the embedding
-/// lookup when `first` and the final norm and LM head when `last`.
-pub fn pass(m: &Model, w: &Workload, users: u64, layers: u64, first: bool, last: bool) -> Totals {
+/// One pass of `users` users through `layers` layers, with the LM head
+/// when `last` (the embedding lookup is not a matrix operand).
+pub fn pass(m: &Model, w: &Workload, users: u64, layers: u64, last: bool) -> Totals {
     let wsize = w.weights.bits() as f64 / 8.0;
     let kvsize = w.kv.bits() as f64 / 8.0;
     let tokens = users * w.tokens_per_user();
@@ -88,7 +88,6 @@ pub fn pass(m: &Model, w: &Workload, users: u64, layers: u64, first: bool, last:
         macs: l * (layer_macs + attn_macs),
         attn_macs: l * attn_macs,
     };
-    let _ = first;
     if last {
         out.weight_bytes += (m.vocab * m.hidden) as f64 * wsize;
         out.macs += u * w.logits_per_user() as f64 * (m.vocab * m.hidden) as f64;
@@ -128,7 +127,7 @@ pub fn for_plan(m: &Model, w: &Workload, plan: &super::Plan) -> Totals {
     for r in 0..plan.dp {
         for users in plan.micro_batches(r) {
             for (s, layers) in plan.stages.iter().enumerate() {
-                t += pass(m, w, users, layers.end - layers.start, s == 0, s + 1 == plan.stages.len());
+                t += pass(m, w, users, layers.end - layers.start, s + 1 == plan.stages.len());
             }
         }
     }

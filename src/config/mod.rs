@@ -108,7 +108,6 @@ fn field_offset(text: &str, path: &str) -> Option<usize> {
     let doc = DeTable::parse(text).ok()?;
     let mut best = None;
     let mut table: Option<&DeTable<'_>> = Some(doc.get_ref());
-    let mut value: Option<&DeValue<'_>> = None;
     for part in path.split('.') {
         let (key, index) = match part.split_once('[') {
             Some((k, i)) => (k, i.trim_end_matches(']').parse::<usize>().ok()),
@@ -117,19 +116,18 @@ fn field_offset(text: &str, path: &str) -> Option<usize> {
         let Some(t) = table else { break };
         let Some((k, v)) = t.iter().find(|(k, _)| k.get_ref().as_ref() == key) else { break };
         best = Some(k.span().start);
-        value = Some(v.get_ref());
-        if let (Some(i), DeValue::Array(a)) = (index, v.get_ref())
+        let mut value = v.get_ref();
+        if let (Some(i), DeValue::Array(a)) = (index, value)
             && let Some(e) = a.get(i)
         {
             best = Some(e.span().start);
-            value = Some(e.get_ref());
+            value = e.get_ref();
         }
         table = match value {
-            Some(DeValue::Table(t)) => Some(t),
+            DeValue::Table(t) => Some(t),
             _ => None,
         };
     }
-    let _ = value;
     best
 }
 

@@ -4,7 +4,6 @@
 use crate::chip::{Chip, Memory};
 use crate::compiler::analytic::Totals;
 use crate::compiler::{Compiled, Plan, Workload};
-use crate::model::Model;
 use crate::report::run::RunReport;
 use crate::sim::{self, SimError};
 use crate::units::{human_bytes, human_seconds, si};
@@ -44,7 +43,7 @@ pub struct Simulated {
 impl Row {
     /// The floor: bytes over the memory the weights are read from, FLOPs
     /// over peak, for the chips the plan uses.
-    pub fn floor(model: &Model, chip: &Chip, w: &Workload, plan: &Plan, t: Totals) -> Row {
+    pub fn floor(chip: &Chip, w: &Workload, plan: &Plan, t: Totals) -> Row {
         let per_chip = chip.totals();
         let used = (plan.dp * plan.chips_per_replica()) as f64;
         let chips = chip.system.chips as f64;
@@ -62,7 +61,6 @@ impl Row {
         let (floor_seconds, floor_bound) =
             if memory_floor >= compute_floor { (memory_floor, "memory") } else { (compute_floor, "compute") };
         let tokens = w.produced_per_user() * w.batch as f64 * plan.steps as f64;
-        let _ = model;
         Row {
             chip: chip.name.clone(),
             plan: plan.describe(),

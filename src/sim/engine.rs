@@ -48,21 +48,6 @@ struct At {
     pos: Pos,
 }
 
-/// A DRAM access request: which channels, arriving when.
-struct Access<'f> {
-    /// First channel of the chip (HBM) or tile (vault) in `MemSystem::channels`.
-    base: usize,
-    channels: u32,
-    /// HBM stacks (0 for a vault); `only` restricts to one stack.
-    stacks: u32,
-    only: Option<u32>,
-    /// Arrival tick at the channels of each stack.
-    arrive: &'f dyn Fn(u32) -> u64,
-    addr: u64,
-    bytes: u64,
-    write: bool,
-}
-
 /// An asynchronous operation in flight.
 #[derive(Clone, Debug)]
 struct Op {
@@ -422,11 +407,9 @@ impl<'a> Sim<'a> {
         let w = cost::work(instr).expect("compute instruction has work");
         let unit = cost::unit_cycles(tile, instr, &w);
         let ts = &mut self.tiles[t.index()];
-        let before = ts.sram.busy_cycles();
         let (_, port_end) = ts.sram.reserve(now, Bytes(w.sram_bytes));
         let end = (now + unit).max(port_end) + cost::latency(tile, instr);
         let st = &mut self.stats[t.index()];
-        st.sram_busy_ticks += ((ts.sram.busy_cycles() - before) * FRAC as f64) as u64;
         st.compute_cycles += (end - now).0;
         st.macs += w.macs;
         st.flops += 2 * w.macs + w.vector_ops;
@@ -482,8 +465,8 @@ impl<'a> Sim<'a> {
                 let local = t.0 % self.chip.tiles_per_chip();
                 let stacks = self.hbm_stacks();
                 let touched = self.stacks_touched(mem.addr(), bytes);
-                self.ops.get_mut(op).parts = touched.iter().filter(|&&x| x).count() as u32;
-                for s in (0..stacks).filter(|&s| touched[s as usize]) {
+                self.ops.get_mut(op).parts = touched.count_ones();
+                for s in (0..stacks).filter(|&s| touched >> s & 1 == 1) {
                     let lat = self.stack_latency[(local * stacks + s) as usize];
                     self.q.schedule(now + lat + controller, Event::StackArrive(op, s));
                 }
@@ -530,34 +513,33 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// Which stacks a contiguous HBM range touches.
-    fn stacks_touched(&self, addr: u64, bytes: u64) -> Vec<bool> {
+    /// Which stacks a contiguous HBM range touches, as a bit set (stacks
+    /// are at most 64, checked when the chip is derived).
+    fn stacks_touched(&self, addr: u64, bytes: u64) -> u64 {
         let stacks = self.hbm_stacks() as u64;
         let spec = self.mem.spec.as_ref().expect("HBM chip has a DRAM spec");
         let g0 = addr / spec.interleave.0;
         let granules = (addr + bytes - 1) / spec.interleave.0 - g0 + 1;
         let c0 = g0 % spec.channels as u64;
-        let mut out = vec![false; stacks as usize];
-        for k in 0..granules.min(stacks) {
-            out[((c0 + k) % stacks) as usize] = true;
-        }
-        out
+        (0..granules.min(stacks)).fold(0, |set, k| set | 1 << ((c0 + k) % stacks))
     }
 
     /// An HBM request (load) or store data reaches stack `stack`.
     fn stack_arrive(&mut self, op: u32, stack: u32, now: Cycle) {
         let o = self.ops.get(op).clone();
         let chip = self.net.chip_of(o.tile);
-        let at = now.0 * FRAC;
         let write = o.kind != OpKind::Load;
-        let (bytes, first, last) =
-            self.serve_hbm(chip, Some(stack), &|_| at, o.mem.addr(), o.bytes, write)[stack as usize];
-        let (f, l) = (Cycle(first.div_ceil(FRAC)), Cycle(last.div_ceil(FRAC)));
+        let MemKind::Hbm { stacks, per_chip } = self.mem.kind else {
+            unreachable!("HBM access checked against the chip")
+        };
+        let only = Some((stacks as u64, stack as u64));
+        let base = (chip.0 * per_chip) as usize;
+        let (bytes, first, last) = self.serve(base, per_chip, only, now, o.mem.addr(), o.bytes, write);
         if write {
-            self.q.schedule(l, Event::PartDone(op));
+            self.q.schedule(last, Event::PartDone(op));
         } else {
             let from = End::Stack { chip, stack };
-            self.send_message(from, End::Tile(o.tile), bytes, f, l, o.issued, OnDelivery::LoadData(op));
+            self.send_message(from, End::Tile(o.tile), bytes, first, last, o.issued, OnDelivery::LoadData(op));
         }
     }
 
@@ -568,58 +550,49 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// Serves [addr, addr+bytes) from chip `chip`'s HBM (only stack `only`
-    /// if given); `arrive` gives the arrival tick at each stack.
-    fn serve_hbm(
+    /// Serves [addr, addr+bytes) from tile `owner`'s vault, arriving now.
+    fn serve_vault(&mut self, owner: TileId, now: Cycle, addr: u64, bytes: u64, write: bool) -> (Cycle, Cycle) {
+        let MemKind::Vault { per_tile } = self.mem.kind else { unreachable!("DRAM access checked against the chip") };
+        let (_, first, last) = self.serve((owner.0 * per_tile) as usize, per_tile, None, now, addr, bytes, write);
+        (first, last)
+    }
+
+    /// Serves [addr, addr+bytes) interleaved over `channels` channels from
+    /// `base` (only those in residue class `only`: one HBM stack), every
+    /// access arriving now. Returns the bytes served and when the first and
+    /// last of them move.
+    #[allow(clippy::too_many_arguments)]
+    fn serve(
         &mut self,
-        chip: ChipId,
-        only: Option<u32>,
-        arrive: &dyn Fn(u32) -> u64,
+        base: usize,
+        channels: u32,
+        only: Option<(u64, u64)>,
+        now: Cycle,
         addr: u64,
         bytes: u64,
         write: bool,
-    ) -> Vec<(u64, u64, u64)> {
-        let MemKind::Hbm { stacks, per_chip } = self.mem.kind else {
-            unreachable!("HBM access checked against the chip")
-        };
-        let base = (chip.0 * per_chip) as usize;
-        self.serve(Access { base, channels: per_chip, stacks, only, arrive, addr, bytes, write })
-    }
-
-    /// Serves [addr, addr+bytes) from tile `owner`'s vault, arriving at `at` ticks.
-    fn serve_vault(&mut self, owner: TileId, at: u64, addr: u64, bytes: u64, write: bool) -> (u64, u64, u64) {
-        let MemKind::Vault { per_tile } = self.mem.kind else { unreachable!("DRAM access checked against the chip") };
-        let base = (owner.0 * per_tile) as usize;
-        self.serve(Access { base, channels: per_tile, stacks: 0, only: None, arrive: &|_| at, addr, bytes, write })[0]
-    }
-
-    fn serve(&mut self, a: Access<'_>) -> Vec<(u64, u64, u64)> {
-        let Access { base, channels, stacks, only: stack, arrive: at_ticks, addr, bytes, write } = a;
+    ) -> (u64, Cycle, Cycle) {
         let spec = self.mem.spec.as_ref().expect("memory spec");
         let tm = self.mem.timing.as_ref().expect("memory timing");
-        let mut out = vec![(0u64, u64::MAX, 0u64); stacks.max(1) as usize];
         let chans = &mut self.mem.channels;
         let timeline = &mut self.timeline;
-        let mut served = 0;
-        let only = stack.map(|x| (stacks as u64, x as u64));
+        let at = now.0 * FRAC;
+        let (mut served, mut first, mut last) = (0, u64::MAX, 0);
         split_interleaved_only(addr, bytes, spec.interleave.0, channels as u64, only, |c, local, b| {
-            let s = if stacks > 0 { (c % stacks as u64) as u32 } else { 0 };
-            let r = chans[base + c as usize].access(tm, at_ticks(s), local, b, write);
+            let r = chans[base + c as usize].access(tm, at, local, b, write);
             if let Some(tl) = timeline.as_mut() {
                 tl.channel_busy(base + c as usize, r.first, r.last);
             }
             served += b;
-            let e = &mut out[s as usize];
-            e.0 += b;
-            e.1 = e.1.min(r.first);
-            e.2 = e.2.max(r.last);
+            first = first.min(r.first);
+            last = last.max(r.last);
         });
         if write {
             self.bytes.memory_write += served;
         } else {
             self.bytes.memory_read += served;
         }
-        out
+        (served, Cycle(first.div_ceil(FRAC)), Cycle(last.div_ceil(FRAC)))
     }
 
     fn mem_arrive(&mut self, op: u32, now: Cycle) {
@@ -629,10 +602,7 @@ impl<'a> Sim<'a> {
             (OpKind::Load, space) => {
                 // Data at the owner: from its vault or its SRAM port.
                 let (first, last) = match space {
-                    Space::Dram => {
-                        let s = self.serve_vault(owner, now.0 * FRAC, o.mem.addr(), o.bytes, false);
-                        (Cycle(s.1.div_ceil(FRAC)), Cycle(s.2.div_ceil(FRAC)))
-                    }
+                    Space::Dram => self.serve_vault(owner, now, o.mem.addr(), o.bytes, false),
                     _ => self.tiles[owner.index()].sram.reserve(now, Bytes(o.bytes)),
                 };
                 if owner == o.tile {
@@ -653,8 +623,8 @@ impl<'a> Sim<'a> {
             }
             (_, Space::Dram) => {
                 // Store data at the owner's vault.
-                let s = self.serve_vault(owner, now.0 * FRAC, o.mem.addr(), o.bytes, true);
-                self.q.schedule(Cycle(s.2.div_ceil(FRAC)), Event::PartDone(op));
+                let (_, last) = self.serve_vault(owner, now, o.mem.addr(), o.bytes, true);
+                self.q.schedule(last, Event::PartDone(op));
             }
             (_, _) => {
                 // Store into SRAM (own tile: a local copy).

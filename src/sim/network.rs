@@ -395,27 +395,15 @@ impl Network {
         };
         match self.topo {
             NocTopology::Crossbar { .. } => {}
-            NocTopology::Mesh { x, .. } | NocTopology::Torus { x, .. } => {
-                let y = self.tiles_per_chip / x;
+            NocTopology::Mesh { x, y } | NocTopology::Torus { x, y } => {
                 let wrap = matches!(self.topo, NocTopology::Torus { .. });
-                let (bx, by) = (b % x, b / x);
-                // Dimension-order: x first, then y.
-                loop {
-                    let (cx, cy) = (cur % x, cur / x);
-                    let next = if cx != bx {
-                        cy * x + dir_step(cx, bx, x, wrap)
-                    } else if cy != by {
-                        dir_step(cy, by, y, wrap) * x + cx
-                    } else {
-                        break;
-                    };
+                while let Some(next) = dor_next(cur, b, x, y, wrap) {
                     step(out, cur, next);
                     cur = next;
                 }
             }
             NocTopology::Ring { n } => {
-                while cur != b {
-                    let next = dir_step(cur, b, n, true);
+                while let Some(next) = dor_next(cur, b, n, 1, true) {
                     step(out, cur, next);
                     cur = next;
                 }
@@ -459,26 +447,13 @@ impl Network {
                 out.push(self.link_to(s, g(b)));
             }
             SystemTopology::FullyConnected => hop(out, a, b),
-            SystemTopology::Ring => {
+            SystemTopology::Ring | SystemTopology::Torus { .. } => {
+                let (x, y) = match self.sys {
+                    SystemTopology::Torus { x, y } => (x, y),
+                    _ => (n, 1),
+                };
                 let mut cur = a;
-                while cur != b {
-                    let next = dir_step(cur, b, n, true);
-                    hop(out, cur, next);
-                    cur = next;
-                }
-            }
-            SystemTopology::Torus { x, y } => {
-                let mut cur = a;
-                let (bx, by) = (b % x, b / x);
-                loop {
-                    let (cx, cy) = (cur % x, cur / x);
-                    let next = if cx != bx {
-                        cy * x + dir_step(cx, bx, x, true)
-                    } else if cy != by {
-                        dir_step(cy, by, y, true) * x + cx
-                    } else {
-                        break;
-                    };
+                while let Some(next) = dor_next(cur, b, x, y, true) {
                     hop(out, cur, next);
                     cur = next;
                 }
@@ -583,6 +558,20 @@ fn local_router(topo: NocTopology, local_tile: u32) -> u32 {
         NocTopology::Crossbar { .. } => 0,
         NocTopology::FatTree { arity, .. } => local_tile / arity,
         _ => local_tile,
+    }
+}
+
+/// The next node from `cur` toward `dst` on an x by y grid (node = j*x + i)
+/// in dimension order, x first, or `None` at `dst`; `wrap` for a torus (a
+/// ring is an n by 1 torus).
+fn dor_next(cur: u32, dst: u32, x: u32, y: u32, wrap: bool) -> Option<u32> {
+    let (cx, cy, bx, by) = (cur % x, cur / x, dst % x, dst / x);
+    if cx != bx {
+        Some(cy * x + dir_step(cx, bx, x, wrap))
+    } else if cy != by {
+        Some(dir_step(cy, by, y, wrap) * x + cx)
+    } else {
+        None
     }
 }
 

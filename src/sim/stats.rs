@@ -49,6 +49,7 @@ pub struct TileStats {
     pub waits: [u64; 4],
     pub finished: Cycle,
     pub instructions: u64,
+    /// Ticks the SRAM port was booked (compute, DMA and messages), set at the end.
     pub sram_busy_ticks: u64,
     pub loads: u64,
     pub stores: u64,
