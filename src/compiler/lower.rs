@@ -189,7 +189,7 @@ impl<'a> Compiled<'a> {
             strategy,
             tiles,
             root,
-            act: Dtype::Fp16,
+            act: workload.act,
             passes: Vec::new(),
             chip_group: Vec::new(),
             order,
