@@ -1,7 +1,9 @@
 //! Rendering of results for people and scripts: summaries of configs,
-//! simulation reports as tables and JSON.
+//! simulation reports as tables and JSON, CSV and SVG charts for sweeps.
 
 pub mod compare;
+pub mod csv;
 pub mod describe;
+pub mod plot;
 pub mod run;
 pub mod timeline;
