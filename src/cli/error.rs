@@ -25,6 +25,16 @@ pub enum CliError {
     Output { path: String, message: String },
 }
 
+impl From<tilesim::report::compare::PointError> for CliError {
+    fn from(e: tilesim::report::compare::PointError) -> Self {
+        use tilesim::report::compare::PointError;
+        match e {
+            PointError::Compile(e) => CliError::Compile(e),
+            PointError::Sim(e) => CliError::Sim(e),
+        }
+    }
+}
+
 impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {

@@ -81,6 +81,15 @@ pub enum Phase {
     Prefill,
 }
 
+impl From<Phase> for tilesim::compiler::Phase {
+    fn from(p: Phase) -> Self {
+        match p {
+            Phase::Decode => tilesim::compiler::Phase::Decode,
+            Phase::Prefill => tilesim::compiler::Phase::Prefill,
+        }
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct WorkloadArgs {
     /// decode: one step for every user; prefill: process the prompt.
