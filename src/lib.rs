@@ -19,6 +19,7 @@ pub mod report;
 pub mod rng;
 pub mod roofline;
 pub mod sim;
+pub mod sweep;
 pub mod synth;
 pub mod trace;
 pub mod units;

@@ -25,6 +25,18 @@ pub struct Model {
 }
 
 impl Model {
+    /// The first `layers` layers of the model, a slice for quick studies
+    /// (`--layers`), named `NAME[N-layers]`.
+    pub fn first_layers(&self, layers: u64) -> Result<Model, String> {
+        if layers == 0 || layers > self.layers {
+            return Err(format!("--layers must be in 1..={} for {}, found {layers}", self.layers, self.name));
+        }
+        let mut m = self.clone();
+        m.layers = layers;
+        m.name = format!("{}[{layers}-layers]", self.name);
+        Ok(m)
+    }
+
     pub fn q_dim(&self) -> u64 {
         self.heads * self.head_dim
     }

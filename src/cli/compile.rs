@@ -1,51 +1,40 @@
 //! `tilesim compile`, `roofline` and `compare`.
 
-use super::{CliError, CompareArgs, CompileArgs, Phase, RooflineArgs, WorkloadArgs};
+use super::{CliError, CompareArgs, CompileArgs, RooflineArgs, WorkloadArgs};
 use std::process::ExitCode;
 use tilesim::chip::Chip;
-use tilesim::compiler::{self, PlanRequest, Workload, analytic};
+use tilesim::compiler::{self, PlanRequest, Workload, WorkloadSpec};
 use tilesim::dtype::Dtype;
 use tilesim::model::Model;
 use tilesim::report::compare::{Comparison, Row};
 use tilesim::trace::{self, Format};
 
+/// Parses a data-type flag.
+pub fn dtype(flag: &str, s: &str) -> Result<Dtype, CliError> {
+    s.parse().map_err(|e: String| CliError::Usage(format!("{flag}: {e}")))
+}
+
 pub fn workload(a: &WorkloadArgs, model: &Model) -> Result<Workload, CliError> {
-    let dtype = |flag: &str, v: &Option<String>, default: Dtype| -> Result<Dtype, CliError> {
-        match v {
-            None => Ok(default),
-            Some(s) => s.parse().map_err(|e: String| CliError::Usage(format!("{flag}: {e}"))),
-        }
-    };
-    let phase = match a.phase {
-        Phase::Decode => compiler::Phase::Decode,
-        Phase::Prefill => compiler::Phase::Prefill,
-    };
-    let w = Workload {
-        phase,
+    let spec = WorkloadSpec {
+        phase: a.phase.into(),
         batch: a.batch,
-        context: a.context.unwrap_or(if phase == compiler::Phase::Decode { 4096 } else { 0 }),
+        context: a.context,
         prompt: a.prompt,
         spec: a.spec,
         accept_rate: a.accept_rate,
         kv_keep: a.kv_keep,
-        weights: dtype("--weights-dtype", &a.weights_dtype, model.dtype)?,
-        kv: dtype("--kv-dtype", &a.kv_dtype, model.dtype)?,
-        act: Dtype::Fp16,
+        weights: a.weights_dtype.as_deref().map(|s| dtype("--weights-dtype", s)).transpose()?,
+        kv: a.kv_dtype.as_deref().map(|s| dtype("--kv-dtype", s)).transpose()?,
     };
-    w.validate().map_err(CliError::Usage)?;
-    Ok(w)
+    spec.resolve(model).map_err(CliError::Usage)
 }
 
 /// The model, sliced to `--layers` if given.
-pub fn sliced(mut m: Model, a: &WorkloadArgs) -> Result<Model, CliError> {
-    if let Some(l) = a.layers {
-        if l == 0 || l > m.layers {
-            return Err(CliError::Usage(format!("--layers must be in 1..={} for {}, found {l}", m.layers, m.name)));
-        }
-        m.layers = l;
-        m.name = format!("{}[{l}-layers]", m.name);
+pub fn sliced(m: Model, a: &WorkloadArgs) -> Result<Model, CliError> {
+    match a.layers {
+        Some(l) => m.first_layers(l).map_err(CliError::Usage),
+        None => Ok(m),
     }
-    Ok(m)
 }
 
 pub fn request(a: &WorkloadArgs) -> PlanRequest {
@@ -69,9 +58,7 @@ pub fn compile(a: &CompileArgs) -> Result<ExitCode, CliError> {
 /// The analytic floor of one step of `w` on `chip`: bytes and FLOPs from
 /// the model shape over the plan's chips' peak rates.
 pub fn floor(model: &Model, chip: &Chip, w: &Workload, req: &PlanRequest) -> Result<Row, CliError> {
-    let plan = compiler::plan::choose(model, w, chip, req)?;
-    let t = analytic::for_plan(model, w, &plan);
-    Ok(Row::floor(chip, w, &plan, t))
+    Ok(Row::planned(model, chip, w, req)?)
 }
 
 pub fn roofline(a: &RooflineArgs) -> Result<ExitCode, CliError> {
@@ -93,10 +80,7 @@ pub fn compare(a: &CompareArgs) -> Result<ExitCode, CliError> {
     let mut rows = Vec::new();
     for name in &a.chips {
         let chip = super::load_chip(name)?;
-        let mut row = floor(&model, &chip, &w, &request(&a.workload))?;
-        let c = compiler::compile(&model, &chip, &w, &request(&a.workload))?;
-        row.simulate(&c)?;
-        rows.push(row);
+        rows.push(Row::evaluate(&model, &chip, &w, &request(&a.workload), true)?);
     }
     let cmp = Comparison { model: model.name.clone(), workload: w.describe(), rows };
     if a.json {

@@ -19,17 +19,24 @@ pub enum CliError {
     Compile(#[from] tilesim::compiler::CompileError),
     #[error("{count} of {total} files failed the check")]
     CheckFailed { count: usize, total: usize },
-    #[error("`tilesim {0}` is not implemented yet")]
-    NotImplemented(&'static str),
     #[error("cannot write {path}: {message}")]
     Output { path: String, message: String },
+}
+
+impl From<tilesim::report::compare::PointError> for CliError {
+    fn from(e: tilesim::report::compare::PointError) -> Self {
+        use tilesim::report::compare::PointError;
+        match e {
+            PointError::Compile(e) => CliError::Compile(e),
+            PointError::Sim(e) => CliError::Sim(e),
+        }
+    }
 }
 
 impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Config(_) | CliError::Trace(_) | CliError::Usage(_) | CliError::CheckFailed { .. } => 2,
-            CliError::NotImplemented(_) => 2,
             CliError::Sim(e) => e.exit_code(),
             CliError::Compile(_) => 2,
             CliError::Output { .. } => 1,

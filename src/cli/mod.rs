@@ -7,6 +7,7 @@ mod error;
 mod generate;
 mod list;
 mod run;
+mod sweep;
 
 pub use error::CliError;
 
@@ -43,11 +44,8 @@ pub enum Command {
     Roofline(RooflineArgs),
     /// Compile and run one model and workload on several chips, side by side.
     Compare(CompareArgs),
-    /// Parameter sweeps over chips and workloads (reserved).
-    Sweep {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    /// Sweep models, chips, chip-config overrides and workload axes: one CSV or JSON row per point.
+    Sweep(Box<sweep::SweepArgs>),
     /// List the shipped chip and model configs.
     List,
     /// Print a shipped config, as a starting point to edit.
@@ -79,6 +77,15 @@ pub enum FormatArg {
 pub enum Phase {
     Decode,
     Prefill,
+}
+
+impl From<Phase> for tilesim::compiler::Phase {
+    fn from(p: Phase) -> Self {
+        match p {
+            Phase::Decode => tilesim::compiler::Phase::Decode,
+            Phase::Prefill => tilesim::compiler::Phase::Prefill,
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -246,7 +253,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Run(a) => run::run(&a),
         Command::Roofline(a) => compile::roofline(&a),
         Command::Compare(a) => compile::compare(&a),
-        Command::Sweep { .. } => Err(CliError::NotImplemented("sweep")),
+        Command::Sweep(a) => sweep::run(&a),
         Command::Gen(g) => generate::run(g),
     }
 }

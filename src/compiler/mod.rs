@@ -16,7 +16,7 @@ pub mod workload;
 
 pub use lower::Compiled;
 pub use plan::{Home, Plan, PlanRequest};
-pub use workload::{Phase, Workload};
+pub use workload::{Phase, Workload, WorkloadSpec};
 
 use crate::chip::Chip;
 use crate::model::Model;

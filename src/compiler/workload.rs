@@ -2,6 +2,7 @@
 //! verifies `spec` drafted tokens) or one prefill of a prompt.
 
 use crate::dtype::Dtype;
+use crate::model::Model;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
@@ -28,6 +29,75 @@ pub struct Workload {
     pub kv: Dtype,
     /// Activation type of every intermediate.
     pub act: Dtype,
+}
+
+/// A workload as the command line states it, before the defaults that
+/// depend on the phase and the model are filled in: `context` (4096 tokens
+/// for decode, none for prefill) and the data types (the model's published
+/// type). `compile`, `roofline`, `compare` and every point of a sweep go
+/// through `resolve`, so they agree on the defaults and the checks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkloadSpec {
+    pub phase: Phase,
+    pub batch: u64,
+    pub context: Option<u64>,
+    pub prompt: u64,
+    pub spec: u64,
+    pub accept_rate: f64,
+    pub kv_keep: f64,
+    pub weights: Option<Dtype>,
+    pub kv: Option<Dtype>,
+}
+
+impl Default for WorkloadSpec {
+    /// The command line's defaults: one decode step for one user.
+    fn default() -> Self {
+        WorkloadSpec {
+            phase: Phase::Decode,
+            batch: 1,
+            context: None,
+            prompt: 512,
+            spec: 1,
+            accept_rate: 0.8,
+            kv_keep: 1.0,
+            weights: None,
+            kv: None,
+        }
+    }
+}
+
+impl WorkloadSpec {
+    /// The workload with the defaults filled in, not yet validated.
+    pub fn with_defaults(&self, model: &Model) -> Workload {
+        Workload {
+            phase: self.phase,
+            batch: self.batch,
+            context: self.context.unwrap_or(if self.phase == Phase::Decode { 4096 } else { 0 }),
+            prompt: self.prompt,
+            spec: self.spec,
+            accept_rate: self.accept_rate,
+            kv_keep: self.kv_keep,
+            weights: self.weights.unwrap_or(model.dtype),
+            kv: self.kv.unwrap_or(model.dtype),
+            act: Dtype::Fp16,
+        }
+    }
+
+    /// The workload with the defaults filled in, checked (`Workload::validate`).
+    pub fn resolve(&self, model: &Model) -> Result<Workload, String> {
+        let w = self.with_defaults(model);
+        w.validate()?;
+        Ok(w)
+    }
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Decode => "decode",
+            Phase::Prefill => "prefill",
+        }
+    }
 }
 
 impl Workload {

@@ -194,6 +194,20 @@ pub fn load_str(file: &str, text: &str) -> Result<Chip, ConfigError> {
     derive(&raw).map_err(|inv| locate(file, text, inv))
 }
 
+/// Loads a chip config with `--set` overrides applied (arch/sweep.md). The
+/// file is first loaded as it is, so its own errors keep their line and
+/// column; errors that only the overrides cause name the file "with --set
+/// KEY=VALUE" and no line, since the text they concern exists nowhere.
+pub fn load_with(file: &str, text: &str, overrides: &[super::overrides::Override]) -> Result<Chip, ConfigError> {
+    let chip = load_str(file, text)?;
+    if overrides.is_empty() {
+        return Ok(chip);
+    }
+    let name = super::overrides::display_name(file, overrides);
+    let changed = super::overrides::apply(&name, text, overrides)?;
+    load_str(&name, &changed).map_err(|e| ConfigError { loc: crate::diag::Location::file(name), kind: e.kind })
+}
+
 fn positive_rate(field: &str, r: Rate) -> Result<(), Invalid> {
     if r.0 > 0.0 { Ok(()) } else { Err(invalid(field, "must be a positive bandwidth, found 0")) }
 }

@@ -7,6 +7,7 @@
 
 pub mod chip;
 pub mod model;
+pub mod overrides;
 pub mod quantity;
 pub mod shipped;
 

@@ -2,8 +2,9 @@
 //! analytic floor from the model shape, and the simulated result.
 
 use crate::chip::{Chip, Memory};
-use crate::compiler::analytic::Totals;
-use crate::compiler::{Compiled, Plan, Workload};
+use crate::compiler::analytic::{self, Totals};
+use crate::compiler::{self, CompileError, Compiled, Plan, PlanRequest, Workload};
+use crate::model::Model;
 use crate::report::run::RunReport;
 use crate::sim::{self, SimError};
 use crate::units::{human_bytes, human_seconds, si};
@@ -34,13 +35,50 @@ pub struct Simulated {
     pub seconds: f64,
     pub seconds_per_token: f64,
     pub tokens_per_second: f64,
+    pub tokens_per_second_per_user: f64,
     pub over_floor: f64,
     pub bound: String,
     pub tokens_per_second_per_kusd: Option<f64>,
     pub tokens_per_joule: Option<f64>,
 }
 
+/// Why one chip cannot give a row: the compiler refused (the model does not
+/// fit, an impossible plan) or the simulation failed (a deadlock).
+#[derive(Debug, thiserror::Error)]
+pub enum PointError {
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    #[error(transparent)]
+    Sim(#[from] SimError),
+}
+
 impl Row {
+    /// The analytic floor of `w` on `chip` under the plan the compiler
+    /// would choose: bytes and FLOPs from the model shape over the plan's
+    /// chips' peak rates (`tilesim roofline`).
+    pub fn planned(model: &Model, chip: &Chip, w: &Workload, req: &PlanRequest) -> Result<Row, CompileError> {
+        let plan = compiler::plan::choose(model, w, chip, req)?;
+        let t = analytic::for_plan(model, w, &plan);
+        Ok(Row::floor(chip, w, &plan, t))
+    }
+
+    /// One chip's row of a comparison or a sweep: the floor, then, when
+    /// `simulate`, the compiled trace simulated.
+    pub fn evaluate(
+        model: &Model,
+        chip: &Chip,
+        w: &Workload,
+        req: &PlanRequest,
+        simulate: bool,
+    ) -> Result<Row, PointError> {
+        let mut row = Row::planned(model, chip, w, req)?;
+        if simulate {
+            let c = compiler::compile(model, chip, w, req)?;
+            row.simulate(&c)?;
+        }
+        Ok(row)
+    }
+
     /// The floor: bytes over the memory the weights are read from, FLOPs
     /// over peak, for the chips the plan uses.
     pub fn floor(chip: &Chip, w: &Workload, plan: &Plan, t: Totals) -> Row {
@@ -87,6 +125,7 @@ impl Row {
             seconds: r.seconds,
             seconds_per_token: r.seconds_per_token,
             tokens_per_second: r.tokens_per_second,
+            tokens_per_second_per_user: r.tokens_per_second_per_user,
             over_floor: r.seconds / self.floor_seconds.max(1e-30),
             bound: r.bound,
             tokens_per_second_per_kusd: r.cost.tokens_per_second_per_kusd,

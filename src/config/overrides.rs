@@ -1,0 +1,138 @@
+//! Chip-config overrides, `--set KEY=VALUE` (arch/sweep.md): a dotted key
+//! of the chip TOML and a value that replaces (or adds) it before the file
+//! is validated, so an override is checked exactly like an edited file.
+
+use super::{ConfigError, ConfigErrorKind};
+use crate::diag::Location;
+use std::fmt;
+
+/// One `KEY=VALUE` override of a chip config.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Override {
+    key: String,
+    /// The value as given, for labels (`system.link_bandwidth=450 GB/s`).
+    text: String,
+    value: toml::Value,
+}
+
+impl Override {
+    /// `key` is a dotted path of bare TOML keys (`system.link_bandwidth`);
+    /// `text` is parsed as a TOML value (`8`, `true`, `"900 GB/s"`, `[4, 2]`)
+    /// and, when it is not one, taken as a bare string (`450 GB/s`, `torus`).
+    pub fn new(key: &str, text: &str) -> Result<Override, String> {
+        let bare = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !key.split('.').all(bare) {
+            return Err(format!(
+                "`{key}` is not a dotted key of the chip config (like `system.link_bandwidth`: letters, digits, `_` \
+                 and `-`, parts joined by `.`)"
+            ));
+        }
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(format!("`{key}=` has an empty value"));
+        }
+        let value = text.parse::<toml::Value>().unwrap_or_else(|_| toml::Value::String(text.to_string()));
+        Ok(Override { key: key.to_string(), text: text.to_string(), value })
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The value as given on the command line.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Display for Override {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.key, self.text)
+    }
+}
+
+/// Parses `KEY=V1|V2|...` into one override per value, in the order given.
+pub fn parse_axis(arg: &str) -> Result<Vec<Override>, String> {
+    let Some((key, values)) = arg.split_once('=') else {
+        return Err(format!("--set `{arg}`: expected KEY=V1|V2|... (e.g. system.chips=4|8)"));
+    };
+    values.split('|').map(|v| Override::new(key.trim(), v)).collect::<Result<_, _>>().map_err(|e| format!("--set {e}"))
+}
+
+/// How a config with overrides is named in messages:
+/// `configs/chips/dgx-h100.toml with --set system.chips=4`.
+pub fn display_name(file: &str, overrides: &[Override]) -> String {
+    let mut name = file.to_string();
+    for (i, o) in overrides.iter().enumerate() {
+        name.push_str(if i == 0 { " with --set " } else { " --set " });
+        name.push_str(&o.to_string());
+    }
+    name
+}
+
+/// `text` with every override applied, re-serialised as TOML; missing
+/// tables on the way to a key are created. `name` is the
+/// [`display_name`] used in errors.
+pub fn apply(name: &str, text: &str, overrides: &[Override]) -> Result<String, ConfigError> {
+    let err = |field: &str, message: String| ConfigError {
+        loc: Location::file(name),
+        kind: ConfigErrorKind::Invalid { field: field.to_string(), message },
+    };
+    let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError {
+        loc: Location::file(name),
+        kind: ConfigErrorKind::Parse(e.message().trim().to_string()),
+    })?;
+    for o in overrides {
+        let parts: Vec<&str> = o.key.split('.').collect();
+        let (last, path) = parts.split_last().expect("a key has at least one part");
+        let mut table = &mut doc;
+        for (i, part) in path.iter().enumerate() {
+            let entry = table.entry(part.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            table = match entry {
+                toml::Value::Table(t) => t,
+                _ => {
+                    let field = parts[..=i].join(".");
+                    return Err(err(&field, format!("is not a table, so `{}` cannot be set", o.key)));
+                }
+            };
+        }
+        table.insert(last.to_string(), o.value.clone());
+    }
+    toml::to_string(&doc).map_err(|e| err(&overrides[0].key, format!("cannot be written back as TOML: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_toml_else_bare_strings() {
+        let a = parse_axis("system.link_bandwidth=450 GB/s|\"900 GB/s\"|8|true").unwrap();
+        let v: Vec<&toml::Value> = a.iter().map(|o| &o.value).collect();
+        assert_eq!(v[0], &toml::Value::String("450 GB/s".into()));
+        assert_eq!(v[1], &toml::Value::String("900 GB/s".into()));
+        assert_eq!(v[2], &toml::Value::Integer(8));
+        assert_eq!(v[3], &toml::Value::Boolean(true));
+        assert_eq!(a[0].to_string(), "system.link_bandwidth=450 GB/s");
+    }
+
+    #[test]
+    fn bad_axes_are_refused() {
+        assert!(parse_axis("system.chips").is_err());
+        assert!(parse_axis("system..chips=1").is_err());
+        assert!(parse_axis("system.chips=1||2").is_err());
+        assert!(parse_axis("=1").is_err());
+    }
+
+    #[test]
+    fn apply_sets_and_creates_keys() {
+        let o = [Override::new("a.b.c", "2").unwrap(), Override::new("x", "y z").unwrap()];
+        let out = apply("f", "x = 1\n[a]\nq = 3\n", &o).unwrap();
+        let t: toml::Table = out.parse().unwrap();
+        assert_eq!(t["a"]["b"]["c"].as_integer(), Some(2));
+        assert_eq!(t["a"]["q"].as_integer(), Some(3));
+        assert_eq!(t["x"].as_str(), Some("y z"));
+        let e = apply("f with --set x.y=1", "x = 1\n", &[Override::new("x.y", "1").unwrap()]).unwrap_err();
+        assert_eq!(e.to_string(), "f with --set x.y=1: `x` is not a table, so `x.y` cannot be set");
+    }
+}
