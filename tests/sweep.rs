@@ -301,3 +301,46 @@ fn the_output_file_holds_exactly_what_stdout_would() {
     assert_eq!(left.len(), 1, "no temporary file left: {left:?}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+// ----- tilesim plot -------------------------------------------------------------
+
+/// Runs `tilesim plot` on `csv`; returns (exit code, stderr, the SVG if written).
+fn plot(csv: &str, args: &[&str]) -> (i32, String, Option<String>) {
+    // Tests run in parallel threads of one process: one folder per call.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let dir = temp_dir(&format!("plot{}", CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+    let input = dir.join("in.csv");
+    std::fs::write(&input, csv).unwrap();
+    let out = dir.join("out.svg");
+    let mut all = vec!["plot", input.to_str().unwrap(), "-o", out.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let o = tilesim(&all);
+    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into(), std::fs::read_to_string(&out).ok())
+}
+
+#[test]
+fn a_sweep_plots_one_line_per_series() {
+    let csv = sweep(&with(SMALL, &["--floor-only"]));
+    let (code, err, svg) = plot(&csv, &["--x", "batch", "--y", "floor_seconds", "--series", "chip", "--log-x"]);
+    assert_eq!(code, 0, "{err}");
+    let svg = svg.expect("an SVG");
+    assert_eq!(svg.matches("<polyline").count(), 2, "one line per chip");
+    assert_eq!(svg.matches("<circle").count(), 4, "one marker per row");
+    insta::assert_snapshot!(svg);
+}
+
+#[test]
+fn plot_errors_name_the_column_or_the_rows() {
+    let csv = sweep(&with(SMALL, &["--floor-only"]));
+    let (code, err, svg) = plot(&csv, &["--x", "batch", "--y", "tokens_per_sec"]);
+    assert_eq!(code, 2);
+    assert!(svg.is_none());
+    assert!(err.contains("no column `tokens_per_sec`; the columns are: index, model, chip"), "{err}");
+    // Without --series the two chips' points collide at each batch.
+    let (code, err, _) = plot(&csv, &["--x", "batch", "--y", "floor_seconds"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("lines 2 and 4 give two points at batch=1"), "{err}");
+    let (code, err, _) = plot("a,b\n1,2\n3\n", &["--x", "a", "--y", "b"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("in.csv:3: expected 2 fields as in the header, found 1"), "{err}");
+}

@@ -6,6 +6,7 @@ mod convert;
 mod error;
 mod generate;
 mod list;
+mod plot;
 mod run;
 mod sweep;
 
@@ -46,6 +47,8 @@ pub enum Command {
     Compare(CompareArgs),
     /// Sweep models, chips, chip-config overrides and workload axes: one CSV or JSON row per point.
     Sweep(Box<sweep::SweepArgs>),
+    /// Draw a line chart (SVG) from a sweep's CSV output, or any CSV with a header.
+    Plot(plot::PlotArgs),
     /// List the shipped chip and model configs.
     List,
     /// Print a shipped config, as a starting point to edit.
@@ -254,6 +257,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Roofline(a) => compile::roofline(&a),
         Command::Compare(a) => compile::compare(&a),
         Command::Sweep(a) => sweep::run(&a),
+        Command::Plot(a) => plot::run(&a),
         Command::Gen(g) => generate::run(g),
     }
 }

@@ -105,9 +105,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn fields_are_quoted_only_when_needed() {
+        assert_eq!(escape("dgx-h100"), "dgx-h100");
+        assert_eq!(escape("450 GB/s"), "450 GB/s");
+        assert_eq!(escape("a,b"), "\"a,b\"");
+        assert_eq!(escape("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(escape("two\nlines"), "\"two\nlines\"");
+    }
+
+    #[test]
     fn round_trips_awkward_fields() {
         let fields = ["plain", "a,b", "say \"hi\"", "", "two\nlines"];
-        let line: Vec<String> = fields.iter().map(|f| escape(f)).collect();
+        let line: Vec<_> = fields.iter().map(|f| escape(f)).collect();
         let text = format!("a,b,c,d,e\n{}\n", line.join(","));
         let t = parse(&text).unwrap();
         assert_eq!(t.records.len(), 1);

@@ -51,12 +51,13 @@ impl Axis {
             (lo, hi) = (if log { 1.0 } else { 0.0 }, 1.0);
         }
         if log {
-            // Whole decades around the data.
-            lo = 10f64.powf(lo.log10().floor());
-            hi = 10f64.powf(hi.log10().ceil());
+            // The data's own range, a little wider so end points are not on
+            // the frame.
             if hi <= lo {
-                hi = lo * 10.0;
+                (lo, hi) = (lo / 2.0, hi * 2.0);
             }
+            let pad = (hi / lo).powf(0.03);
+            (lo, hi) = (lo / pad, hi * pad);
         } else {
             // Start at zero when the data is all on one side of it, so
             // ratios read off the chart are honest.
@@ -87,8 +88,14 @@ impl Axis {
 
     fn ticks(&self) -> Vec<f64> {
         if self.log {
-            let (a, b) = (self.lo.log10().round() as i32, self.hi.log10().round() as i32);
-            (a..=b).map(|e| 10f64.powi(e)).collect()
+            // 1, 2, 5 in each decade over a short range, powers of ten
+            // over a long one.
+            let (a, b) = (self.lo.log10().floor() as i32, self.hi.log10().ceil() as i32);
+            let steps: &[f64] = if (self.hi / self.lo).log10() <= 3.0 { &[1.0, 2.0, 5.0] } else { &[1.0] };
+            (a..=b)
+                .flat_map(|e| steps.iter().map(move |m| m * 10f64.powi(e)))
+                .filter(|v| *v >= self.lo && *v <= self.hi)
+                .collect()
         } else {
             let step = nice_step((self.hi - self.lo) / 5.0);
             let n = ((self.hi - self.lo) / step).round() as i64;
@@ -335,9 +342,10 @@ mod tests {
     fn axes_cover_the_data() {
         let a = Axis::new([3.0, 47.0].into_iter(), false);
         assert_eq!((a.lo, a.hi), (0.0, 50.0));
-        let l = Axis::new([3.0, 470.0].into_iter(), true);
-        assert_eq!((l.lo, l.hi), (1.0, 1000.0));
-        assert!((l.frac(10.0) - 1.0 / 3.0).abs() < 1e-12);
+        let l = Axis::new([1.0, 128.0].into_iter(), true);
+        assert!(l.lo < 1.0 && l.hi > 128.0 && l.hi < 150.0, "{} {}", l.lo, l.hi);
+        assert!((l.frac(l.lo * 10.0) - 1.0 / (l.hi / l.lo).log10()).abs() < 1e-12);
+        assert_eq!(l.ticks(), vec![1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use crate::compiler::Workload;
 use crate::report::compare::Row;
+use crate::report::csv::escape;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use std::borrow::Cow;
 use std::io::{self, Write};
@@ -142,7 +143,7 @@ impl SweepRow {
                 Cell::Empty => {}
                 Cell::Int(v) => line.push_str(&v.to_string()),
                 Cell::Float(v) => line.push_str(&v.to_string()),
-                Cell::Str(s) => line.push_str(&csv_field(s)),
+                Cell::Str(s) => line.push_str(&escape(s)),
             }
         }
         line.push('\n');
@@ -153,16 +154,6 @@ impl SweepRow {
 /// Writes the CSV header line.
 pub fn write_csv_header(w: &mut dyn Write) -> io::Result<()> {
     writeln!(w, "{}", COLUMNS.join(","))
-}
-
-/// A CSV field: quoted, with quotes doubled, when it holds a comma, a
-/// quote or a line break; as it is otherwise.
-pub fn csv_field(s: &str) -> Cow<'_, str> {
-    if s.contains([',', '"', '\n', '\r']) {
-        Cow::Owned(format!("\"{}\"", s.replace('"', "\"\"")))
-    } else {
-        Cow::Borrowed(s)
-    }
 }
 
 /// A JSON object with the `COLUMNS` keys in order; empty fields are null.
@@ -178,19 +169,5 @@ impl Serialize for SweepRow {
             }
         }
         map.end()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_fields_are_quoted_only_when_needed() {
-        assert_eq!(csv_field("dgx-h100"), "dgx-h100");
-        assert_eq!(csv_field("450 GB/s"), "450 GB/s");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
     }
 }
