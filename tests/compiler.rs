@@ -196,3 +196,24 @@ fn shipped_models_and_chips_are_known_to_the_fit_check() {
     }
     let _ = Kind::Chip;
 }
+
+#[test]
+fn narrower_activations_shrink_the_messages_not_the_weights() {
+    // Tensor parallelism over 8 GPUs: the all-reduces carry activations,
+    // the HBM reads are weights and KV.
+    let (m, c) = (llama70_slice(), chip("dgx-h100"));
+    let req = PlanRequest { tp: Some(8), pp: Some(1), ..Default::default() };
+    let totals = |act: Dtype| {
+        let w = Workload { act, ..decode(&m) };
+        let trace = compiler::compile(&m, &c, &w, &req).unwrap().trace();
+        TraceTotals::of(&c, &trace)
+    };
+    let (wide, narrow) = (totals(Dtype::Fp16), totals(Dtype::Fp8));
+    eprintln!("messages: fp16 {} B, fp8 {} B", wide.message_bytes, narrow.message_bytes);
+    assert!(wide.message_bytes > 0);
+    // Half, up to rounding of odd shares to whole bytes.
+    let ratio = narrow.message_bytes as f64 / wide.message_bytes as f64;
+    assert!((ratio - 0.5).abs() < 1e-3, "fp8 / fp16 message bytes = {ratio}");
+    assert_eq!(narrow.weight_bytes, wide.weight_bytes);
+    assert_eq!(narrow.kv_read, wide.kv_read);
+}

@@ -25,6 +25,7 @@ pub fn workload(a: &WorkloadArgs, model: &Model) -> Result<Workload, CliError> {
         kv_keep: a.kv_keep,
         weights: a.weights_dtype.as_deref().map(|s| dtype("--weights-dtype", s)).transpose()?,
         kv: a.kv_dtype.as_deref().map(|s| dtype("--kv-dtype", s)).transpose()?,
+        act: a.act_dtype.as_deref().map(|s| dtype("--act-dtype", s)).transpose()?,
     };
     spec.resolve(model).map_err(CliError::Usage)
 }

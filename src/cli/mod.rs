@@ -135,6 +135,9 @@ pub struct WorkloadArgs {
     /// KV-cache data type.
     #[arg(long)]
     pub kv_dtype: Option<String>,
+    /// Activation data type (default: fp16).
+    #[arg(long)]
+    pub act_dtype: Option<String>,
 }
 
 #[derive(Args, Debug)]

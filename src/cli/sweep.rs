@@ -64,6 +64,9 @@ pub struct SweepArgs {
     /// KV-cache data types (default: the model's).
     #[arg(long, value_delimiter = ',')]
     pub kv_dtype: Vec<String>,
+    /// Activation data types (default: fp16).
+    #[arg(long, value_delimiter = ',')]
+    pub act_dtype: Vec<String>,
     /// Chip-config override axis: a dotted key of the chip TOML and its values
     /// (each a TOML value, else a bare string). Repeat for more axes.
     #[arg(long = "set", value_name = "KEY=V1|V2|...")]
@@ -133,6 +136,7 @@ fn space(a: &SweepArgs) -> Result<Space, CliError> {
         ep: opt(&a.ep),
         weights: dtypes("--weights-dtype", &a.weights_dtype)?,
         kv: dtypes("--kv-dtype", &a.kv_dtype)?,
+        act: dtypes("--act-dtype", &a.act_dtype)?,
     };
     let mut sets: Vec<Vec<overrides::Override>> = Vec::new();
     for s in &a.set {

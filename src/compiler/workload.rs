@@ -47,6 +47,8 @@ pub struct WorkloadSpec {
     pub kv_keep: f64,
     pub weights: Option<Dtype>,
     pub kv: Option<Dtype>,
+    /// Activations (default: fp16).
+    pub act: Option<Dtype>,
 }
 
 impl Default for WorkloadSpec {
@@ -62,6 +64,7 @@ impl Default for WorkloadSpec {
             kv_keep: 1.0,
             weights: None,
             kv: None,
+            act: None,
         }
     }
 }
@@ -79,7 +82,7 @@ impl WorkloadSpec {
             kv_keep: self.kv_keep,
             weights: self.weights.unwrap_or(model.dtype),
             kv: self.kv.unwrap_or(model.dtype),
-            act: Dtype::Fp16,
+            act: self.act.unwrap_or(Dtype::Fp16),
         }
     }
 
@@ -189,13 +192,31 @@ impl Workload {
     pub fn describe(&self) -> String {
         match self.phase {
             Phase::Decode => format!(
-                "decode batch={} context={} spec={} accept={} kv_keep={} weights={} kv={}",
-                self.batch, self.context, self.spec, self.accept_rate, self.kv_keep, self.weights, self.kv
+                "decode batch={} context={} spec={} accept={} kv_keep={} weights={} kv={}{}",
+                self.batch,
+                self.context,
+                self.spec,
+                self.accept_rate,
+                self.kv_keep,
+                self.weights,
+                self.kv,
+                self.act_suffix()
             ),
             Phase::Prefill => format!(
-                "prefill batch={} prompt={} context={} kv_keep={} weights={} kv={}",
-                self.batch, self.prompt, self.context, self.kv_keep, self.weights, self.kv
+                "prefill batch={} prompt={} context={} kv_keep={} weights={} kv={}{}",
+                self.batch,
+                self.prompt,
+                self.context,
+                self.kv_keep,
+                self.weights,
+                self.kv,
+                self.act_suffix()
             ),
         }
+    }
+
+    /// ` act=T` when activations are not the default fp16.
+    fn act_suffix(&self) -> String {
+        if self.act == Dtype::Fp16 { String::new() } else { format!(" act={}", self.act) }
     }
 }

@@ -30,7 +30,7 @@ impl Status {
 }
 
 /// The columns, in order: the CSV header and the JSON keys.
-pub const COLUMNS: [&str; 27] = [
+pub const COLUMNS: [&str; 28] = [
     "index",
     "model",
     "chip",
@@ -44,6 +44,7 @@ pub const COLUMNS: [&str; 27] = [
     "kv_keep",
     "weights_dtype",
     "kv_dtype",
+    "act_dtype",
     "plan",
     "chips_used",
     "status",
@@ -91,7 +92,7 @@ pub enum Cell<'a> {
 
 impl SweepRow {
     /// The row's fields, in `COLUMNS` order.
-    pub fn cells(&self) -> [Cell<'_>; 27] {
+    pub fn cells(&self) -> [Cell<'_>; 28] {
         use Cell::*;
         let w = &self.workload;
         let r = self.result.as_ref();
@@ -114,6 +115,7 @@ impl SweepRow {
             Float(w.kv_keep),
             Str(Cow::Borrowed(w.weights.name())),
             Str(Cow::Borrowed(w.kv.name())),
+            Str(Cow::Borrowed(w.act.name())),
             text(r.map(|r| r.plan.as_str())),
             r.map_or(Empty, |r| Int(r.chips_used as u64)),
             Str(Cow::Borrowed(self.status.name())),

@@ -62,6 +62,7 @@ pub struct Axes {
     pub ep: Vec<Option<u32>>,
     pub weights: Vec<Option<Dtype>>,
     pub kv: Vec<Option<Dtype>>,
+    pub act: Vec<Option<Dtype>>,
 }
 
 impl Default for Axes {
@@ -81,12 +82,13 @@ impl Default for Axes {
             ep: vec![None],
             weights: vec![d.weights],
             kv: vec![d.kv],
+            act: vec![d.act],
         }
     }
 }
 
 /// Number of workload axes.
-const AXES: usize = 12;
+const AXES: usize = 13;
 
 impl Axes {
     fn lens(&self) -> [usize; AXES] {
@@ -103,6 +105,7 @@ impl Axes {
             self.ep.len(),
             self.weights.len(),
             self.kv.len(),
+            self.act.len(),
         ]
     }
 
@@ -119,6 +122,7 @@ impl Axes {
         "--ep",
         "--weights-dtype",
         "--kv-dtype",
+        "--act-dtype",
     ];
 
     /// The workload and plan request at per-axis positions `at`.
@@ -133,6 +137,7 @@ impl Axes {
             kv_keep: self.kv_keep[at[6]],
             weights: self.weights[at[10]],
             kv: self.kv[at[11]],
+            act: self.act[at[12]],
         };
         let req = PlanRequest { tp: self.tp[at[7]], pp: self.pp[at[8]], ep: self.ep[at[9]], steps };
         (spec, req)
@@ -240,7 +245,7 @@ fn describe(s: &WorkloadSpec) -> String {
     let opt = |d: Option<Dtype>| d.map_or("default".to_string(), |d| d.to_string());
     format!(
         "--phase {} --batch {} --context {} --prompt {} --spec {} --accept-rate {} --kv-keep {} --weights-dtype {} \
-         --kv-dtype {}",
+         --kv-dtype {} --act-dtype {}",
         s.phase.name(),
         s.batch,
         s.context.map_or("default".to_string(), |c| c.to_string()),
@@ -250,6 +255,7 @@ fn describe(s: &WorkloadSpec) -> String {
         s.kv_keep,
         opt(s.weights),
         opt(s.kv),
+        opt(s.act),
     )
 }
 
