@@ -96,6 +96,10 @@ pub struct NocSpec {
     pub eject: Cycles,
     /// Messages are split into packets of at most this size.
     pub packet: Bytes,
+    /// Virtual channels per router input port; `None`: unbounded buffers.
+    pub vcs: Option<u32>,
+    /// Cycles a credit takes back upstream (with `vcs`).
+    pub credit: Cycles,
 }
 
 /// DRAM timing parameters in (fractional) cycles of the system clock.

@@ -158,3 +158,24 @@ fn deadlock_example() {
         assert!(doc.contains(line.trim()), "arch/timing.md does not quote this line of the error:\n{line}");
     }
 }
+
+/// "Virtual channels and credits": a stream of 4-flit packets from tile 0
+/// to its neighbour on booksim-mesh8x8. With 8 VCs per port the links set
+/// the pace, 4 cycles a packet; with one VC a packet must wait for the one
+/// before it to leave the next router and its credit to come back: 4 cycles
+/// on the link, 4 more to cross the next router and link (1 + 3), 2 for the
+/// credit, 10 cycles a packet.
+#[test]
+fn virtual_channel_example() {
+    let text = tilesim::config::shipped::get(tilesim::config::shipped::Kind::Chip, "booksim-mesh8x8").unwrap();
+    let eight = chip_from_str("booksim-mesh8x8", text);
+    let one = chip_from_str("booksim-mesh8x8 (1 VC)", &text.replace("vcs = 8 ", "vcs = 1 "));
+    assert_eq!((eight.noc.vcs, one.noc.vcs), (Some(8), Some(1)));
+    let stream = |chip: &Chip, packets: u64| {
+        let bytes = packets * 64;
+        let streams = vec![(TileId(0), vec![send(1, bytes), wait(0)]), (TileId(1), vec![recv(0, bytes), wait(1)])];
+        run(chip, &trace_of(chip, None, streams, "stream")).cycles.0
+    };
+    assert_eq!(stream(&eight, 32) - stream(&eight, 16), 16 * 4);
+    assert_eq!(stream(&one, 32) - stream(&one, 16), 16 * 10);
+}

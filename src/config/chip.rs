@@ -7,7 +7,7 @@ use crate::chip::{
     Chip, Cost, DramSpec, DramTiming, Memory, NocSpec, NocTopology, SystemSpec, SystemTopology, TileSpec,
 };
 use crate::dtype::Dtype;
-use crate::units::{Bytes, BytesPerCycle};
+use crate::units::{Bytes, BytesPerCycle, Cycles};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -87,6 +87,15 @@ pub struct NocFile {
     pub eject_latency: Time,
     /// Largest packet; longer messages are split (size).
     pub packet: Size,
+    /// Virtual channels per router input port (count). A packet holds one
+    /// from when its head enters the port until its tail has left the
+    /// router and that credit is back (`credit_latency` later); a link
+    /// whose downstream port has no free VC holds the packet upstream.
+    /// Absent: unbounded buffering (no back-pressure).
+    pub vcs: Option<u32>,
+    /// Time a credit takes back to the upstream router (time); only with
+    /// `vcs`. Default 0.
+    pub credit_latency: Option<Time>,
 }
 
 /// DRAM core timings (JEDEC names), all times.
@@ -350,6 +359,28 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
         inject: n.inject_latency.whole_cycles(hz),
         eject: n.eject_latency.whole_cycles(hz),
         packet: positive_size("noc.packet", n.packet)?,
+        vcs: match n.vcs {
+            Some(0) => return Err(invalid("noc.vcs", "must be at least 1 (leave it out for unbounded buffers)")),
+            // Dimension-order routes over wrap-around links form a cycle of
+            // ports; without dateline VC classes, finite VCs can deadlock it.
+            Some(_) if matches!(topology, NocTopology::Torus { .. } | NocTopology::Ring { .. }) => {
+                return Err(invalid(
+                    "noc.vcs",
+                    "is supported on mesh, crossbar and fat-tree NoCs only (a torus or ring needs dateline VC classes, \
+                     which are not modelled)",
+                ));
+            }
+            v => v,
+        },
+        credit: match (n.vcs, n.credit_latency) {
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "noc.credit_latency",
+                    "applies only with noc.vcs (credits return virtual channels)",
+                ));
+            }
+            (_, t) => t.map_or(Cycles::ZERO, |t| t.whole_cycles(hz)),
+        },
     };
 
     // Memory.

@@ -4,7 +4,7 @@ use super::cost;
 use super::dram::{Channel, ChannelTiming, split_interleaved, split_interleaved_only};
 use super::event::EventQueue;
 use super::hist::Histogram;
-use super::network::{End, Network};
+use super::network::{End, Network, Vc, VcGrant};
 use super::slab::Slab;
 use super::stats::{Blocked, ByteCounts, RunStats, SimError, StuckTile, TileStats, WaitKind};
 use super::timeline::{Timeline, TimelineOptions, Track};
@@ -91,6 +91,10 @@ struct Packet {
     hop: u16,
     /// Earliest tick the tail can reach the current link.
     tail_in: u64,
+    /// The virtual channel it holds in the router it is in (`noc.vcs`).
+    held: Option<Vc>,
+    /// A VC of the next port handed over while it waited for one.
+    granted: Option<(Vc, u64)>,
 }
 
 /// A receive queue entry for one (destination, source, tag).
@@ -741,18 +745,40 @@ impl<'a> Sim<'a> {
             let b = if k + 1 == n { bytes - psize * (n - 1) } else { psize };
             let head = first + Cycles(span * k / n);
             let tail_in = (first + Cycles(span * (k + 1) / n)).0 * FRAC;
-            let p = self.pkts.insert(Packet { msg, bytes: b, hop: 0, tail_in });
+            let p = self.pkts.insert(Packet { msg, bytes: b, hop: 0, tail_in, held: None, granted: None });
             self.q.schedule(head, Event::Hop(p));
         }
     }
 
     fn hop(&mut self, p: u32, now: Cycle) {
-        let pk = self.pkts.get(p);
+        let pk = self.pkts.get_mut(p);
         let (msg, hop, bytes, tail_in) = (pk.msg, pk.hop as usize, pk.bytes, pk.tail_in);
+        let granted = pk.granted.take();
         let m = self.msgs.get(msg);
         let l = m.route[hop];
         let last = hop + 1 == m.route.len();
-        let (start, tail_out) = self.net.traverse(l, now, tail_in, bytes);
+        // A virtual channel in the port this link leads into, if modelled.
+        let grant = match granted {
+            Some((vc, not_before)) => VcGrant::Granted { vc, not_before },
+            None => self.net.vc_acquire(l, p),
+        };
+        let (head, next_vc) = match grant {
+            VcGrant::Unlimited => (now, None),
+            VcGrant::Granted { vc, not_before } => (now.max(Cycle(not_before.div_ceil(FRAC))), Some(vc)),
+            // Queued at the link; `vc_release` hands it a VC later.
+            VcGrant::Wait => return,
+        };
+        let (start, tail_out) = self.net.traverse(l, head, tail_in, bytes);
+        // Its tail has now left the router it was in: that port's VC goes
+        // back upstream (to a waiting packet, if one is queued there).
+        let pk = self.pkts.get_mut(p);
+        let left = std::mem::replace(&mut pk.held, next_vc);
+        if let Some(vc) = left
+            && let Some((w, VcGrant::Granted { vc, not_before })) = self.net.vc_release(vc, tail_out)
+        {
+            self.pkts.get_mut(w).granted = Some((vc, not_before));
+            self.q.schedule(now.max(Cycle(not_before.div_ceil(FRAC))), Event::Hop(w));
+        }
         if let Some(tl) = &mut self.timeline {
             tl.link_busy(l, tail_out.saturating_sub(self.net.serialization_ticks(l, bytes)), tail_out);
         }
@@ -902,6 +928,12 @@ impl<'a> Sim<'a> {
                     }
                 }
             }
+        }
+        let waiting = self.net.vc_waiting();
+        if waiting > 0 {
+            orphans.push(format!(
+                "{waiting} packet(s) wait in routers for a virtual channel that is never freed (noc.vcs)"
+            ));
         }
         if stuck.is_empty() && orphans.is_empty() {
             return Ok(());

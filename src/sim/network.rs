@@ -7,10 +7,19 @@
 //! bytes / bandwidth (cut-through: the head moves on after the link's wire
 //! latency plus the next router's delay, while the tail is still being
 //! sent). A link carries one packet at a time in the order heads arrive.
+//!
+//! With `noc.vcs`, each router input port has that many virtual channels.
+//! A packet takes one of the port's VCs when its head starts on the link
+//! into the port and gives it back `noc.credit` cycles after its tail has
+//! left that router (BookSim's `wait_for_tail_credit`). A packet whose next
+//! port has no VC whose release time is known waits at the link's input,
+//! holding the VC it has: back-pressure. Waiting packets take freed VCs in
+//! the order they arrived.
 
 use crate::chip::{Chip, Memory, NocTopology, SystemTopology};
 use crate::ids::{ChipId, LinkId, NodeId, TileId};
 use crate::units::{BytesPerCycle, Cycle, Cycles, FRAC};
+use std::collections::VecDeque;
 
 /// What a link is, for statistics and reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -76,9 +85,43 @@ pub enum End {
     },
 }
 
+/// Virtual channels of the router input ports (`noc.vcs`).
+struct Vcs {
+    per_port: usize,
+    credit_ticks: u64,
+    /// Per link: whether its downstream end is a router input port.
+    limited: Vec<bool>,
+    /// `release[l * per_port + v]`: tick VC v of link l's port is free
+    /// again, or `HELD` while a packet holds it and has not left yet.
+    release: Vec<u64>,
+    /// Per link: packets (by the engine's id) waiting for a VC, in order.
+    waiting: Vec<VecDeque<u32>>,
+}
+
+const HELD: u64 = u64::MAX;
+
+/// A virtual channel a packet holds: on which link's downstream port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Vc {
+    pub link: LinkId,
+    index: u32,
+}
+
+/// The outcome of asking for a VC of a link's downstream port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VcGrant {
+    /// No VCs on this link (unbounded buffering).
+    Unlimited,
+    /// Granted; the head may start no earlier than `not_before` ticks.
+    Granted { vc: Vc, not_before: u64 },
+    /// Every VC is held: the packet has been queued at the link.
+    Wait,
+}
+
 pub struct Network {
     pub links: Vec<Link>,
     pub state: Vec<LinkState>,
+    vcs: Option<Vcs>,
     node_delay: Vec<Cycles>,
     adj: Vec<Vec<(NodeId, LinkId)>>,
     topo: NocTopology,
@@ -331,9 +374,18 @@ impl Network {
             adj[l.from.index()].push((l.to, LinkId::from_index(i)));
         }
         let state = vec![LinkState::default(); b.links.len()];
+        let routers = chips * routers_per_chip;
+        let vcs = noc.vcs.map(|per_port| Vcs {
+            per_port: per_port as usize,
+            credit_ticks: noc.credit.0 * FRAC,
+            limited: b.links.iter().map(|l| l.to.0 < routers).collect(),
+            release: vec![0; b.links.len() * per_port as usize],
+            waiting: vec![VecDeque::new(); b.links.len()],
+        });
         Network {
             links: b.links,
             state,
+            vcs,
             node_delay: b.node_delay,
             adj,
             topo,
@@ -528,6 +580,47 @@ impl Network {
         }
         let ser = route.iter().map(|&l| self.links[l.index()].bw.cycles_for(crate::units::Bytes(bytes)).0).max();
         head + Cycles(ser.unwrap_or(0))
+    }
+
+    /// Asks for a VC of the port link `l` leads into, for packet `p` whose
+    /// head is at the link's input. Queues `p` when none can be had or
+    /// others already wait (they go first).
+    pub fn vc_acquire(&mut self, l: LinkId, p: u32) -> VcGrant {
+        let Some(v) = &mut self.vcs else { return VcGrant::Unlimited };
+        if !v.limited[l.index()] {
+            return VcGrant::Unlimited;
+        }
+        let base = l.index() * v.per_port;
+        let slots = &mut v.release[base..base + v.per_port];
+        let (i, &t) = slots.iter().enumerate().min_by_key(|&(_, &t)| t).expect("at least one VC");
+        if t == HELD || !v.waiting[l.index()].is_empty() {
+            v.waiting[l.index()].push_back(p);
+            return VcGrant::Wait;
+        }
+        slots[i] = HELD;
+        VcGrant::Granted { vc: Vc { link: l, index: i as u32 }, not_before: t }
+    }
+
+    /// The packet holding `vc` has its tail out of the router at `tail_out`
+    /// ticks: the VC is free a credit delay later. Hands it straight to the
+    /// first packet waiting for that port, if any: returns that packet and
+    /// its grant.
+    pub fn vc_release(&mut self, vc: Vc, tail_out: u64) -> Option<(u32, VcGrant)> {
+        let v = self.vcs.as_mut().expect("a VC was granted, so VCs are modelled");
+        let at = tail_out + v.credit_ticks;
+        let slot = vc.link.index() * v.per_port + vc.index as usize;
+        match v.waiting[vc.link.index()].pop_front() {
+            Some(p) => Some((p, VcGrant::Granted { vc, not_before: at })),
+            None => {
+                v.release[slot] = at;
+                None
+            }
+        }
+    }
+
+    /// Packets waiting for a VC (for deadlock reports).
+    pub fn vc_waiting(&self) -> usize {
+        self.vcs.as_ref().map_or(0, |v| v.waiting.iter().map(VecDeque::len).sum())
     }
 
     /// Ticks link `l` needs to carry `bytes`.
