@@ -98,7 +98,8 @@ pub struct NocSpec {
     pub packet: Bytes,
     /// Virtual channels per router input port; `None`: unbounded buffers.
     pub vcs: Option<u32>,
-    /// Cycles a credit takes back upstream (with `vcs`).
+    /// Cycles of the credit loop (with `vcs`): from a tail leaving a router
+    /// to the upstream router reusing the freed VC.
     pub credit: Cycles,
 }
 

@@ -13,8 +13,9 @@
 //! link hops (27.0 for 1 flit, 30.0 for 4); tilesim charges the same
 //! router, link, injection and ejection cycles.
 //!
-//! Saturation: the config models mesh88_lat's 8 VCs per port released on
-//! the tail's credit (2 cycles), which is what holds 1-flit packets well
+//! Saturation: the config models mesh88_lat's 8 VCs per port, each kept
+//! by a packet for a whole credit loop after its tail has left the next
+//! router (`wait_for_tail_credit`), which is what holds 1-flit packets well
 //! below the 0.5 channel-load bound in BookSim (its README); not modelled
 //! are the iSLIP allocators and input speedup, so both sizes saturate a
 //! little above BookSim's points.

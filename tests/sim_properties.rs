@@ -35,12 +35,23 @@
 //! 2. DRAM bank order (legitimate): a different arrival order at a channel
 //!    changes which access pays a row conflict (tRC + tRP).
 //!
+//! 3. Virtual-channel order (legitimate): with `noc.vcs`, two messages in
+//!    flight together take turns at a port's VCs; a faster resource changes
+//!    whose packet asks first, and with one VC per port the other message's
+//!    packets then wait a credit round trip more (one case: a 385-byte store
+//!    to two stacks, 149 -> 154 cycles).
+//!
 //! These are what first-come-first-served arbitration does; the property is
 //! therefore checked on traces whose operations are globally serialized
-//! (each one waited for, then a barrier of all tiles), where the order at
-//! every resource is fixed and monotonicity must hold exactly, on chips
-//! with one HBM stack and with several (`more_resources_never_slower` and
-//! `more_resources_never_slower_any_stacks`).
+//! (each one waited for, then a barrier of all tiles), on chips with one HBM
+//! stack (`more_resources_never_slower`), where the order at every resource
+//! is fixed and monotonicity must hold exactly. With several stacks even a
+//! serialized load or store is one message per stack, in flight together,
+//! so causes 1 and 3 apply within a single operation: a variant over
+//! multi-stack chips held for 64 random cases but failed by a cycle
+//! (384 -> 385 with the SRAM port doubled, a two-stack store) at 5,000, so
+//! it is not claimed; `two_stack_load_not_slower_with_faster_hbm` keeps the
+//! one multi-stack case that was an artefact, now fixed.
 //!
 //! Two artefacts this test found are fixed and kept as regressions: DRAM
 //! channels were booked in event order, ahead of the request's arrival
@@ -67,6 +78,8 @@ use tilesim::units::{Bytes, Cycles};
 struct ChipParams {
     grid: (u32, u32),
     torus: bool,
+    /// Virtual channels per router port (0: unbounded); meshes only.
+    vcs: u32,
     chips: u32,
     link_bw: u32,
     router: u32,
@@ -117,7 +130,7 @@ link_latency = "{link_latency} cycle"
 inject_latency = "1 cycle"
 eject_latency = "1 cycle"
 packet = "{packet} B"
-
+{vcs}
 [hbm]
 stacks = {stacks}
 channels_per_stack = {cps}
@@ -152,6 +165,11 @@ trefi = "3.9 us"
             router = self.router,
             link_latency = self.link_latency,
             packet = self.packet,
+            vcs = if self.vcs > 0 && !self.torus {
+                format!("vcs = {}\ncredit_latency = \"1 cycle\"\n", self.vcs)
+            } else {
+                String::new()
+            },
             stacks = self.stacks,
             cps = self.channels_per_stack,
             hbm = self.hbm_gbs,
@@ -166,7 +184,12 @@ trefi = "3.9 us"
 
 fn chip_params() -> impl Strategy<Value = ChipParams> {
     (
-        (prop_oneof![Just((2u32, 2u32)), Just((3, 2)), Just((2, 3)), Just((3, 3))], any::<bool>(), 1u32..=2),
+        (
+            prop_oneof![Just((2u32, 2u32)), Just((3, 2)), Just((2, 3)), Just((3, 3))],
+            any::<bool>(),
+            prop::sample::select(vec![0u32, 1, 2, 8]),
+            1u32..=2,
+        ),
         (
             prop::sample::select(vec![4u32, 8, 16, 32, 64]),
             1u32..=3,
@@ -183,7 +206,7 @@ fn chip_params() -> impl Strategy<Value = ChipParams> {
     )
         .prop_map(
             |(
-                (grid, torus, chips),
+                (grid, torus, vcs, chips),
                 (link_bw, router, link_latency, packet),
                 (sram_bw, macs, lanes),
                 (dma, stacks, cps, hbm),
@@ -192,6 +215,7 @@ fn chip_params() -> impl Strategy<Value = ChipParams> {
                 ChipParams {
                     grid,
                     torus,
+                    vcs,
                     chips,
                     link_bw,
                     router,
@@ -475,11 +499,6 @@ proptest! {
         monotone(ChipParams { stacks: 1, ..p }, &ops)?;
     }
 
-    /// The same on chips with any number of stacks.
-    #[test]
-    fn more_resources_never_slower_any_stacks((p, ops) in case()) {
-        monotone(p, &ops)?;
-    }
 
     /// Bytes sent = bytes received; bytes into the network = bytes out of
     /// it; memory counters = the trace's loads and stores.
@@ -544,6 +563,7 @@ fn generated_traces_exercise_every_path() {
     let p = ChipParams {
         grid: (2, 2),
         torus: false,
+        vcs: 1,
         chips: 2,
         link_bw: 16,
         router: 1,
@@ -637,6 +657,7 @@ fn two_stack_load_not_slower_with_faster_hbm() {
     let p = ChipParams {
         grid: (2, 2),
         torus: false,
+        vcs: 0,
         chips: 1,
         link_bw: 4,
         router: 1,

@@ -93,8 +93,10 @@ pub struct NocFile {
     /// whose downstream port has no free VC holds the packet upstream.
     /// Absent: unbounded buffering (no back-pressure).
     pub vcs: Option<u32>,
-    /// Time a credit takes back to the upstream router (time); only with
-    /// `vcs`. Default 0.
+    /// The credit loop (time): from a packet's tail leaving a router to the
+    /// upstream router sending a new packet through the freed VC (credit
+    /// delay, its wire, the new packet's allocation). Only with `vcs`;
+    /// default 0.
     pub credit_latency: Option<Time>,
 }
 

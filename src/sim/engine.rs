@@ -762,13 +762,21 @@ impl<'a> Sim<'a> {
             Some((vc, not_before)) => VcGrant::Granted { vc, not_before },
             None => self.net.vc_acquire(l, p),
         };
-        let (head, next_vc) = match grant {
-            VcGrant::Unlimited => (now, None),
-            VcGrant::Granted { vc, not_before } => (now.max(Cycle(not_before.div_ceil(FRAC))), Some(vc)),
+        let (not_before, next_vc) = match grant {
+            VcGrant::Unlimited => (0, None),
+            // A VC that frees in a later cycle: come back then, so the link
+            // is booked in the order packets are ready for it, not in the
+            // order they asked (the VC stays reserved for this packet).
+            VcGrant::Granted { vc, not_before } if not_before / FRAC > now.0 => {
+                self.pkts.get_mut(p).granted = Some((vc, not_before));
+                self.q.schedule(Cycle(not_before / FRAC), Event::Hop(p));
+                return;
+            }
+            VcGrant::Granted { vc, not_before } => (not_before, Some(vc)),
             // Queued at the link; `vc_release` hands it a VC later.
             VcGrant::Wait => return,
         };
-        let (start, tail_out) = self.net.traverse(l, head, tail_in, bytes);
+        let (start, tail_out) = self.net.traverse(l, now, not_before, tail_in, bytes);
         // Its tail has now left the router it was in: that port's VC goes
         // back upstream (to a waiting packet, if one is queued there).
         let pk = self.pkts.get_mut(p);
@@ -777,7 +785,9 @@ impl<'a> Sim<'a> {
             && let Some((w, VcGrant::Granted { vc, not_before })) = self.net.vc_release(vc, tail_out)
         {
             self.pkts.get_mut(w).granted = Some((vc, not_before));
-            self.q.schedule(now.max(Cycle(not_before.div_ceil(FRAC))), Event::Hop(w));
+            // At the cycle the VC frees (rounded down: `traverse` starts it
+            // at the exact tick).
+            self.q.schedule(now.max(Cycle(not_before / FRAC)), Event::Hop(w));
         }
         if let Some(tl) = &mut self.timeline {
             tl.link_busy(l, tail_out.saturating_sub(self.net.serialization_ticks(l, bytes)), tail_out);

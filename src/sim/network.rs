@@ -628,13 +628,14 @@ impl Network {
         (bytes as f64 * self.links[l.index()].ticks_per_byte).ceil() as u64
     }
 
-    /// A packet head of `bytes` reaches link `l` at `head`; its tail can
+    /// A packet head of `bytes` reaches link `l` at `head` and may not
+    /// start before `not_before` ticks (its VC's release); its tail can
     /// reach the link no earlier than `tail_in` ticks. Occupies the link and
     /// returns when the tail leaves it (ticks) and when the head was sent.
-    pub fn traverse(&mut self, l: LinkId, head: Cycle, tail_in: u64, bytes: u64) -> (Cycle, u64) {
+    pub fn traverse(&mut self, l: LinkId, head: Cycle, not_before: u64, tail_in: u64, bytes: u64) -> (Cycle, u64) {
         let link = &self.links[l.index()];
         let st = &mut self.state[l.index()];
-        let start = (head.0 * FRAC).max(st.busy_until);
+        let start = (head.0 * FRAC).max(not_before).max(st.busy_until);
         let ser = (bytes as f64 * link.ticks_per_byte).ceil() as u64;
         let tail_out = (start + ser).max(tail_in);
         st.busy_until = tail_out;
