@@ -109,3 +109,15 @@ fn compile_then_run_reports_json_with_the_contract_keys() {
     assert!(tl["traceEvents"].as_array().is_some_and(|a| a.len() > 10));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn characterize_prints_simulated_microbenchmarks() {
+    let (code, out, err) = text(&tilesim(&["characterize", "--chip", "mini-mesh", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let keys: Vec<&str> = v["figures"].as_array().unwrap().iter().map(|f| f["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["memory_stream_read", "memory_latency", "noc_latency"]);
+    let (code, _, err) = text(&tilesim(&["characterize", "--chip", "no-such-chip"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("no-such-chip"), "{err}");
+}

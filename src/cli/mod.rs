@@ -49,6 +49,16 @@ pub enum Command {
     Sweep(Box<sweep::SweepArgs>),
     /// Draw a line chart (SVG) from a sweep's CSV output, or any CSV with a header.
     Plot(plot::PlotArgs),
+    /// Simulate microbenchmarks on a chip (memory stream and latency, NoC and chip-link
+    /// latency, all-reduce bus bandwidth) to compare a config with measurements of its part.
+    Characterize {
+        /// Shipped chip name or path.
+        #[arg(long)]
+        chip: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the shipped chip and model configs.
     List,
     /// Print a shipped config, as a starting point to edit.
@@ -261,6 +271,16 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Compare(a) => compile::compare(&a),
         Command::Sweep(a) => sweep::run(&a),
         Command::Plot(a) => plot::run(&a),
+        Command::Characterize { chip, json } => {
+            let c = load_chip(&chip)?;
+            let r = tilesim::characterize::characterize(&c)?;
+            if json {
+                out(&format!("{}\n", serde_json::to_string_pretty(&r).expect("serialises")))?;
+            } else {
+                out(&r.table())?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Gen(g) => generate::run(g),
     }
 }
