@@ -751,43 +751,18 @@ impl<'a> Sim<'a> {
     }
 
     fn hop(&mut self, p: u32, now: Cycle) {
-        let pk = self.pkts.get_mut(p);
+        let pk = self.pkts.get(p);
         let (msg, hop, bytes, tail_in) = (pk.msg, pk.hop as usize, pk.bytes, pk.tail_in);
-        let granted = pk.granted.take();
         let m = self.msgs.get(msg);
         let l = m.route[hop];
         let last = hop + 1 == m.route.len();
-        // A virtual channel in the port this link leads into, if modelled.
-        let grant = match granted {
-            Some((vc, not_before)) => VcGrant::Granted { vc, not_before },
-            None => self.net.vc_acquire(l, p),
-        };
-        let (not_before, next_vc) = match grant {
-            VcGrant::Unlimited => (0, None),
-            // A VC that frees in a later cycle: come back then, so the link
-            // is booked in the order packets are ready for it, not in the
-            // order they asked (the VC stays reserved for this packet).
-            VcGrant::Granted { vc, not_before } if not_before / FRAC > now.0 => {
-                self.pkts.get_mut(p).granted = Some((vc, not_before));
-                self.q.schedule(Cycle(not_before / FRAC), Event::Hop(p));
-                return;
-            }
-            VcGrant::Granted { vc, not_before } => (not_before, Some(vc)),
-            // Queued at the link; `vc_release` hands it a VC later.
-            VcGrant::Wait => return,
-        };
+        let Some((not_before, next_vc)) = self.take_vc(p, l, now) else { return };
         let (start, tail_out) = self.net.traverse(l, now, not_before, tail_in, bytes);
         // Its tail has now left the router it was in: that port's VC goes
-        // back upstream (to a waiting packet, if one is queued there).
-        let pk = self.pkts.get_mut(p);
-        let left = std::mem::replace(&mut pk.held, next_vc);
-        if let Some(vc) = left
-            && let Some((w, VcGrant::Granted { vc, not_before })) = self.net.vc_release(vc, tail_out)
-        {
-            self.pkts.get_mut(w).granted = Some((vc, not_before));
-            // At the cycle the VC frees (rounded down: `traverse` starts it
-            // at the exact tick).
-            self.q.schedule(now.max(Cycle(not_before / FRAC)), Event::Hop(w));
+        // back upstream.
+        let left = std::mem::replace(&mut self.pkts.get_mut(p).held, next_vc);
+        if let Some(vc) = left {
+            self.release_vc(vc, tail_out, now);
         }
         if let Some(tl) = &mut self.timeline {
             tl.link_busy(l, tail_out.saturating_sub(self.net.serialization_ticks(l, bytes)), tail_out);
@@ -824,6 +799,42 @@ impl<'a> Sim<'a> {
             pk.hop += 1;
             pk.tail_in = tail_out + d.0 * FRAC;
             self.q.schedule(start + d, Event::Hop(p));
+        }
+    }
+
+    /// The VC packet `p` needs in the port link `l` leads into (`noc.vcs`):
+    /// `Some((not_before tick, the VC))` when it may go now (`None` as the
+    /// VC without VCs modelled); `None` when it must wait, in which case it
+    /// is queued at the link or scheduled for the cycle its VC frees.
+    fn take_vc(&mut self, p: u32, l: LinkId, now: Cycle) -> Option<(u64, Option<Vc>)> {
+        let grant = match self.pkts.get_mut(p).granted.take() {
+            Some((vc, not_before)) => VcGrant::Granted { vc, not_before },
+            None => self.net.vc_acquire(l, p),
+        };
+        match grant {
+            VcGrant::Unlimited => Some((0, None)),
+            // A VC that frees in a later cycle: come back then, so the link
+            // is booked in the order packets are ready for it, not in the
+            // order they asked (the VC stays reserved for this packet).
+            VcGrant::Granted { vc, not_before } if not_before / FRAC > now.0 => {
+                self.pkts.get_mut(p).granted = Some((vc, not_before));
+                self.q.schedule(Cycle(not_before / FRAC), Event::Hop(p));
+                None
+            }
+            VcGrant::Granted { vc, not_before } => Some((not_before, Some(vc))),
+            // Queued at the link; `release_vc` hands it a VC later.
+            VcGrant::Wait => None,
+        }
+    }
+
+    /// `vc`'s holder has its tail out of the router at `tail_out` ticks:
+    /// free the VC, or hand it to the first packet waiting for that port,
+    /// which goes in the cycle the VC frees (rounded down: `traverse`
+    /// starts it at the exact tick).
+    fn release_vc(&mut self, vc: Vc, tail_out: u64, now: Cycle) {
+        if let Some((w, VcGrant::Granted { vc, not_before })) = self.net.vc_release(vc, tail_out) {
+            self.pkts.get_mut(w).granted = Some((vc, not_before));
+            self.q.schedule(now.max(Cycle(not_before / FRAC)), Event::Hop(w));
         }
     }
 
