@@ -217,3 +217,44 @@ fn narrower_activations_shrink_the_messages_not_the_weights() {
     assert_eq!(narrow.weight_bytes, wide.weight_bytes);
     assert_eq!(narrow.kv_read, wide.kv_read);
 }
+
+#[test]
+fn long_prefill_is_split_to_fit_the_tile_buffers() {
+    // A 4096-token prompt gives every GEMM an output block, and attention a
+    // query block, larger than a tile's buffers: the HBM mapping computes
+    // them in sub-blocks and query blocks, one after another. The work is
+    // the model's; the weights are read more than once.
+    let prefill =
+        |m: &tilesim::model::Model| Workload { phase: compiler::Phase::Prefill, context: 0, prompt: 4096, ..decode(m) };
+    for (mname, cname, tp) in [("llama-2-7b", "h100", None), ("llama-2-70b", "dgx-h100", Some(8))] {
+        let mut m = model(mname);
+        m.layers = 1;
+        let (c, w) = (chip(cname), prefill(&m));
+        let req = PlanRequest { tp, ..Default::default() };
+        let comp = compiler::compile(&m, &c, &w, &req).unwrap_or_else(|e| panic!("{mname} on {cname}: {e}"));
+        let trace = comp.trace();
+        let t = TraceTotals::of(&c, &trace);
+        let want = analytic::for_plan(&m, &w, &comp.plan);
+        close("MACs", t.macs as f64, want.macs, 0.005).unwrap();
+        assert!(t.weight_bytes as f64 >= want.weight_bytes * 0.995, "{mname}: weights read at least once");
+        let r = run(&m, &c, &w, &req);
+        eprintln!("{mname} on {cname}, 1 layer, prompt 4096: {:.3} ms, bound {}", r.seconds * 1e3, r.bound);
+    }
+}
+
+#[test]
+fn a_mapping_that_would_overflow_a_tile_is_refused_not_emitted() {
+    // SRAM-only chips keep a pass's activations at a root tile; an 8192-token
+    // prompt does not fit there, and the compiler says so instead of writing
+    // a trace the simulator would reject.
+    let mut m = model("llama-2-7b");
+    m.layers = 1;
+    let w = Workload { phase: compiler::Phase::Prefill, context: 0, prompt: 8192, ..decode(&m) };
+    match compiler::compile(&m, &chip("groq-576"), &w, &PlanRequest::default()) {
+        Err(CompileError::Unsupported(msg)) => {
+            assert!(msg.contains("beyond the tile's SRAM") && msg.contains("--prompt"), "{msg}")
+        }
+        Err(e) => panic!("expected Unsupported, got {e}"),
+        Ok(_) => panic!("expected Unsupported, got a trace"),
+    }
+}

@@ -56,6 +56,17 @@ fn part(i: u64, total: u64, parts: u64) -> Range<u64> {
     i * total / parts..(i + 1) * total / parts
 }
 
+/// `r` cut into the fewest equal pieces of at most `max` (> 0) each; an
+/// empty range gives no pieces.
+fn pieces(r: Range<u64>, max: u64) -> impl Iterator<Item = Range<u64>> {
+    let len = r.end - r.start;
+    let n = len.div_ceil(max.max(1));
+    (0..n).map(move |i| {
+        let p = part(i, len, n);
+        r.start + p.start..r.start + p.end
+    })
+}
+
 /// Where a GEMM's output goes and what happens to it on the way.
 #[derive(Clone, Debug)]
 struct GemmOp {
@@ -65,6 +76,11 @@ struct GemmOp {
     p: Partition,
     /// Reduction rows per streamed chunk (Memory strategy and vaults).
     chunk: u64,
+    /// Rows and columns of a tile's block computed at a time (Memory
+    /// strategy): the whole block unless its output would overflow the C
+    /// buffer (prefill), then the sub-blocks that re-read the least.
+    row_block: u64,
+    col_block: u64,
     /// Vector ops on the tile's output block, per output element.
     epilogue: Vec<VecOp>,
     /// RMSNorm of the input rows before the multiply.
@@ -262,8 +278,9 @@ impl<'a> Compiled<'a> {
         let costs = self.gemm_costs();
         let p = gemm::choose(m, n, k, &costs);
         let b = gemm::blocks(m, n, k, p);
+        let (row_block, col_block) = self.sub_blocks(b);
         // Rows per chunk so an A chunk and a W chunk fill a stream slot.
-        let per_row = (self.abytes(b.m) + self.wbytes(b.n)).max(1);
+        let per_row = (self.abytes(row_block) + self.wbytes(col_block)).max(1);
         let chunk = (self.sram.stream_size / per_row).clamp(1, b.k.max(1));
         GemmOp {
             m,
@@ -271,6 +288,8 @@ impl<'a> Compiled<'a> {
             k,
             p,
             chunk,
+            row_block,
+            col_block,
             epilogue: Vec::new(),
             norm_input: false,
             halves: false,
@@ -280,6 +299,36 @@ impl<'a> Compiled<'a> {
             out_region: 0,
             w_offset: 0,
         }
+    }
+
+    /// Sub-blocks (rows, columns) of a tile's GEMM block whose output fits
+    /// the C buffer. Each row sub-block streams the block's W again and each
+    /// column sub-block its A, so of the shapes that fit, the one moving the
+    /// fewest bytes: column blocks when A is small (short prompts), row
+    /// blocks when W is (long prompts, narrow shards).
+    fn sub_blocks(&self, b: gemm::Blocks) -> (u64, u64) {
+        let (m, n) = (b.m.max(1), b.n.max(1));
+        let c = self.sram.c_size;
+        if self.abytes(m * n) <= c {
+            return (m, n);
+        }
+        let (a, w) = (self.abytes(m * b.k), self.wbytes(b.k * n));
+        let mut best = (u64::MAX, 1, 1);
+        let mut rows = m;
+        loop {
+            let cols = (c / self.abytes(rows).max(1)).min(n);
+            if cols > 0 {
+                let traffic = w * m.div_ceil(rows) + a * n.div_ceil(cols);
+                if traffic < best.0 {
+                    best = (traffic, rows, cols);
+                }
+            }
+            if rows == 1 {
+                break;
+            }
+            rows = rows.div_ceil(2);
+        }
+        (best.1, best.2)
     }
 
     /// Plans the operations of each (stage, micro-batch size).
@@ -605,6 +654,30 @@ impl<'a> Compiled<'a> {
         )
     }
 
+    /// Generates every tile's stream once and checks it against the chip
+    /// (SRAM ranges, memory ranges, data types), so a mapping that would
+    /// need more buffer than a tile has fails here, with what it needed,
+    /// instead of producing a trace the simulator rejects. Chips of one
+    /// role (same stage and rank) run the same stream, so one replica is
+    /// enough.
+    pub fn check_against_chip(&self) -> Result<(), CompileError> {
+        for t in 0..self.plan.chips_per_replica() * self.tiles {
+            for i in self.program(TileId(t)) {
+                if let Err(m) = crate::trace::against::check_instr(self.chip, TileId(t), &i) {
+                    return Err(CompileError::Unsupported(format!(
+                        "{} ({}) on `{}`: tile {t} would need {m}. The lowering does not yet split this much work \
+                         per tile into steps (chunked prefill, query blocking); use a shorter --prompt, fewer users \
+                         or more chips",
+                        self.model.name,
+                        self.workload.describe(),
+                        self.chip.name,
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The instruction stream of `tile` (empty for an unused tile).
     pub fn program(&self, tile: TileId) -> Vec<Instr> {
         let chip = tile.0 / self.tiles;
@@ -853,13 +926,28 @@ impl Emitter<'_, '_> {
     fn op_memory(&mut self, op: &Op, id: u32) {
         match op {
             Op::Gemm(g) => self.gemm_memory(g, id),
-            Op::Attention(a) => self.attention(a, id),
+            Op::Attention(a) => {
+                // Query blocks whose queries and outputs fit the X and C
+                // buffers, one after another, each streaming the KV again
+                // (FlashAttention's outer loop; prefill: many query tokens).
+                let per_token = self.act(a.heads_per_group * self.c.model.head_dim).max(1);
+                let fit = (self.c.sram.x_size.min(self.c.sram.c_size) / per_token).max(1);
+                let blocks = a.q_tokens.div_ceil(fit);
+                for i in 0..blocks {
+                    let q = part(i, a.q_tokens, blocks);
+                    self.attention(&AttnOp { q_tokens: q.end - q.start, ..a.clone() }, id);
+                }
+            }
             Op::AllReduce { bytes } => self.allreduce_memory(*bytes, id, true),
             Op::Combine { bytes, parts } => {
-                // Every tile adds the experts' outputs for its shard.
-                let shard = part(self.local as u64, *bytes, self.c.tiles as u64);
-                let n = shard.end - shard.start;
-                if n > 0 && *parts > 1 {
+                // Every tile adds the experts' outputs for its shard, a
+                // buffer-full at a time.
+                let whole = part(self.local as u64, *bytes, self.c.tiles as u64);
+                for shard in pieces(whole, self.c.sram.x_size) {
+                    let n = shard.end - shard.start;
+                    if n == 0 || *parts <= 1 {
+                        continue;
+                    }
                     let base = self.act_base();
                     for j in 0..*parts {
                         let sram = SramAddr(self.c.sram.x);
@@ -972,93 +1060,99 @@ impl Emitter<'_, '_> {
 
     fn gemm_memory(&mut self, g: &GemmOp, id: u32) {
         if let Some((rows, cols, red)) = self.c.block(g, self.pos) {
-            let (mb, nb, kb) = (rows.end - rows.start, cols.end - cols.start, red.end - red.start);
-            let act_base = self.act_base();
-            // The whole input block in one load when it fits the input buffer
-            // (decode: a few rows); otherwise A travels with each W chunk.
-            let a_once = self.act(mb * kb) <= self.c.sram.x_size;
-            let chunk =
-                if a_once { (self.c.sram.stream_size / self.c.wbytes(nb).max(1)).clamp(1, kb) } else { g.chunk };
-            let chunks = kb.div_ceil(chunk);
-            if a_once {
-                let a_at = act_base + g.a_region + self.act(rows.start * g.k + red.start);
-                let mem = Self::hbm(a_at);
-                self.push(Instr::Load {
-                    tok: Token(TOK_BUF[0]),
-                    mem,
-                    sram: SramAddr(self.c.sram.x),
-                    bytes: Bytes(self.act(mb * kb)),
-                });
-            }
-            let issue = |e: &mut Self, j: u64| {
-                let kr = part(j, kb, chunks);
-                let kc = kr.end - kr.start;
-                let slot = (j % SLOTS as u64) as usize;
-                let tok = Token(TOK_BUF[slot]);
-                let buf = e.c.sram.stream[slot];
-                let mut wbuf = buf;
-                if !a_once {
-                    let a_at = act_base + g.a_region + e.act(rows.start * g.k + red.start + kr.start);
-                    e.push(Instr::Load {
-                        tok,
-                        mem: Self::hbm(a_at),
-                        sram: SramAddr(buf),
-                        bytes: Bytes(e.act(mb * kc)),
-                    });
-                    wbuf += e.act(mb * kc);
+            // Sub-blocks whose output fits the C buffer, one after another
+            // (prefill: many rows; `sub_blocks`).
+            for r in pieces(rows, g.row_block) {
+                for c in pieces(cols.clone(), g.col_block) {
+                    self.gemm_memory_block(g, id, r.clone(), c, red.clone());
                 }
-                let w_at = g.w_offset + e.c.wbytes(cols.start * g.k + red.start + kr.start);
-                e.push(Instr::Load {
-                    tok,
-                    mem: e.weight_loc(w_at),
-                    sram: SramAddr(wbuf),
-                    bytes: Bytes(e.c.wbytes(kc * nb)),
-                });
-            };
-            self.pipelined(chunks, issue, |e, j| {
-                let kr = part(j, kb, chunks);
-                if g.norm_input {
-                    e.push(Instr::Vec { op: VecOp::RmsNorm, n: Count(mb * (kr.end - kr.start)), dtype: e.c.act });
-                }
-                e.push(Instr::Gemm {
-                    m: Count(mb),
-                    n: Count(nb),
-                    k: Count(kr.end - kr.start),
-                    dtype: e.c.workload.weights,
-                });
-            });
-            // Split-k: add partial sums up the reduction tree of this column group.
-            let out_cols = if g.halves { nb / 2 } else { nb };
-            let c_bytes = self.act(mb * nb);
-            let pk = g.p.pk;
-            let idx = self.pos % pk;
-            let group_base = self.pos - idx;
-            self.reduce_tree(idx, pk, group_base, c_bytes, mb * nb, id, |e, p| e.local_at_pos(p));
-            if idx == 0 {
-                for &v in &g.epilogue {
-                    self.push(Instr::Vec { op: v, n: Count(mb * nb), dtype: self.c.act });
-                }
-                let out = act_base + g.out_region + self.act(rows.start * g.n + cols.start);
-                if g.residual {
-                    self.push(Instr::Load {
-                        tok: Token(TOK_BUF[0]),
-                        mem: Self::hbm(out),
-                        sram: SramAddr(self.c.sram.x),
-                        bytes: Bytes(self.act(mb * out_cols)),
-                    });
-                    self.push(Instr::Wait { tok: Token(TOK_BUF[0]) });
-                    self.push(Instr::Vec { op: VecOp::Add, n: Count(mb * out_cols), dtype: self.c.act });
-                }
-                self.push(Instr::Store {
-                    tok: Token(TOK_STORE),
-                    mem: Self::hbm(out),
-                    sram: SramAddr(self.c.sram.c),
-                    bytes: Bytes(self.act(mb * out_cols)),
-                });
-                self.push(Instr::Wait { tok: Token(TOK_STORE) });
             }
         }
         self.barrier();
+    }
+
+    /// Rows `rows` of this tile's block of `g`: stream A and W over the
+    /// reduction, add split-k partial sums, write the output.
+    fn gemm_memory_block(&mut self, g: &GemmOp, id: u32, rows: Range<u64>, cols: Range<u64>, red: Range<u64>) {
+        let (mb, nb, kb) = (rows.end - rows.start, cols.end - cols.start, red.end - red.start);
+        let act_base = self.act_base();
+        // The whole input block in one load when it fits the input buffer
+        // (decode: a few rows); otherwise A travels with each W chunk.
+        let a_once = self.act(mb * kb) <= self.c.sram.x_size;
+        let chunk = if a_once { (self.c.sram.stream_size / self.c.wbytes(nb).max(1)).clamp(1, kb) } else { g.chunk };
+        let chunks = kb.div_ceil(chunk);
+        if a_once {
+            let a_at = act_base + g.a_region + self.act(rows.start * g.k + red.start);
+            let mem = Self::hbm(a_at);
+            self.push(Instr::Load {
+                tok: Token(TOK_BUF[0]),
+                mem,
+                sram: SramAddr(self.c.sram.x),
+                bytes: Bytes(self.act(mb * kb)),
+            });
+        }
+        let issue = |e: &mut Self, j: u64| {
+            let kr = part(j, kb, chunks);
+            let kc = kr.end - kr.start;
+            let slot = (j % SLOTS as u64) as usize;
+            let tok = Token(TOK_BUF[slot]);
+            let buf = e.c.sram.stream[slot];
+            let mut wbuf = buf;
+            if !a_once {
+                let a_at = act_base + g.a_region + e.act(rows.start * g.k + red.start + kr.start);
+                e.push(Instr::Load { tok, mem: Self::hbm(a_at), sram: SramAddr(buf), bytes: Bytes(e.act(mb * kc)) });
+                wbuf += e.act(mb * kc);
+            }
+            let w_at = g.w_offset + e.c.wbytes(cols.start * g.k + red.start + kr.start);
+            e.push(Instr::Load {
+                tok,
+                mem: e.weight_loc(w_at),
+                sram: SramAddr(wbuf),
+                bytes: Bytes(e.c.wbytes(kc * nb)),
+            });
+        };
+        self.pipelined(chunks, issue, |e, j| {
+            let kr = part(j, kb, chunks);
+            if g.norm_input {
+                e.push(Instr::Vec { op: VecOp::RmsNorm, n: Count(mb * (kr.end - kr.start)), dtype: e.c.act });
+            }
+            e.push(Instr::Gemm {
+                m: Count(mb),
+                n: Count(nb),
+                k: Count(kr.end - kr.start),
+                dtype: e.c.workload.weights,
+            });
+        });
+        // Split-k: add partial sums up the reduction tree of this column group.
+        let out_cols = if g.halves { nb / 2 } else { nb };
+        let c_bytes = self.act(mb * nb);
+        let pk = g.p.pk;
+        let idx = self.pos % pk;
+        let group_base = self.pos - idx;
+        self.reduce_tree(idx, pk, group_base, c_bytes, mb * nb, id, |e, p| e.local_at_pos(p));
+        if idx == 0 {
+            for &v in &g.epilogue {
+                self.push(Instr::Vec { op: v, n: Count(mb * nb), dtype: self.c.act });
+            }
+            let out = act_base + g.out_region + self.act(rows.start * g.n + cols.start);
+            if g.residual {
+                self.push(Instr::Load {
+                    tok: Token(TOK_BUF[0]),
+                    mem: Self::hbm(out),
+                    sram: SramAddr(self.c.sram.x),
+                    bytes: Bytes(self.act(mb * out_cols)),
+                });
+                self.push(Instr::Wait { tok: Token(TOK_BUF[0]) });
+                self.push(Instr::Vec { op: VecOp::Add, n: Count(mb * out_cols), dtype: self.c.act });
+            }
+            self.push(Instr::Store {
+                tok: Token(TOK_STORE),
+                mem: Self::hbm(out),
+                sram: SramAddr(self.c.sram.c),
+                bytes: Bytes(self.act(mb * out_cols)),
+            });
+            self.push(Instr::Wait { tok: Token(TOK_STORE) });
+        }
     }
 
     fn local_at_pos(&self, pos: u32) -> TileId {
@@ -1270,8 +1364,9 @@ impl Emitter<'_, '_> {
     /// the other chips; then the residual is added.
     fn allreduce_memory(&mut self, bytes: u64, id: u32, residual: bool) {
         let channels = self.channels(bytes);
-        if self.local < channels {
-            let shard = part(self.local as u64, bytes, channels as u64);
+        // Each of `channels` tiles all-reduces its shard, a buffer-full at a time.
+        let whole = if self.local < channels { part(self.local as u64, bytes, channels as u64) } else { 0..0 };
+        for shard in pieces(whole, self.c.sram.x_size.min(self.c.sram.c_size)) {
             let n = shard.end - shard.start;
             let sram = SramAddr(self.c.sram.x);
             let base = self.act_base();

@@ -29,6 +29,10 @@ pub enum CompileError {
     Plan(String),
     #[error("{0}")]
     DoesNotFit(String),
+    /// The mapping cannot yet lower this workload on this chip (a buffer
+    /// it would need is larger than the tile has).
+    #[error("not implemented: {0}")]
+    Unsupported(String),
 }
 
 /// Plans and lowers `model` running `workload` on `chip`.
@@ -40,5 +44,7 @@ pub fn compile<'a>(
 ) -> Result<Compiled<'a>, CompileError> {
     workload.validate().map_err(CompileError::Workload)?;
     let plan = plan::choose(model, workload, chip, req)?;
-    Compiled::new(model, chip, workload, plan)
+    let c = Compiled::new(model, chip, workload, plan)?;
+    c.check_against_chip()?;
+    Ok(c)
 }
