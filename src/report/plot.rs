@@ -24,10 +24,12 @@ pub struct Chart {
     pub series: Vec<Series>,
 }
 
-const W: f64 = 720.0;
 const H: f64 = 440.0;
 const LEFT: f64 = 80.0;
-const RIGHT: f64 = 190.0;
+/// Plot area width; the legend to its right grows with the longest label.
+const PLOT_W: f64 = 450.0;
+/// Rough width of a 12 px sans-serif character, for sizing the legend.
+const CHAR_W: f64 = 7.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 60.0;
 /// Colour-blind-safe palette (Okabe & Ito), then repeated.
@@ -122,8 +124,8 @@ fn tick_label(v: f64) -> String {
         _ if a >= 1e9 => (v / 1e9, "G"),
         _ if a >= 1e6 => (v / 1e6, "M"),
         _ if a >= 1e3 => (v / 1e3, "k"),
-        _ if a >= 1.0 => (v, ""),
-        _ if a >= 1e-3 => (v * 1e3, "m"),
+        // Fractions read better as decimals (0.25, not 250m).
+        _ if a >= 1e-3 => (v, ""),
         _ if a >= 1e-6 => (v * 1e6, "µ"),
         _ => (v * 1e9, "n"),
     };
@@ -141,15 +143,18 @@ impl Chart {
     pub fn svg(&self) -> String {
         let xs = Axis::new(self.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)), self.log_x);
         let ys = Axis::new(self.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)), self.log_y);
-        let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
+        let longest = self.series.iter().map(|s| s.label.chars().count()).max().unwrap_or(0) as f64;
+        let legend = (longest * CHAR_W + 50.0).max(140.0);
+        let (pw, ph) = (PLOT_W, H - TOP - BOTTOM);
+        let w = (LEFT + pw + legend).round();
         let px = |v: f64| LEFT + xs.frac(v) * pw;
         let py = |v: f64| TOP + (1.0 - ys.frac(v)) * ph;
         let mut s = String::new();
         let _ = writeln!(
             s,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{H}" viewBox="0 0 {w} {H}" font-family="sans-serif" font-size="12">"#
         );
-        let _ = writeln!(s, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
+        let _ = writeln!(s, r#"<rect width="{w}" height="{H}" fill="white"/>"#);
         let _ = writeln!(
             s,
             r#"<text x="{}" y="22" text-anchor="middle" font-size="14">{}</text>"#,
@@ -334,7 +339,9 @@ mod tests {
     fn labels_use_si_suffixes() {
         assert_eq!(tick_label(0.0), "0");
         assert_eq!(tick_label(2500.0), "2.5k");
-        assert_eq!(tick_label(0.004), "4m");
+        assert_eq!(tick_label(0.25), "0.25");
+        assert_eq!(tick_label(0.004), "0.004");
+        assert_eq!(tick_label(0.0005), "500µ");
         assert_eq!(tick_label(1e6), "1M");
     }
 
