@@ -135,8 +135,8 @@ coupling() {
 topology() {
     echo pattern,chip,net,load_pct,rate,latency_mean,latency_p99,accepted > $OUT/topology.csv
     for pat in uniform transpose; do
-        for chip in booksim-mesh8x8 torus8x8; do
-            case $chip in booksim-mesh8x8) net="mesh $pat" ;; *) net="torus $pat" ;; esac
+        for chip in mesh8x8 torus8x8; do
+            case $chip in mesh8x8) net="mesh $pat" ;; *) net="torus $pat" ;; esac
             for pct in 5 10 15 20 25 30 35 40 45 50 55 60 70 80; do
                 r=$(awk "BEGIN { print $pct / 100 }")
                 ts gen traffic --chip $chip --pattern $pat --rate $r --packet-flits 4 --cycles 10000 \
