@@ -363,6 +363,7 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
         packet: positive_size("noc.packet", n.packet)?,
         vcs: match n.vcs {
             Some(0) => return Err(invalid("noc.vcs", "must be at least 1 (leave it out for unbounded buffers)")),
+            Some(v) if v > 1024 => return Err(invalid("noc.vcs", format!("must be at most 1024, found {v}"))),
             // Dimension-order routes over wrap-around links form a cycle of
             // ports; without dateline VC classes, finite VCs can deadlock it.
             Some(_) if matches!(topology, NocTopology::Torus { .. } | NocTopology::Ring { .. }) => {

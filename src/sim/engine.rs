@@ -93,8 +93,6 @@ struct Packet {
     tail_in: u64,
     /// The virtual channel it holds in the router it is in (`noc.vcs`).
     held: Option<Vc>,
-    /// A VC of the next port handed over while it waited for one.
-    granted: Option<(Vc, u64)>,
 }
 
 /// A receive queue entry for one (destination, source, tag).
@@ -146,6 +144,9 @@ struct Sim<'a> {
     ops: Slab<Op>,
     msgs: Slab<Msg>,
     pkts: Slab<Packet>,
+    /// VCs of their next port handed to packets that waited for one (rare:
+    /// kept out of `Packet` so packets stay small).
+    granted: HashMap<u32, (Vc, u64)>,
     mail: HashMap<(u32, u32, u32), VecDeque<Mail>>,
     groups: Vec<GroupState>,
     /// Zero-load request latency from a chip-local tile to each HBM stack.
@@ -251,6 +252,7 @@ impl<'a> Sim<'a> {
             ops: Slab::default(),
             msgs: Slab::default(),
             pkts: Slab::default(),
+            granted: HashMap::new(),
             mail: HashMap::new(),
             groups,
             stack_latency,
@@ -745,7 +747,7 @@ impl<'a> Sim<'a> {
             let b = if k + 1 == n { bytes - psize * (n - 1) } else { psize };
             let head = first + Cycles(span * k / n);
             let tail_in = (first + Cycles(span * (k + 1) / n)).0 * FRAC;
-            let p = self.pkts.insert(Packet { msg, bytes: b, hop: 0, tail_in, held: None, granted: None });
+            let p = self.pkts.insert(Packet { msg, bytes: b, hop: 0, tail_in, held: None });
             self.q.schedule(head, Event::Hop(p));
         }
     }
@@ -807,7 +809,11 @@ impl<'a> Sim<'a> {
     /// VC without VCs modelled); `None` when it must wait, in which case it
     /// is queued at the link or scheduled for the cycle its VC frees.
     fn take_vc(&mut self, p: u32, l: LinkId, now: Cycle) -> Option<(u64, Option<Vc>)> {
-        let grant = match self.pkts.get_mut(p).granted.take() {
+        // Without VCs this is all a hop pays.
+        if !self.net.has_vcs() {
+            return Some((0, None));
+        }
+        let grant = match self.granted.remove(&p) {
             Some((vc, not_before)) => VcGrant::Granted { vc, not_before },
             None => self.net.vc_acquire(l, p),
         };
@@ -817,7 +823,7 @@ impl<'a> Sim<'a> {
             // is booked in the order packets are ready for it, not in the
             // order they asked (the VC stays reserved for this packet).
             VcGrant::Granted { vc, not_before } if not_before / FRAC > now.0 => {
-                self.pkts.get_mut(p).granted = Some((vc, not_before));
+                self.granted.insert(p, (vc, not_before));
                 self.q.schedule(Cycle(not_before / FRAC), Event::Hop(p));
                 None
             }
@@ -833,7 +839,7 @@ impl<'a> Sim<'a> {
     /// starts it at the exact tick).
     fn release_vc(&mut self, vc: Vc, tail_out: u64, now: Cycle) {
         if let Some((w, VcGrant::Granted { vc, not_before })) = self.net.vc_release(vc, tail_out) {
-            self.pkts.get_mut(w).granted = Some((vc, not_before));
+            self.granted.insert(w, (vc, not_before));
             self.q.schedule(now.max(Cycle(not_before / FRAC)), Event::Hop(w));
         }
     }

@@ -104,7 +104,8 @@ const HELD: u64 = u64::MAX;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Vc {
     pub link: LinkId,
-    index: u32,
+    /// u16 keeps `Option<Vc>` in a packet at 8 bytes (`noc.vcs` <= 1024).
+    index: u16,
 }
 
 /// The outcome of asking for a VC of a link's downstream port.
@@ -598,7 +599,7 @@ impl Network {
             return VcGrant::Wait;
         }
         slots[i] = HELD;
-        VcGrant::Granted { vc: Vc { link: l, index: i as u32 }, not_before: t }
+        VcGrant::Granted { vc: Vc { link: l, index: i as u16 }, not_before: t }
     }
 
     /// The packet holding `vc` has its tail out of the router at `tail_out`
@@ -616,6 +617,11 @@ impl Network {
                 None
             }
         }
+    }
+
+    /// Whether router ports have virtual channels (`noc.vcs`).
+    pub fn has_vcs(&self) -> bool {
+        self.vcs.is_some()
     }
 
     /// Packets waiting for a VC (for deadlock reports).
