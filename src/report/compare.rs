@@ -80,20 +80,25 @@ impl Row {
     }
 
     /// The floor: bytes over the memory the weights are read from, FLOPs
-    /// over peak, for the chips the plan uses.
+    /// over peak, for the chips the plan can keep busy at once.
     pub fn floor(chip: &Chip, w: &Workload, plan: &Plan, t: Totals) -> Row {
         let per_chip = chip.totals();
         let used = (plan.dp * plan.chips_per_replica()) as f64;
+        // A pipeline's stages work at once only on different micro-batches:
+        // with fewer in flight than stages (one user over pp = 8), only that
+        // share of the chips can be busy at any moment.
+        let in_flight = plan.micro_batches(0).len().max(1) as f64;
+        let busy = used * (in_flight / plan.pp as f64).min(1.0);
         let chips = chip.system.chips as f64;
         let (mem_bytes, mem_bw) = match chip.memory {
-            Memory::SramOnly => (t.weight_bytes + t.kv_bytes, per_chip.sram_bandwidth / chips * used),
-            _ => (t.weight_bytes + t.kv_read_bytes + t.kv_write_bytes, per_chip.memory_bandwidth / chips * used),
+            Memory::SramOnly => (t.weight_bytes + t.kv_bytes, per_chip.sram_bandwidth / chips * busy),
+            _ => (t.weight_bytes + t.kv_read_bytes + t.kv_write_bytes, per_chip.memory_bandwidth / chips * busy),
         };
         let peak = chip.tile.macs_per_cycle(w.weights).unwrap_or(1) as f64
             * 2.0
             * chip.clock_hz
             * chip.tiles_per_chip() as f64
-            * used;
+            * busy;
         let memory_floor = mem_bytes / mem_bw;
         let compute_floor = t.flops() / peak;
         let (floor_seconds, floor_bound) =
