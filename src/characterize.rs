@@ -107,12 +107,18 @@ fn stream(chip: &Chip, chunk: u64, chunks: u64, depth: u64) -> Vec<(TileId, Vec<
         .collect()
 }
 
-fn send(to: TileId, bytes: u64) -> Instr {
-    Instr::Send { tok: Token(0), to, tag: Tag(0), sram: SramAddr(0), bytes: Bytes(bytes) }
-}
-
-fn recv(from: TileId, bytes: u64) -> Instr {
-    Instr::Recv { tok: Token(1), from, tag: Tag(0), sram: SramAddr(0), bytes: Bytes(bytes) }
+/// Seconds for a 64-byte message from tile 0 to `to` on an idle system,
+/// send issue to data in the receiver's SRAM.
+fn message_seconds(chip: &Chip, to: TileId) -> Result<f64, SimError> {
+    let (from, tag, sram, bytes) = (TileId(0), Tag(0), SramAddr(0), Bytes(64));
+    seconds(
+        chip,
+        "message",
+        vec![
+            (from, vec![Instr::Send { tok: Token(0), to, tag, sram, bytes }, Instr::Wait { tok: Token(0) }]),
+            (to, vec![Instr::Recv { tok: Token(1), from, tag, sram, bytes }, Instr::Wait { tok: Token(1) }]),
+        ],
+    )
 }
 
 /// The simulated microbenchmarks of `chip`.
@@ -161,18 +167,10 @@ pub fn characterize(chip: &Chip) -> Result<Characterization, SimError> {
     // NoC: tile 0 to the last tile of chip 0, 64 bytes, idle network.
     let last = TileId(chip.tiles_per_chip() - 1);
     if last.0 > 0 {
-        let s = seconds(
-            chip,
-            "noc",
-            vec![
-                (TileId(0), vec![send(last, 64), Instr::Wait { tok: Token(0) }]),
-                (last, vec![recv(TileId(0), 64), Instr::Wait { tok: Token(1) }]),
-            ],
-        )?;
         figures.push(Figure {
             key: "noc_latency",
             what: format!("on-chip message, 64 B, tile 0 -> tile {}", last.0),
-            value: s * 1e9,
+            value: message_seconds(chip, last)? * 1e9,
             unit: "ns",
             peak: None,
         });
@@ -180,18 +178,10 @@ pub fn characterize(chip: &Chip) -> Result<Characterization, SimError> {
 
     if chip.system.chips > 1 {
         let other = TileId(chip.tiles_per_chip());
-        let s = seconds(
-            chip,
-            "link",
-            vec![
-                (TileId(0), vec![send(other, 64), Instr::Wait { tok: Token(0) }]),
-                (other, vec![recv(TileId(0), 64), Instr::Wait { tok: Token(1) }]),
-            ],
-        )?;
         figures.push(Figure {
             key: "chip_message_latency",
             what: format!("chip-to-chip message, 64 B, tile 0 -> tile {} (chip 1)", other.0),
-            value: s * 1e9,
+            value: message_seconds(chip, other)? * 1e9,
             unit: "ns",
             peak: None,
         });
