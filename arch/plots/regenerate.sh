@@ -124,6 +124,8 @@ coupling() {
     sed 's/system\.link_bandwidth=//' $OUT/link.csv > "$TMP/link.csv"
     plot "$TMP/link.csv" --x batch --y tokens_per_second --series overrides --log-x --log-y \
         --title "llama-2-70b, dgx-h100 tp=8: tokens/s vs batch, per link_bandwidth" -o $OUT/link.svg
+    plot "$TMP/link.csv" --x overrides --y seconds_per_token --series batch --log-y \
+        --title "llama-2-70b, dgx-h100 tp=8: time per token vs NVLink bandwidth" -o $OUT/link-bandwidth.svg
     sweep --model llama-2-70b --chip dgx-h100 --tp 8 --phase prefill --prompt 1024 --set "$LINKS" \
         -o $OUT/link-prefill.csv
     sweep --model llama-2-70b --weights-dtype int8 --kv-dtype int8 --chip groq-576 \

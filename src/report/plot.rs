@@ -22,6 +22,9 @@ pub struct Chart {
     pub log_x: bool,
     pub log_y: bool,
     pub series: Vec<Series>,
+    /// Names of the x positions 0, 1, 2, ... when x is a text column (a
+    /// sweep's `overrides`, say); empty for a numeric x.
+    pub x_categories: Vec<String>,
 }
 
 const H: f64 = 440.0;
@@ -141,7 +144,12 @@ fn escape(s: &str) -> String {
 impl Chart {
     /// The chart as a standalone SVG document.
     pub fn svg(&self) -> String {
-        let xs = Axis::new(self.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)), self.log_x);
+        let categorical = !self.x_categories.is_empty();
+        let xs = if categorical {
+            Axis { lo: -0.5, hi: self.x_categories.len() as f64 - 0.5, log: false }
+        } else {
+            Axis::new(self.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)), self.log_x)
+        };
         let ys = Axis::new(self.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)), self.log_y);
         let longest = self.series.iter().map(|s| s.label.chars().count()).max().unwrap_or(0) as f64;
         let legend = (longest * CHAR_W + 50.0).max(140.0);
@@ -162,15 +170,13 @@ impl Chart {
             escape(&self.title)
         );
         // Grid and ticks.
-        for t in xs.ticks() {
+        let x_ticks: Vec<f64> =
+            if categorical { (0..self.x_categories.len()).map(|i| i as f64).collect() } else { xs.ticks() };
+        for t in x_ticks {
             let x = px(t);
             let _ = writeln!(s, r##"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{:.1}" stroke="#ddd"/>"##, TOP + ph);
-            let _ = writeln!(
-                s,
-                r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-                TOP + ph + 16.0,
-                tick_label(t)
-            );
+            let label = if categorical { escape(&self.x_categories[t as usize]) } else { tick_label(t) };
+            let _ = writeln!(s, r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{label}</text>"#, TOP + ph + 16.0,);
         }
         for t in ys.ticks() {
             let y = py(t);
@@ -261,17 +267,35 @@ pub fn from_table(table: &Table, sel: &Select) -> Result<(Chart, usize), String>
         points: Vec<(f64, f64)>,
         lines: Vec<usize>,
     }
+    // A text x column (a sweep's `overrides`): positions in order of first
+    // appearance among the selected records.
+    let keep = |r: &[String]| fi.iter().all(|&(c, v)| r[c] == v);
+    let selected = || table.records.iter().filter(|(_, r)| keep(r));
+    let mut categories: Vec<String> = Vec::new();
+    if selected().any(|(_, r)| r[xi].parse::<f64>().is_err()) {
+        if sel.log_x {
+            return Err(format!("--log-x needs a numeric x column; `{}` holds text", sel.x));
+        }
+        for (_, r) in selected() {
+            if !categories.contains(&r[xi]) {
+                categories.push(r[xi].clone());
+            }
+        }
+    }
     let mut lines: BTreeMap<String, Gather> = BTreeMap::new();
     let mut skipped = 0;
     for (order, (line, r)) in table.records.iter().enumerate() {
-        if !fi.iter().all(|&(c, v)| r[c] == v) {
+        if !keep(r) {
             continue;
         }
         let num = |i: usize, what: &str| {
             r[i].parse::<f64>()
                 .map_err(|_| format!("line {line}: {what} `{}` is `{}`, expected a number", table.header[i], r[i]))
         };
-        let x = num(xi, "x column")?;
+        let x = match categories.iter().position(|c| *c == r[xi]) {
+            Some(i) => i as f64,
+            None => num(xi, "x column")?,
+        };
         if r[yi].is_empty() {
             skipped += 1;
             continue;
@@ -302,6 +326,7 @@ pub fn from_table(table: &Table, sel: &Select) -> Result<(Chart, usize), String>
         log_x: sel.log_x,
         log_y: sel.log_y,
         series: series.into_iter().map(|s| s.1).collect(),
+        x_categories: categories,
     };
     Ok((chart, skipped))
 }
@@ -323,6 +348,14 @@ mod tests {
         assert_eq!(c.series.len(), 2);
         assert_eq!(c.series[0].label, "chip=a");
         assert_eq!(c.series[0].points, vec![(1.0, 10.0), (8.0, 40.0)]);
+        // A text x column is categorical, in order of appearance.
+        let t2 = super::super::csv::parse("net,tps\nmesh,3\ntorus,5\n").unwrap();
+        let (c2, _) = from_table(&t2, &Select { x: "net".into(), y: "tps".into(), ..Default::default() }).unwrap();
+        assert_eq!(c2.x_categories, ["mesh", "torus"]);
+        assert_eq!(c2.series[0].points, vec![(0.0, 3.0), (1.0, 5.0)]);
+        assert!(c2.svg().contains(">torus</text>"));
+        let log = Select { x: "net".into(), y: "tps".into(), log_x: true, ..Default::default() };
+        assert!(from_table(&t2, &log).unwrap_err().contains("--log-x needs a numeric x column"));
         sel.y = "nope".into();
         assert!(from_table(&t, &sel).unwrap_err().contains("the columns are: chip, batch, tps, ctx"));
     }
@@ -364,6 +397,7 @@ mod tests {
             log_x: true,
             log_y: false,
             series: vec![Series { label: "a<b".into(), points: vec![(0.0, 1.0), (1.0, 2.0), (10.0, 3.0)] }],
+            x_categories: Vec::new(),
         };
         let svg = c.svg();
         assert_eq!(svg.matches("<circle").count(), 2);
