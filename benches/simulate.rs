@@ -9,7 +9,7 @@ use tilesim::compiler::{self, PlanRequest, Workload};
 use tilesim::config::shipped::{self, Kind};
 use tilesim::dtype::Dtype;
 use tilesim::model::Model;
-use tilesim::trace::{Program, Trace};
+use tilesim::trace::Trace;
 
 fn chip(name: &str) -> Chip {
     tilesim::config::chip::load_str(name, shipped::get(Kind::Chip, name).unwrap()).unwrap()
@@ -72,11 +72,7 @@ fn main() {
         let (h, streams) =
             tilesim::synth::traffic_trace(&c, tilesim::synth::traffic::Pattern::Uniform, 0.1, 1, 16, 100_000, 0)
                 .unwrap();
-        let mut programs = vec![Program::default(); c.total_tiles() as usize];
-        for (t, s) in streams {
-            programs[t.index()] = Program::from_instrs(s);
-        }
-        let trace = Trace::from_programs(h, programs, "uniform 0.1");
+        let trace = Trace::from_streams(h, streams, "uniform 0.1");
         let t1 = Instant::now();
         let stats = tilesim::sim::simulate(&c, &trace, &Default::default()).unwrap();
         let s = t1.elapsed().as_secs_f64();

@@ -13,7 +13,7 @@ use crate::chip::{Chip, Memory};
 use crate::ids::TileId;
 use crate::isa::{Instr, Loc, SramAddr, Tag, Token};
 use crate::sim::{self, SimError};
-use crate::trace::{Header, Program, Trace};
+use crate::trace::{Header, Trace};
 use crate::units::Bytes;
 use serde::Serialize;
 use std::fmt::Write;
@@ -61,11 +61,7 @@ fn seconds(chip: &Chip, name: &str, streams: Vec<(TileId, Vec<Instr>)>) -> Resul
         workload: format!("characterize {name}"),
         ..Header::default()
     };
-    let mut programs = vec![Program::default(); header.tiles as usize];
-    for (t, s) in streams {
-        programs[t.index()] = Program::from_instrs(s);
-    }
-    let trace = Trace::from_programs(header, programs, name);
+    let trace = Trace::from_streams(header, streams, name);
     let stats = sim::simulate(chip, &trace, &Default::default())?;
     Ok(chip.seconds(stats.cycles.0 as f64))
 }

@@ -2,23 +2,9 @@
 //! with them (2 bad input, 3 deadlock), and the main commands on shipped
 //! configs.
 
-use std::process::{Command, Output};
+mod common;
 
-fn tilesim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tilesim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run tilesim")
-}
-
-fn text(o: &Output) -> (i32, String, String) {
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into(),
-        String::from_utf8_lossy(&o.stderr).into(),
-    )
-}
+use common::{text, tilesim};
 
 #[test]
 fn a_deadlocked_trace_exits_3_naming_every_blocked_tile() {

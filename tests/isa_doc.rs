@@ -26,9 +26,10 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use tilesim::chip::Chip;
 use tilesim::config::shipped::{self, Kind};
+use tilesim::ids::TileId;
 use tilesim::isa::{Args, Flags, Instr, Opcode, reference_markdown};
 use tilesim::sim;
-use tilesim::trace::{Header, Program, Trace};
+use tilesim::trace::{Header, Trace};
 
 const BEGIN: &str = "<!-- BEGIN GENERATED: isa::reference_markdown -->";
 const END: &str = "<!-- END GENERATED -->";
@@ -264,9 +265,7 @@ fn parse_instr(code: &str) -> Result<Instr, String> {
 /// Cycles tile 0 of `chip` takes to run `instr` alone.
 fn cycles_alone(chip: &Chip, instr: Instr, name: &str) -> Result<u64, String> {
     let header = Header { chip: chip.name.clone(), tiles: chip.total_tiles(), ..Header::default() };
-    let mut programs = vec![Program::default(); chip.total_tiles() as usize];
-    programs[0] = Program::from_instrs(vec![instr]);
-    let trace = Trace::from_programs(header, programs, name);
+    let trace = Trace::from_streams(header, [(TileId(0), vec![instr])], name);
     sim::simulate(chip, &trace, &Default::default()).map(|s| s.cycles.0).map_err(|e| e.to_string())
 }
 

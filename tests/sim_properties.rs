@@ -296,6 +296,17 @@ struct Expected {
     recvs: Vec<u64>,
 }
 
+/// The instruction of a compute operation (`None` for the others).
+fn compute_instr(op: &Op) -> Option<Instr> {
+    match *op {
+        Op::Gemm { m, n, k, .. } => {
+            Some(Instr::Gemm { m: Count(m as u64), n: Count(n as u64), k: Count(k as u64), dtype: Dtype::Fp16 })
+        }
+        Op::Vector { n, .. } => Some(Instr::Vec { op: VecOp::Add, n: Count(n as u64), dtype: Dtype::Fp16 }),
+        _ => None,
+    }
+}
+
 fn build(chip: &Chip, ops: &[Op]) -> (Trace, Expected) {
     let n = chip.total_tiles();
     let mut progs: Vec<Vec<Instr>> = vec![Vec::new(); n as usize];
@@ -327,17 +338,9 @@ fn build(chip: &Chip, ops: &[Op]) -> (Trace, Expected) {
                 });
                 e.stored += bytes as u64;
             }
-            Op::Gemm { tile, m, n: cols, k } => progs[(tile % n) as usize].push(Instr::Gemm {
-                m: Count(m as u64),
-                n: Count(cols as u64),
-                k: Count(k as u64),
-                dtype: Dtype::Fp16,
-            }),
-            Op::Vector { tile, n: elems } => progs[(tile % n) as usize].push(Instr::Vec {
-                op: VecOp::Add,
-                n: Count(elems as u64),
-                dtype: Dtype::Fp16,
-            }),
+            Op::Gemm { tile, .. } | Op::Vector { tile, .. } => {
+                progs[(tile % n) as usize].push(compute_instr(o).expect("a compute op"))
+            }
             Op::Send { from, to, bytes } => {
                 let (from, to) = (from % n, to % n);
                 let (b, tag) = (Bytes(bytes as u64), Tag(i as u32));
@@ -393,17 +396,9 @@ fn build_serialized(chip: &Chip, ops: &[Op]) -> Trace {
                 },
                 wait(STORE_TOK),
             ]),
-            Op::Gemm { tile, m, n: cols, k } => progs[(tile % n) as usize].push(Instr::Gemm {
-                m: Count(m as u64),
-                n: Count(cols as u64),
-                k: Count(k as u64),
-                dtype: Dtype::Fp16,
-            }),
-            Op::Vector { tile, n: elems } => progs[(tile % n) as usize].push(Instr::Vec {
-                op: VecOp::Add,
-                n: Count(elems as u64),
-                dtype: Dtype::Fp16,
-            }),
+            Op::Gemm { tile, .. } | Op::Vector { tile, .. } => {
+                progs[(tile % n) as usize].push(compute_instr(o).expect("a compute op"))
+            }
             Op::Send { from, to, bytes } => {
                 let (from, to) = ((from % n) as usize, to % n);
                 let (b, tag) = (Bytes(bytes as u64), Tag(i as u32));

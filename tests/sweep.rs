@@ -3,16 +3,10 @@
 //! whole, chip overrides, per-point failures as rows, usage errors up front
 //! (exit 2, no output file).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn tilesim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tilesim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run tilesim")
-}
+use common::{text, tilesim};
+use std::path::{Path, PathBuf};
 
 /// Runs a sweep that must succeed; returns its standard output.
 fn sweep(args: &[&str]) -> String {
@@ -28,12 +22,7 @@ fn sweep(args: &[&str]) -> String {
 fn failing(args: &[&str]) -> (i32, String, String) {
     let mut all = vec!["sweep"];
     all.extend_from_slice(args);
-    let o = tilesim(&all);
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into(),
-        String::from_utf8_lossy(&o.stderr).into(),
-    )
+    text(&tilesim(&all))
 }
 
 /// A CSV split into header and records (no field of these sweeps holds a

@@ -3,6 +3,7 @@
 
 use super::{Format, Header, Item, Pos, Source, TraceError, check};
 use crate::diag::Location;
+use crate::ids::TileId;
 use crate::isa::{Flags, Instr};
 use std::path::Path;
 
@@ -90,6 +91,16 @@ impl Trace {
     /// A trace built in memory (no file); `name` stands in for the path.
     pub fn from_programs(header: Header, programs: Vec<Program>, name: &str) -> Trace {
         Trace { header, programs, file: name.to_string(), format: Format::Binary }
+    }
+
+    /// A trace built in memory from per-tile instruction lists (loops
+    /// balanced); tiles not listed idle.
+    pub fn from_streams(header: Header, streams: impl IntoIterator<Item = (TileId, Vec<Instr>)>, name: &str) -> Trace {
+        let mut programs = vec![Program::default(); header.tiles as usize];
+        for (t, s) in streams {
+            programs[t.index()] = Program::from_instrs(s);
+        }
+        Self::from_programs(header, programs, name)
     }
 
     /// Renders an instruction's position for messages.

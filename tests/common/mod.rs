@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: shipped configs and workloads.
 #![allow(dead_code)]
 
+use std::process::{Command, Output};
 use tilesim::chip::Chip;
 use tilesim::compiler::{self, PlanRequest, Workload};
 use tilesim::config::shipped::{self, Kind};
@@ -30,4 +31,22 @@ pub fn run(m: &Model, c: &Chip, w: &Workload, req: &PlanRequest) -> RunReport {
     let stats = tilesim::sim::simulate(c, &trace, &Default::default())
         .unwrap_or_else(|e| panic!("{} on {}: {e}", m.name, c.name));
     RunReport::new(c, &trace, &stats)
+}
+
+/// Runs the `tilesim` binary from the repository root.
+pub fn tilesim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tilesim"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run tilesim")
+}
+
+/// (exit status, stdout, stderr) of a run.
+pub fn text(o: &Output) -> (i32, String, String) {
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into(),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
 }

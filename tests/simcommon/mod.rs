@@ -9,7 +9,7 @@ use tilesim::config::{chip, shipped};
 use tilesim::ids::TileId;
 use tilesim::isa::Instr;
 use tilesim::sim::{self, RunStats};
-use tilesim::trace::{Header, Program, Trace};
+use tilesim::trace::{Header, Trace};
 
 /// A chip shipped in configs/chips/.
 pub fn shipped_chip(name: &str) -> Chip {
@@ -41,11 +41,7 @@ pub fn trace_of(chip: &Chip, header: Option<Header>, streams: Vec<(TileId, Vec<I
         workload: name.to_string(),
         ..Header::default()
     });
-    let mut programs = vec![Program::default(); header.tiles as usize];
-    for (t, s) in streams {
-        programs[t.index()] = Program::from_instrs(s);
-    }
-    Trace::from_programs(header, programs, name)
+    Trace::from_streams(header, streams, name)
 }
 
 /// Runs `trace` on `chip`, panicking with the simulator's message on error.
