@@ -391,3 +391,61 @@ fn zero_load_multi_packet_message_pipelines() {
     let expected = 2 + (k + 1) * 3 + k + 1 + bytes / 64;
     assert_eq!(s.message_latency.mean(), expected as f64);
 }
+
+// ----- Multicast ----------------------------------------------------------------
+
+/// A multicast crosses each link of the union of its routes once: from the
+/// middle of a mini-mesh row to the whole row, and from a corner to the
+/// whole 4x4 chip (an x-first tree: 3 links along row 0, 4 x 3 down the
+/// columns, 16 - 1 ejections and 1 injection). Every member's `recv`
+/// matches, and the NoC bytes are exactly (tree links) x bytes.
+#[test]
+fn multicast_crosses_each_tree_link_once() {
+    let chip = shipped_chip("mini-mesh");
+    let bytes = 4 * KIB;
+    for (from, members, links) in [(5u32, vec![4u32, 5, 6, 7], 7u64), (0, (0..16).collect(), 3 + 12 + 15 + 1)] {
+        let header = tilesim::trace::Header {
+            chip: chip.name.clone(),
+            tiles: chip.total_tiles(),
+            groups: vec![members.iter().map(|&t| TileId(t)).collect()],
+            ..Default::default()
+        };
+        let mut streams = vec![(
+            TileId(from),
+            vec![
+                Instr::Mcast {
+                    tok: Token(0),
+                    group: tilesim::isa::Group(0),
+                    tag: Tag(7),
+                    sram: SramAddr(0),
+                    bytes: Bytes(bytes),
+                },
+                wait(0),
+            ],
+        )];
+        for &m in members.iter().filter(|&&m| m != from) {
+            streams.push((
+                TileId(m),
+                vec![
+                    Instr::Recv {
+                        tok: Token(0),
+                        from: TileId(from),
+                        tag: Tag(7),
+                        sram: SramAddr(0x8000),
+                        bytes: Bytes(bytes),
+                    },
+                    wait(0),
+                ],
+            ));
+        }
+        let stats = run(&chip, &trace_of(&chip, Some(header), streams, "multicast"));
+        eprintln!(
+            "multicast from {from} to {} tiles: {} cycles, {} NoC bytes",
+            members.len(),
+            stats.cycles.0,
+            stats.bytes.noc
+        );
+        assert_eq!(stats.bytes.noc, links * bytes, "multicast from tile {from}");
+        assert_eq!(stats.bytes.messages, bytes);
+    }
+}
