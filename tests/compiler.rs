@@ -29,7 +29,9 @@ fn every_compiled_trace_adds_up_to_the_model() {
         let m = model(mname);
         for (cname, _) in shipped::CHIPS {
             let c = chip(cname);
-            for w in [decode(&m), Workload { phase: compiler::Phase::Prefill, context: 0, prompt: 128, ..decode(&m) }] {
+            // A short prompt: longer ones are computed in blocks that read
+            // weights or KV again (checked by long_prefill_is_split_...).
+            for w in [decode(&m), Workload { phase: compiler::Phase::Prefill, context: 0, prompt: 32, ..decode(&m) }] {
                 let comp = match compiler::compile(&m, &c, &w, &PlanRequest::default()) {
                     Ok(x) => x,
                     Err(CompileError::DoesNotFit(_)) => continue,
@@ -244,13 +246,18 @@ fn long_prefill_is_split_to_fit_the_tile_buffers() {
 
 #[test]
 fn a_mapping_that_would_overflow_a_tile_is_refused_not_emitted() {
-    // SRAM-only chips keep a pass's activations at a root tile; an 8192-token
-    // prompt does not fit there, and the compiler says so instead of writing
-    // a trace the simulator would reject.
+    // The root strategy keeps a pass's activations at a root tile; an
+    // 8192-token prompt does not fit there, and the compiler says so
+    // instead of writing a trace the simulator would reject. The tiled
+    // strategy spreads them over the grid and takes the prompt in blocks.
     let mut m = model("llama-2-7b");
     m.layers = 1;
     let w = Workload { phase: compiler::Phase::Prefill, context: 0, prompt: 8192, ..decode(&m) };
-    match compiler::compile(&m, &chip("groq-576"), &w, &PlanRequest::default()) {
+    let groq = chip("groq-576");
+    let tiled = compiler::compile(&m, &groq, &w, &PlanRequest::default()).map(|_| ());
+    assert!(tiled.is_ok(), "the tiled strategy takes a long prompt: {:?}", tiled.err());
+    let root = PlanRequest { strategy: Some(compiler::Strategy::Root), ..Default::default() };
+    match compiler::compile(&m, &groq, &w, &root) {
         Err(CompileError::Unsupported(msg)) => {
             assert!(msg.contains("beyond the tile's SRAM") && msg.contains("--prompt"), "{msg}")
         }

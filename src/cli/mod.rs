@@ -148,6 +148,34 @@ pub struct WorkloadArgs {
     /// Activation data type (default: fp16).
     #[arg(long)]
     pub act_dtype: Option<String>,
+    /// How activations move between operations: memory (in HBM, GPU
+    /// kernels), root (a root tile), tiled (spread over the tile grid).
+    /// Default: memory for HBM chips on a crossbar, tiled otherwise.
+    /// `compare` takes several (comma list or repeated) and runs each chip
+    /// with each.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub strategy: Vec<StrategyArg>,
+    /// Layer regions per chip, pipelined (tiled strategy; default: the
+    /// plan's estimate of the fastest that fits).
+    #[arg(long)]
+    pub regions: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum StrategyArg {
+    Memory,
+    Root,
+    Tiled,
+}
+
+impl From<StrategyArg> for tilesim::compiler::Strategy {
+    fn from(s: StrategyArg) -> Self {
+        match s {
+            StrategyArg::Memory => tilesim::compiler::Strategy::Memory,
+            StrategyArg::Root => tilesim::compiler::Strategy::Root,
+            StrategyArg::Tiled => tilesim::compiler::Strategy::Tiled,
+        }
+    }
 }
 
 #[derive(Args, Debug)]

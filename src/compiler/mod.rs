@@ -11,11 +11,12 @@ pub mod analytic;
 pub mod gemm;
 mod lower;
 pub mod plan;
+pub mod regions;
 pub mod tree;
 pub mod workload;
 
 pub use lower::Compiled;
-pub use plan::{Home, Plan, PlanRequest};
+pub use plan::{Home, Plan, PlanRequest, Strategy};
 pub use workload::{Phase, Workload, WorkloadSpec};
 
 use crate::chip::Chip;

@@ -15,7 +15,7 @@
 use super::CompileError;
 use super::analytic::experts_of;
 use super::gemm::{self, Partition};
-use super::plan::{Home, Plan};
+use super::plan::{Home, Plan, Strategy};
 use super::tree;
 use super::workload::Workload;
 use crate::chip::SystemTopology;
@@ -33,8 +33,9 @@ use std::ops::Range;
 mod memory;
 mod ops;
 mod root;
+mod tiled;
 
-use ops::{AttnOp, GemmOp, Op, PassOps};
+use ops::{AttnOp, GemmOp, Lay, Op, PassOps};
 
 // Token numbers (per tile): one per stream slot, then messages and stores.
 const SLOTS: usize = 4;
@@ -48,14 +49,6 @@ const TOK_STORE: u32 = 10;
 // 4*id + k and collectives from 1000 + 64*id.
 const TAG_FEEDBACK: Tag = Tag(1);
 const TAG_STAGE: Tag = Tag(2);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Strategy {
-    /// Activations in HBM, barriers between operations.
-    Memory,
-    /// Activations at the chip's root tile, trees between operations.
-    Root,
-}
 
 /// Balanced split of `total` into `parts`: the range of part `i`.
 fn part(i: u64, total: u64, parts: u64) -> Range<u64> {
@@ -94,6 +87,8 @@ pub struct Compiled<'a> {
     /// Position of each local tile.
     rank: Vec<u32>,
     sram: SramLayout,
+    /// The tiled strategy's regions and tile groups.
+    tiled: Option<tiled::Layout>,
 }
 
 /// Byte offsets of each tile's SRAM buffers.
@@ -112,7 +107,7 @@ struct SramLayout {
 
 impl<'a> Compiled<'a> {
     pub fn new(model: &'a Model, chip: &'a Chip, workload: &'a Workload, plan: Plan) -> Result<Self, CompileError> {
-        let strategy = if plan.home == Home::Hbm { Strategy::Memory } else { Strategy::Root };
+        let strategy = plan.strategy;
         let tiles = chip.tiles_per_chip();
         let order = order(chip);
         let mut rank = vec![0; tiles as usize];
@@ -135,7 +130,11 @@ impl<'a> Compiled<'a> {
             order,
             rank,
             sram: SramLayout::default(),
+            tiled: None,
         };
+        if strategy == Strategy::Tiled {
+            c.tiled = Some(tiled::Layout::new(&c));
+        }
         c.layout()?;
         c.plan_passes();
         c.check_resident_fit()?;
@@ -158,13 +157,16 @@ impl<'a> Compiled<'a> {
         let buffers = self.plan.buffer_bytes.min(s);
         let base = s - buffers;
         let q = buffers / 4;
-        let slot = 2 * q / SLOTS as u64;
+        // The tiled strategy's largest buffer is its input slice (the other
+        // strategies stream their inputs through the stream slots).
+        let (x_size, stream) = if self.strategy == Strategy::Tiled { (2 * q, q) } else { (q, 2 * q) };
+        let slot = stream / SLOTS as u64;
         self.sram = SramLayout {
             c: base,
             c_size: q,
             x: base + q,
-            x_size: q,
-            stream: std::array::from_fn(|i| base + 2 * q + i as u64 * slot),
+            x_size,
+            stream: std::array::from_fn(|i| base + q + x_size + i as u64 * slot),
             stream_size: slot,
         };
         if q < 256 {
@@ -187,7 +189,7 @@ impl<'a> Compiled<'a> {
             }
         }
         let mut passes = Vec::new();
-        for s in 0..self.plan.pp {
+        for s in 0..self.plan.total_stages() {
             for &u in &sizes {
                 for g in 0..self.expert_groups() {
                     passes.push(((s, u, g), self.pass_ops(s, u, g)));
@@ -216,7 +218,10 @@ impl<'a> Compiled<'a> {
         let mut worst = (0u64, 0u32, 0u32);
         for ((stage, _, _), ops) in &self.passes {
             for pos in 0..self.tiles {
-                let b = self.resident_bytes(ops, pos);
+                let b = match &self.tiled {
+                    Some(t) => self.resident_bytes_tiled(t, ops, *stage, pos),
+                    None => self.resident_bytes(ops, pos),
+                };
                 if b > worst.0 {
                     worst = (b, *stage, pos);
                 }
@@ -319,11 +324,20 @@ impl<'a> Compiled<'a> {
         let used = self.plan.dp * self.plan.chips_per_replica();
         let mut groups = Vec::new();
         self.chip_group = vec![None; chips as usize];
-        if self.strategy == Strategy::Memory {
-            for c in 0..used {
-                self.chip_group[c as usize] = Some(groups.len() as u32);
-                groups.push((c * p..(c + 1) * p).map(TileId).collect());
+        match self.strategy {
+            Strategy::Memory => {
+                for c in 0..used {
+                    self.chip_group[c as usize] = Some(groups.len() as u32);
+                    groups.push((c * p..(c + 1) * p).map(TileId).collect());
+                }
             }
+            Strategy::Tiled => {
+                let layout = self.tiled.as_ref().expect("tiled layout");
+                for c in 0..used {
+                    groups.extend(layout.groups.iter().map(|g| g.iter().map(|&l| TileId(c * p + l)).collect()));
+                }
+            }
+            Strategy::Root => {}
         }
         let w = self.workload;
         let produced = w.produced_per_user() * w.batch as f64 * self.plan.steps as f64;
@@ -401,9 +415,23 @@ impl<'a> Compiled<'a> {
         }
         let at = ChipAt { chip, replica: chip / per, stage: (chip % per) / self.plan.tp, rank: chip % self.plan.tp };
         let pos = self.pos_of(local);
-        let mut e = Emitter { c: self, at, local, pos, out: Vec::new() };
+        let region = self.tiled.as_ref().map_or(0, |t| t.place[local as usize].region);
+        let gstage = at.stage * self.plan.regions + region;
+        let mut e = Emitter { c: self, at, local, pos, gstage, tokens: 0, out: Vec::new() };
         e.program();
         e.out
+    }
+
+    /// The tile that leads pipeline stage `gstage` of `replica` on tensor
+    /// rank `rank`: the root tile, or a tiled region's home tile.
+    fn leader(&self, replica: u32, gstage: u32, rank: u32) -> TileId {
+        let regions = self.plan.regions;
+        let chip = self.plan.chip(replica, gstage / regions, rank);
+        let local = match &self.tiled {
+            Some(t) => t.leader(gstage % regions),
+            None => self.root,
+        };
+        TileId(chip * self.tiles + local)
     }
 
     fn pos_of(&self, local: u32) -> u32 {
@@ -426,8 +454,13 @@ impl<'a> Compiled<'a> {
             self.chip.name,
             self.plan.describe(),
             match self.strategy {
-                Strategy::Memory => "in HBM (barriers between operations)",
-                Strategy::Root => "at each chip's root tile (tree broadcast and reduction)",
+                Strategy::Memory => "in HBM (barriers between operations)".to_string(),
+                Strategy::Root => "at each chip's root tile (tree broadcast and reduction)".to_string(),
+                Strategy::Tiled => format!(
+                    "spread over each region's tile grid ({} region(s) per chip; multicast along one grid \
+                     dimension, reduction along the other)",
+                    self.plan.regions
+                ),
             }
         )
     }
@@ -482,6 +515,11 @@ struct Emitter<'c, 'a> {
     local: u32,
     /// Position relative to the chip root (Root strategy) or the local index.
     pos: u32,
+    /// Pipeline stage of this tile: its chip's stage times the regions per
+    /// chip, plus its region (tiled strategy).
+    gstage: u32,
+    /// Tokens of the micro-batch of the pass being generated.
+    tokens: u64,
     out: Vec<Instr>,
 }
 
@@ -506,8 +544,10 @@ impl Emitter<'_, '_> {
         TileId(chip * self.c.tiles + local)
     }
 
+    /// Whether this tile leads its stage (receives the sampled tokens and
+    /// sends them on).
     fn is_leader(&self) -> bool {
-        self.local == self.c.root
+        self.tile(self.at.chip, self.local) == self.c.leader(self.at.replica, self.gstage, self.at.rank)
     }
 
     fn program(&mut self) {
@@ -522,7 +562,7 @@ impl Emitter<'_, '_> {
             }
         }
         let steps = plan.steps;
-        let (first, last) = (self.at.stage == 0, self.at.stage + 1 == plan.pp);
+        let (first, last) = (self.gstage == 0, self.gstage + 1 == plan.total_stages());
         let step = |e: &mut Self, recv_fb: bool, send_fb: bool| {
             for &(users, n) in &runs {
                 e.looped(n, |e| {
@@ -536,7 +576,7 @@ impl Emitter<'_, '_> {
                 });
             }
         };
-        if plan.pp == 1 {
+        if plan.total_stages() == 1 {
             self.looped(steps, |e| step(e, false, false));
         } else if first {
             step(self, false, false);
@@ -557,8 +597,8 @@ impl Emitter<'_, '_> {
         }
         let plan = &self.c.plan;
         let bytes = 4 * users * self.c.workload.tokens_per_user();
-        let peer_stage = if send { 0 } else { plan.pp - 1 };
-        let peer = self.tile(plan.chip(self.at.replica, peer_stage, self.at.rank), self.c.root);
+        let peer_stage = if send { 0 } else { plan.total_stages() - 1 };
+        let peer = self.c.leader(self.at.replica, peer_stage, self.at.rank);
         let tag = TAG_FEEDBACK;
         let sram = SramAddr(self.c.sram.x);
         if send {
@@ -571,7 +611,8 @@ impl Emitter<'_, '_> {
     }
 
     fn pass(&mut self, users: u64) {
-        let ops = self.c.pass(self.at.stage, users, self.c.expert_group(self.at.rank)).clone();
+        self.tokens = users * self.c.workload.tokens_per_user();
+        let ops = self.c.pass(self.gstage, users, self.c.expert_group(self.at.rank)).clone();
         for (i, op) in ops.pre.iter().enumerate() {
             self.op(op, 100 + i as u32);
         }
@@ -589,6 +630,7 @@ impl Emitter<'_, '_> {
         match self.c.strategy {
             Strategy::Memory => self.op_memory(op, id),
             Strategy::Root => self.op_root(op, id),
+            Strategy::Tiled => self.op_tiled(op, id),
         }
     }
 
@@ -735,22 +777,43 @@ impl Emitter<'_, '_> {
     }
 
     /// Attention work of this tile: for each of its (user, KV group,
-    /// block) items, `before(user, group, token)` (the strategy brings the
-    /// queries), the block's K and V from where the cache lives, and one
-    /// fused `attn`. Then the blocks of a pair split over several tiles are
-    /// combined up a split-k tree. Returns this tile's items and how many
-    /// of them it leads (holds the combined output of).
+    /// block) items, then the blocks of a pair split over several tiles
+    /// combined up a split-k tree. Returns this tile's items and how many of
+    /// them it leads (holds the combined output of). `before` as for
+    /// `attend_items`.
     fn attend(
         &mut self,
         a: &AttnOp,
         id: u32,
-        mut before: impl FnMut(&mut Self, u64, u64, Token),
+        before: impl FnMut(&mut Self, u64, u64, Token),
     ) -> (Vec<(u64, u64, Range<u64>)>, usize) {
-        let (m, w) = (self.c.model, self.c.workload);
-        let hd = m.head_dim;
+        let hd = self.c.model.head_dim;
         let q_bytes = self.act(a.q_tokens * a.heads_per_group * hd);
         let out_elems = a.q_tokens * a.heads_per_group * hd;
         let items = self.c.attn_items(a, self.pos);
+        self.attend_items(a, &items, before);
+        // Combine the blocks of each pair: member b of the pair's blocks.
+        let single = items.len() == 1 && a.blocks > 1;
+        let idx = self.pos % a.blocks as u32;
+        let base = self.pos - idx;
+        if single {
+            self.reduce_tree(idx, a.blocks as u32, base, q_bytes, out_elems, id, |e, p| e.local_at_pos(p));
+        }
+        let leaders = self.c.attn_leads(a, self.pos, items.len());
+        (items, leaders)
+    }
+
+    /// For each (user, KV group, position range) item: `before(user,
+    /// group, token)` (the strategy brings the queries), the block's K and V
+    /// from where the cache lives, and one fused `attn`.
+    fn attend_items(
+        &mut self,
+        a: &AttnOp,
+        items: &[(u64, u64, Range<u64>)],
+        mut before: impl FnMut(&mut Self, u64, u64, Token),
+    ) {
+        let (m, w) = (self.c.model, self.c.workload);
+        let hd = m.head_dim;
         let kv_base = match &self.c.chip.memory {
             Memory::Hbm { capacity, .. } => capacity.0 / 4,
             Memory::Dram3d { capacity_per_tile, .. } => capacity_per_tile.0 / 2,
@@ -791,15 +854,6 @@ impl Emitter<'_, '_> {
                 dtype: w.kv,
             });
         }
-        // Combine the blocks of each pair: member b of the pair's blocks.
-        let single = items.len() == 1 && a.blocks > 1;
-        let idx = self.pos % a.blocks as u32;
-        let base = self.pos - idx;
-        if single {
-            self.reduce_tree(idx, a.blocks as u32, base, q_bytes, out_elems, id, |e, p| e.local_at_pos(p));
-        }
-        let leaders = self.c.attn_leads(a, self.pos, items.len());
-        (items, leaders)
     }
 
     /// This tile's part in an all-reduce of `bytes` with tile `local` of

@@ -33,6 +33,25 @@ pub(super) struct GemmOp {
     pub(super) out_region: u64,
     /// Offset of this GEMM's weights in the weight store.
     pub(super) w_offset: u64,
+    /// How the tiled strategy lays the matrix over a region.
+    pub(super) lay: Lay,
+}
+
+/// How the tiled strategy lays a matrix over a region's rows x columns
+/// (arch/compiler.md, "Tiled").
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Lay {
+    /// The input is the hidden state, which lives on the home row: the
+    /// reduction splits over columns (inputs multicast down them), the
+    /// outputs over rows (partial sums reduced along rows to the home
+    /// column). Otherwise the input lives on the home column: reduction over
+    /// rows, outputs over columns, landing on the home row.
+    pub(super) from_hidden: bool,
+    /// The dimension split over rows (outputs, or the reduction) is
+    /// `groups` groups of `per` elements: rows take whole groups, or share
+    /// one when there are fewer groups than rows (KV heads, gate/up pairs).
+    pub(super) groups: u64,
+    pub(super) per: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -104,7 +123,7 @@ impl Compiled<'_> {
             fixed,
             self.sram.c_size,
             self.sram.stream_size / 2,
-            2,
+            self.act.bits().div_ceil(8),
             self.workload.weights.bits().div_ceil(8),
         )
     }
@@ -133,6 +152,7 @@ impl Compiled<'_> {
             a_region: 0,
             out_region: 0,
             w_offset: 0,
+            lay: Lay { from_hidden: true, groups: n, per: 1 },
         }
     }
 
@@ -172,7 +192,7 @@ impl Compiled<'_> {
         let tokens = users * w.tokens_per_user();
         let hidden_bytes = self.abytes(tokens * m.hidden);
         let first = stage == 0;
-        let last = stage + 1 == self.plan.pp;
+        let last = stage + 1 == self.plan.total_stages();
         let mut layer = Vec::new();
         let (q_l, kv_l) = (m.q_dim() / tp, m.kv_dim() / tp);
         let mut region = 0u64;
@@ -199,6 +219,10 @@ impl Compiled<'_> {
         qkv.a_region = x_region;
         qkv.out_region = qkv_region;
         qkv.w_offset = weights(self.wbytes(m.hidden * (q_l + 2 * kv_l)));
+        // Tiled: each row holds whole KV groups' Q, K and V (or a share of one).
+        let kv_groups = m.kv_heads / tp;
+        let hpg = m.heads / m.kv_heads;
+        qkv.lay = Lay { from_hidden: true, groups: kv_groups, per: (hpg + 2) * m.head_dim };
         layer.push(Op::Gemm(qkv));
         layer.push(Op::Attention(self.attention(users)));
         let mut o = self.gemm(tokens, m.hidden, q_l);
@@ -206,6 +230,7 @@ impl Compiled<'_> {
         o.out_region = if tp > 1 { part_region } else { h_region };
         o.residual = tp == 1;
         o.w_offset = weights(self.wbytes(q_l * m.hidden));
+        o.lay = Lay { from_hidden: false, groups: kv_groups, per: hpg * m.head_dim };
         if tp == 1 {
             o.root_epilogue = vec![(VecOp::Add, tokens * m.hidden)];
         }
@@ -227,10 +252,14 @@ impl Compiled<'_> {
             gu.a_region = h_region;
             gu.out_region = f_region;
             gu.w_offset = w(this.wbytes(m.hidden * 2 * ffn_l));
+            // Tiled: gate and up columns in pairs, so a row applies SiLU-mul
+            // to its own outputs and hands the down projection its rows.
+            gu.lay = Lay { from_hidden: true, groups: ffn_l, per: 2 };
             let mut down = this.gemm(rows, m.hidden, ffn_l);
             down.a_region = f_region;
             down.out_region = if tp > 1 { part_region } else { x_region };
             down.w_offset = w(this.wbytes(ffn_l * m.hidden));
+            down.lay = Lay { from_hidden: false, groups: ffn_l, per: 1 };
             vec![Op::Gemm(gu), Op::Gemm(down)]
         };
         if m.experts == 1 {
