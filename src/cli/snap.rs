@@ -100,9 +100,8 @@ pub fn run(a: &SnapArgs) -> Result<ExitCode, CliError> {
     let reviewing = a.review || a.review_stdin;
 
     super::out(&table(&suite.file, &store, &report, settings.tolerance))?;
-    if !reviewing {
-        super::out(&details(&report, color))?;
-    }
+    // A review shows each diff as it asks.
+    super::out(&details(&report, !reviewing, color))?;
     if reviewing {
         review(&mut report, &store, &mut std::io::stdin().lock(), color)?;
     }
@@ -143,13 +142,13 @@ fn table(file: &str, store: &Store, r: &Report, tolerance: f64) -> String {
     s
 }
 
-/// The diff of every new, changed or accepted case, and the whole
-/// message of every case that could not run.
-fn details(r: &Report, color: bool) -> String {
+/// The diff of every new, changed or accepted case (when `diffs`), and
+/// the whole message of every case that could not run.
+fn details(r: &Report, diffs: bool, color: bool) -> String {
     let mut s = String::new();
     for o in &r.outcomes {
         match o.status {
-            Status::Changed | Status::New | Status::Accepted => {
+            Status::Changed | Status::New | Status::Accepted if diffs => {
                 let _ = writeln!(s, "\n{} {}: {}", o.status.name(), o.name, o.cycles_line());
                 s.push_str(&paint(&diff_of(o), color));
             }
