@@ -20,6 +20,7 @@ pub mod report;
 pub mod rng;
 pub mod roofline;
 pub mod sim;
+pub mod snap;
 pub mod sweep;
 pub mod synth;
 pub mod trace;

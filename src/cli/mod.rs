@@ -8,6 +8,7 @@ mod generate;
 mod list;
 mod plot;
 mod run;
+mod snap;
 mod sweep;
 
 pub use error::CliError;
@@ -47,6 +48,9 @@ pub enum Command {
     Compare(CompareArgs),
     /// Sweep models, chips, chip-config overrides and workload axes: one CSV or JSON row per point.
     Sweep(Box<sweep::SweepArgs>),
+    /// Snapshot-test cycle counts: run a suite's cases and compare each with its accepted
+    /// snapshot (exit 4 when any is new or changed).
+    Snap(snap::SnapArgs),
     /// Draw a line chart (SVG) from a sweep's CSV output, or any CSV with a header.
     Plot(plot::PlotArgs),
     /// Simulate microbenchmarks on a chip (memory stream and latency, NoC and chip-link
@@ -298,6 +302,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Roofline(a) => compile::roofline(&a),
         Command::Compare(a) => compile::compare(&a),
         Command::Sweep(a) => sweep::run(&a),
+        Command::Snap(a) => snap::run(&a),
         Command::Plot(a) => plot::run(&a),
         Command::Characterize { chip, json } => {
             let c = load_chip(&chip)?;
