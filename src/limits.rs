@@ -144,6 +144,8 @@ pub const MAX_SPEC: u64 = 1024;
 pub const MAX_TOKENS_PER_PASS: u64 = 1 << 24;
 /// Decode steps (or prefill passes) in one trace.
 pub const MAX_STEPS: u64 = 1 << 20;
+/// Worker threads of a sweep.
+pub const MAX_JOBS: u32 = 1024;
 
 // ---- Traces -------------------------------------------------------------
 
@@ -298,6 +300,7 @@ pub fn table() -> Vec<Row> {
             wl,
         ),
         row("steps", "--steps", format!("1 ..= {}", pow2(MAX_STEPS as u128)), "run time", "compiler::plan::choose"),
+        row("jobs", "sweep --jobs", format!("1 ..= {MAX_JOBS}"), "threads", "cli::sweep (clap)"),
         row(
             "degrees",
             "--tp, --pp, --ep",

@@ -565,6 +565,14 @@ fn cases() -> Vec<Case> {
             "--steps must be at most",
         ),
         c(
+            "jobs",
+            (
+                args(&["sweep", "--model", "model.toml", "--chip", "chip.toml", "--floor-only", "--jobs", "1024"]),
+                args(&["sweep", "--model", "model.toml", "--chip", "chip.toml", "--floor-only", "--jobs", "1025"]),
+            ),
+            "1025",
+        ),
+        c(
             "degrees",
             (
                 args(&["roofline", "--model", "model.toml", "--chip", "chip.toml", "--pp", "1"]),
@@ -718,7 +726,7 @@ fn arch_limits_md_holds_the_table_of_the_code() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
     /// Extreme values in every numeric config field: accepted or exit 2
     /// with the file and line, never a panic, an abort or a hang.
@@ -758,4 +766,91 @@ proptest! {
             prop_assert!(out.stderr.lines().all(|l| l.len() < 400), "echoes too much:\n{}", out.stderr);
         }
     }
+}
+
+/// Every example of issue 9, as a hostile user typed it: exit 2 naming the
+/// file (and line) or the flag, under the cap and the timeout.
+#[test]
+fn the_examples_of_issue_9_exit_2_with_a_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let w = |name: &str, text: &str| std::fs::write(d.join(name), text).unwrap();
+    let mini = include_str!("../configs/chips/mini-mesh.toml");
+    let edit = |key: &str, value: &str| set(mini, if key == "clock" { "" } else { "noc" }, key, Some(value));
+    w("huge.toml", &edit("grid", "[4096, 4096]").replace("attach = [", "# attach = ["));
+    w("huge.trace", "tilesim-trace 1\nchip mini-mesh\ntiles 16777216\ntile 0\ndelay cycles=1\n");
+    let fc = include_str!("../configs/chips/dgx-h100.toml");
+    let fc = set(
+        &set(&set(fc, "system", "chips", Some("20000")), "system", "topology", Some("\"fully-connected\"")),
+        "system",
+        "switch_latency",
+        None,
+    );
+    w("fc.toml", &fc);
+    w(
+        "groups.trace",
+        &format!(
+            "tilesim-trace 1\nchip x\ntiles 67108864\n{}",
+            (0..8).map(|g| format!("group {g} 0-67108863\n")).collect::<String>()
+        ),
+    );
+    w("sram.toml", &set(mini, "tile", "sram", Some("\"1e30 B\"")));
+    w("loop.trace", "tilesim-trace 1\nchip mini-mesh\ntiles 16\ntile 0\nloop count=18446744073709551615\nendloop\n");
+    w("packet.toml", &edit("packet", "\"1 B\""));
+    w("bw.toml", &edit("link_bandwidth", "\"1e-30 B/s\""));
+    w("clock.toml", &edit("clock", "\"1e30 GHz\""));
+    w("grid.toml", &edit("grid", "[4, 4, 4, 99, -1, \"x\"]"));
+    w(
+        "attn.trace",
+        "tilesim-trace 1\nchip mini-mesh\ntiles 16\ntile 0\nattn q=1 ctx=16 heads=8 kv_heads=0 hd=64 dtype=fp16\n",
+    );
+    let model = include_str!("../configs/models/llama-2-7b.toml");
+    w("layers.toml", &set(model, "", "layers", Some("4294967296")));
+    w("heads.toml", &set(model, "", "heads", Some("9223372036854775807")));
+    let cases: &[(&[&str], &str)] = &[
+        (&["roofline", "--model", "llama-2-7b", "--chip", "dgx-h100", "--pp", "0"], "--pp"),
+        (&["check", "-v", "layers.toml"], "layers.toml:"),
+        (&["roofline", "--model", "layers.toml", "--chip", "h100"], "layers.toml:"),
+        (&["run", "huge.trace", "--chip", "huge.toml"], "huge.trace:"),
+        (&["characterize", "--chip", "fc.toml"], "fc.toml"),
+        (&["roofline", "--model", "llama-2-7b", "--chip", "h100", "--spec", "18446744073709551615"], "--spec"),
+        (
+            &[
+                "gen",
+                "traffic",
+                "--chip",
+                "mesh8x8",
+                "--pattern",
+                "uniform",
+                "--rate",
+                "0.1",
+                "--cycles",
+                "18446744073709551615",
+                "-o",
+                "t.trace",
+            ],
+            "--cycles",
+        ),
+        (&["check", "groups.trace"], "groups.trace:"),
+        (&["check", "sram.toml"], "sram.toml:"),
+        (&["check", "--chip", "/dev/zero", "loop.trace"], "/dev/zero"),
+        (&["check", "loop.trace"], "loop.trace:"),
+        (&["run", "loop.trace", "--chip", "mini-mesh"], "loop.trace:"),
+        (&["check", "packet.toml"], "packet.toml:"),
+        (&["check", "bw.toml"], "bw.toml:"),
+        (&["check", "clock.toml"], "clock.toml:"),
+        (&["roofline", "--model", "llama-2-7b", "--chip", "h100", "--context", "18446744073709551615"], "--context"),
+        (&["check", "grid.toml"], "grid.toml:"),
+        (&["run", "attn.trace", "--chip", "mini-mesh"], "attn.trace:"),
+        (&["check", "heads.toml"], "heads.toml:"),
+    ];
+    let mut problems = Vec::new();
+    for (a, locate) in cases {
+        let args: Vec<String> = a.iter().map(|s| s.to_string()).collect();
+        let (code, stderr) = tilesim(&args, d, None);
+        if code != Some(2) || !stderr.contains(locate) || stderr.contains("panicked") {
+            problems.push(format!("tilesim {}: exit {code:?}, expected 2 naming {locate}:\n{stderr}", a.join(" ")));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

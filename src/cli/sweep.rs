@@ -75,7 +75,7 @@ pub struct SweepArgs {
     #[arg(long)]
     pub floor_only: bool,
     /// Worker threads (default: the number of cores).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=tilesim::limits::MAX_JOBS as i64))]
     pub jobs: Option<u32>,
     /// Run only the points whose index is K modulo N (a job-array task).
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]

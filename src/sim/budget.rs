@@ -110,7 +110,7 @@ pub fn max_hops(chip: &Chip) -> u128 {
 
 /// Events of one run of `trace` on `chip` (loops multiplied out): every
 /// instruction issued, every packet times the hops of the longest route,
-/// every DRAM granule, and the barrier set-up routes.
+/// every DRAM granule, and the set-up routes (HBM stacks, barriers).
 pub fn events(chip: &Chip, trace: &Trace) -> u128 {
     let hops = max_hops(chip);
     let packet = chip.noc.packet.0.max(1) as u128;
@@ -142,8 +142,14 @@ pub fn events(chip: &Chip, trace: &Trace) -> u128 {
             }
         }
     }
+    // Set-up: a route from every tile of a chip to every HBM stack, and
+    // from every barrier-group member to its group's first tile.
+    let stack_routes = match chip.memory {
+        Memory::Hbm { stacks, .. } => chip.tiles_per_chip() as u128 * stacks as u128,
+        _ => 0,
+    };
     let members: u128 = trace.header.groups.iter().map(|g| g.len() as u128).sum();
-    total.saturating_add(members * hops)
+    total.saturating_add((members + stack_routes) * hops)
 }
 
 /// The whole check before a simulation: memory for the chip's structures
