@@ -313,7 +313,7 @@ fn campaign(name: &str, target: Target, mut corpus: Vec<Vec<u8>>, execs: u64, se
     let crash = format!("{}/target/fuzz-crash-{name}.bin\0", env!("CARGO_MANIFEST_DIR"));
     CRASH_PATH.store(crash.as_ptr() as *mut u8, Ordering::SeqCst);
     let seeds = corpus.len();
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng((seed << 1) | 1);
     let mut input = Vec::new();
     let mut accepted = 0;
     let start = Instant::now();
