@@ -91,7 +91,9 @@ pub struct NocFile {
     /// from when its head enters the port until its tail has left the
     /// router and that credit is back (`credit_latency` later); a link
     /// whose downstream port has no free VC holds the packet upstream.
-    /// Absent: unbounded buffering (no back-pressure).
+    /// On a torus or ring (at least 2) router-to-router ports split them
+    /// into two dateline classes. Absent: unbounded buffering (no
+    /// back-pressure).
     pub vcs: Option<u32>,
     /// The credit loop (time): from a packet's tail leaving a router to the
     /// upstream router sending a new packet through the freed VC (credit
@@ -365,12 +367,16 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
             Some(0) => return Err(invalid("noc.vcs", "must be at least 1 (leave it out for unbounded buffers)")),
             Some(v) if v > 1024 => return Err(invalid("noc.vcs", format!("must be at most 1024, found {v}"))),
             // Dimension-order routes over wrap-around links form a cycle of
-            // ports; without dateline VC classes, finite VCs can deadlock it.
-            Some(_) if matches!(topology, NocTopology::Torus { .. } | NocTopology::Ring { .. }) => {
+            // ports: each port splits its VCs into two dateline classes
+            // (arch/timing.md, "Torus and ring VCs"), one VC each at least.
+            Some(1) if matches!(topology, NocTopology::Torus { .. } | NocTopology::Ring { .. }) => {
                 return Err(invalid(
                     "noc.vcs",
-                    "is supported on mesh, crossbar and fat-tree NoCs only (a torus or ring needs dateline VC classes, \
-                     which are not modelled)",
+                    format!(
+                        "must be at least 2 on a {}: its ports split their VCs into two dateline classes, one VC \
+                         each at least (found 1)",
+                        topology.name()
+                    ),
                 ));
             }
             v => v,

@@ -815,7 +815,11 @@ impl<'a> Sim<'a> {
         }
         let grant = match self.granted.remove(&p) {
             Some((vc, not_before)) => VcGrant::Granted { vc, not_before },
-            None => self.net.vc_acquire(l, p),
+            None => {
+                let pk = self.pkts.get(p);
+                let class = self.net.vc_class(&self.msgs.get(pk.msg).route, pk.hop as usize);
+                self.net.vc_acquire(l, class, p)
+            }
         };
         match grant {
             VcGrant::Unlimited => Some((0, None)),
