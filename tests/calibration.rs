@@ -54,6 +54,17 @@ fn hbm_load_to_use_latency_matches_hopper() {
 }
 
 #[test]
+fn l2_hit_latency_matches_hopper() {
+    // "Hopper memory latency (pointer chase): L1 40, L2 281, HBM 690 cycles
+    // (HBM ≈ 350 ns)": the row's own HBM pair gives its clock, 690 cycles /
+    // 350 ns = 1.97 GHz, so L2 281 cycles = 142.5 ns.
+    let l2_ns = 281.0 * 350.0 / 690.0;
+    for chip in ["h100", "dgx-h100", "dgx-h200"] {
+        check(&characterize(&shipped_chip(chip)).unwrap(), "cache_latency", l2_ns, 0.10, "Hopper pointer chase, L2");
+    }
+}
+
+#[test]
 fn wormhole_ring_allreduce_matches_tt_metal() {
     // "8-chip Wormhole ring all-reduce: t ≈ 9.07 µs + 5.25 µs·N/2 +
     // 2(N−1)/N · bytes / 18.4 GB/s" (tt-metal CCL tech report), N = 8 chips.

@@ -1,14 +1,14 @@
 //! Properties of the simulator on random small chips and traces (mesh,
 //! torus or ring NoCs, with or without virtual channels, dateline classes
-//! on tori and rings):
+//! on tori and rings, with or without an HBM cache):
 //!
 //! - more resource never hurts: doubling the HBM bandwidth, the NoC link
 //!   bandwidth, the chip-link bandwidth, the MACs or the SRAM port never
 //!   makes a trace slower, for traces whose operations do not overlap (see
 //!   below);
 //! - conservation: every byte sent is received, every byte put into the
-//!   network comes out of it, and the memory counters equal the trace's
-//!   loads and stores;
+//!   network comes out of it, and the memory counters (DRAM plus cache hits)
+//!   equal the trace's loads and stores;
 //! - determinism: the same trace on the same chip gives identical results on
 //!   every run, also when two runs execute concurrently on two threads.
 //!
@@ -92,6 +92,8 @@ struct ChipParams {
     /// Virtual channels per router port (0: unbounded); a torus or ring
     /// needs two (its dateline classes), so 1 becomes 2 there.
     vcs: u32,
+    /// An HBM cache of this many KiB (`[hbm.cache]`; 0: none).
+    cache_kib: u32,
     chips: u32,
     link_bw: u32,
     router: u32,
@@ -120,6 +122,16 @@ impl ChipParams {
             (0, _) => String::new(),
             (1, Topo::Torus | Topo::Ring) => "vcs = 2\ncredit_latency = \"1 cycle\"\n".to_string(),
             (v, _) => format!("vcs = {v}\ncredit_latency = \"1 cycle\"\n"),
+        };
+        // The cache's bandwidth: twice the HBM's (it must be at least that).
+        let cache = if self.cache_kib > 0 {
+            format!(
+                "[hbm.cache]\ncapacity = \"{} KiB\"\nbandwidth = \"{} GB/s\"\nhit_latency = \"10 ns\"\n",
+                self.cache_kib,
+                2 * self.hbm_gbs
+            )
+        } else {
+            String::new()
         };
         let system = if self.chips > 1 {
             format!(
@@ -175,6 +187,7 @@ trrd = "2.5 ns"
 trfc = "350 ns"
 trefi = "3.9 us"
 
+{cache}
 {system}"#,
             sram_bw = self.sram_bw,
             macs = self.macs,
@@ -203,6 +216,7 @@ fn chip_params() -> impl Strategy<Value = ChipParams> {
             prop::sample::select(vec![Topo::Mesh, Topo::Torus, Topo::Ring]),
             prop::sample::select(vec![0u32, 1, 2, 8]),
             1u32..=2,
+            prop::sample::select(vec![0u32, 0, 16, 256]),
         ),
         (
             prop::sample::select(vec![4u32, 8, 16, 32, 64]),
@@ -220,7 +234,7 @@ fn chip_params() -> impl Strategy<Value = ChipParams> {
     )
         .prop_map(
             |(
-                (grid, topo, vcs, chips),
+                (grid, topo, vcs, chips, cache_kib),
                 (link_bw, router, link_latency, packet),
                 (sram_bw, macs, lanes),
                 (dma, stacks, cps, hbm),
@@ -230,6 +244,7 @@ fn chip_params() -> impl Strategy<Value = ChipParams> {
                     grid,
                     topo,
                     vcs,
+                    cache_kib,
                     chips,
                     link_bw,
                     router,
@@ -285,9 +300,12 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     let tile = 0u32..64;
+    // Addresses in units of 64 B: half anywhere in 64 MiB, half in the first
+    // 4 KiB, so accesses overlap and an HBM cache has something to hit.
+    let addr = || prop_oneof![0u32..1 << 20, 0u32..64];
     prop_oneof![
-        2 => (tile.clone(), 0u32..1 << 20, 1u32..=32 * 1024).prop_map(|(tile, addr, bytes)| Op::Load { tile, addr, bytes }),
-        2 => (tile.clone(), 0u32..1 << 20, 1u32..=16 * 1024).prop_map(|(tile, addr, bytes)| Op::Store { tile, addr, bytes }),
+        2 => (tile.clone(), addr(), 1u32..=32 * 1024).prop_map(|(tile, addr, bytes)| Op::Load { tile, addr, bytes }),
+        2 => (tile.clone(), addr(), 1u32..=16 * 1024).prop_map(|(tile, addr, bytes)| Op::Store { tile, addr, bytes }),
         2 => (tile.clone(), 1u32..=8, 1u32..=256, 1u32..=256).prop_map(|(tile, m, n, k)| Op::Gemm { tile, m, n, k }),
         2 => (tile.clone(), 1u32..=4096).prop_map(|(tile, n)| Op::Vector { tile, n }),
         3 => (tile.clone(), tile, 1u32..=16 * 1024).prop_map(|(from, to, bytes)| Op::Send { from, to, bytes }),
@@ -517,7 +535,11 @@ proptest! {
         let (trace, e) = build(&chip, &ops);
         let s = sim(&chip, &trace);
         prop_assert_eq!(s.bytes.messages, e.sent);
-        prop_assert_eq!(s.bytes.memory_read, e.loaded);
+        // A cache serves some loads instead of the DRAM.
+        prop_assert_eq!(s.bytes.memory_read + s.bytes.cache_read, e.loaded);
+        if p.cache_kib == 0 {
+            prop_assert_eq!(s.bytes.cache_read, 0);
+        }
         prop_assert_eq!(s.bytes.memory_write, e.stored);
         let sends: Vec<u64> = s.tiles.iter().map(|t| t.sends).collect();
         let recvs: Vec<u64> = s.tiles.iter().map(|t| t.recvs).collect();
@@ -573,6 +595,7 @@ fn generated_traces_exercise_every_path() {
         grid: (2, 2),
         topo: Topo::Mesh,
         vcs: 1,
+        cache_kib: 0,
         chips: 2,
         link_bw: 16,
         router: 1,
@@ -667,6 +690,7 @@ fn two_stack_load_not_slower_with_faster_hbm() {
         grid: (2, 2),
         topo: Topo::Mesh,
         vcs: 0,
+        cache_kib: 0,
         chips: 1,
         link_bw: 4,
         router: 1,

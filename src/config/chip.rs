@@ -4,7 +4,7 @@
 use super::quantity::{Frequency, Power, Rate, Size, Time};
 use super::{ConfigError, Invalid, invalid, locate, parse_toml};
 use crate::chip::{
-    Chip, Cost, DramSpec, DramTiming, Memory, NocSpec, NocTopology, SystemSpec, SystemTopology, TileSpec,
+    CacheSpec, Chip, Cost, DramSpec, DramTiming, Memory, NocSpec, NocTopology, SystemSpec, SystemTopology, TileSpec,
 };
 use crate::dtype::Dtype;
 use crate::units::{Bytes, BytesPerCycle, Cycles};
@@ -140,6 +140,22 @@ pub struct HbmFile {
     /// ignored names are errors. Default: spread evenly over the tiles.
     pub attach: Option<Vec<u32>>,
     pub timing: TimingFile,
+    /// A cache in front of the stacks, a GPU's L2 (omit for none).
+    pub cache: Option<HbmCacheFile>,
+}
+
+/// A last-level cache in front of HBM: one slice per stack holding that
+/// stack's addresses, least recently used out, stores written through.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HbmCacheFile {
+    /// Capacity per chip, all slices (size).
+    pub capacity: Size,
+    /// Bandwidth per chip, all slices (bandwidth); each stack's port to the
+    /// NoC carries a slice's share. At least `hbm.bandwidth`.
+    pub bandwidth: Rate,
+    /// From a request reaching its slice to a hit's data leaving it (time).
+    pub hit_latency: Time,
 }
 
 #[derive(Debug, Deserialize)]
@@ -433,7 +449,24 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
                 }
                 None => (0..h.stacks).map(|s| (s as u64 * tiles as u64 / h.stacks as u64) as u32).collect(),
             };
-            Memory::Hbm { stacks: h.stacks, dram, capacity: positive_size("hbm.capacity", h.capacity)?, attach }
+            let cache = match &h.cache {
+                None => None,
+                Some(c) => {
+                    positive_rate("hbm.cache.bandwidth", c.bandwidth)?;
+                    if c.bandwidth.bytes_per_cycle(hz) < h.bandwidth.bytes_per_cycle(hz) {
+                        return Err(invalid(
+                            "hbm.cache.bandwidth",
+                            "must be at least hbm.bandwidth: every byte read from the stacks passes through the cache",
+                        ));
+                    }
+                    Some(CacheSpec {
+                        capacity: positive_size("hbm.cache.capacity", c.capacity)?,
+                        bw: BytesPerCycle(c.bandwidth.bytes_per_cycle(hz)),
+                        hit: c.hit_latency.whole_cycles(hz),
+                    })
+                }
+            };
+            Memory::Hbm { stacks: h.stacks, dram, capacity: positive_size("hbm.capacity", h.capacity)?, attach, cache }
         }
         (None, Some(d)) => {
             in_range("dram3d.channels_per_tile", d.channels_per_tile, 1, 64)?;

@@ -308,11 +308,15 @@ impl Network {
                 tile_eject.push(b.link(router, ni, noc.link_bw, noc.eject, LinkClass::Eject));
             }
         }
-        // HBM stacks: a port as fast as the stack, at the attach tile's router.
+        // HBM stacks: a port as fast as the stack (or its cache slice), at
+        // the attach tile's router.
         let (stacks_per_chip, stack_attach, stack_bw) = match &chip.memory {
-            Memory::Hbm { stacks, dram, attach, .. } => {
+            Memory::Hbm { stacks, dram, attach, cache, .. } => {
+                // With a cache the port is the slice's, as fast as the cache.
                 let per_stack = dram.channels / stacks;
-                (*stacks, attach.clone(), BytesPerCycle(dram.channel_bw.0 * per_stack as f64))
+                let bw =
+                    (dram.channel_bw.0 * per_stack as f64).max(cache.as_ref().map_or(0.0, |c| c.bw.0 / *stacks as f64));
+                (*stacks, attach.clone(), BytesPerCycle(bw))
             }
             _ => (0, Vec::new(), BytesPerCycle(1.0)),
         };
