@@ -281,12 +281,74 @@ pub struct SystemSpec {
     pub link_efficiency: f64,
 }
 
+/// Price and power, per chip and per node (arch/configs.md, `[cost]`).
+/// Reports charge only the chips a plan uses, and the nodes they occupy
+/// (`Cost::charged`).
 #[derive(Clone, Debug, Default)]
 pub struct Cost {
-    /// Price of the whole configured system.
+    /// Price of one chip (a card, a GPU, a wafer system).
+    pub chip_price_usd: Option<f64>,
+    /// Power of one chip.
+    pub chip_power_w: Option<f64>,
+    /// Chips per node (the unit that carries `node_*`); at least 1.
+    pub node_chips: u32,
+    /// Price of one node's own parts beyond its chips (host, switches).
+    pub node_price_usd: f64,
+    /// Power of one node's own parts beyond its chips.
+    pub node_power_w: f64,
+    /// Price of the whole configured system (every chip and node).
     pub price_usd: Option<f64>,
     /// Power of the whole configured system.
     pub power_w: Option<f64>,
+}
+
+/// What a plan using `chips` chips is charged: those chips, and the nodes
+/// they occupy (chips fill nodes in order, so `ceil(chips / node_chips)`).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Charged {
+    pub chips: u32,
+    pub nodes: u32,
+    /// US dollars; `None` when the config gives no price.
+    pub price_usd: Option<f64>,
+    /// Watts; `None` when the config gives no power.
+    pub power_w: Option<f64>,
+}
+
+impl Cost {
+    /// Per-chip and per-node figures; the whole-system figures follow.
+    pub fn new(
+        chip_price_usd: Option<f64>,
+        chip_power_w: Option<f64>,
+        node_chips: u32,
+        node_price_usd: f64,
+        node_power_w: f64,
+        system_chips: u32,
+    ) -> Cost {
+        let mut c = Cost {
+            chip_price_usd,
+            chip_power_w,
+            node_chips: node_chips.max(1),
+            node_price_usd,
+            node_power_w,
+            price_usd: None,
+            power_w: None,
+        };
+        let all = c.charged(system_chips);
+        c.price_usd = all.price_usd;
+        c.power_w = all.power_w;
+        c
+    }
+
+    /// The price and power of `chips` chips and the nodes they occupy.
+    pub fn charged(&self, chips: u32) -> Charged {
+        let nodes = chips.div_ceil(self.node_chips.max(1));
+        Charged {
+            chips,
+            nodes,
+            price_usd: self.chip_price_usd.map(|p| p * chips as f64 + self.node_price_usd * nodes as f64),
+            power_w: self.chip_power_w.map(|p| p * chips as f64 + self.node_power_w * nodes as f64),
+        }
+    }
 }
 
 /// Whole-system figures derived from the spec, in SI units, for `check

@@ -13,6 +13,7 @@ pub mod config;
 pub mod diag;
 pub mod dtype;
 pub mod fileio;
+pub mod floor;
 pub mod ids;
 pub mod isa;
 pub mod limits;

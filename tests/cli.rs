@@ -78,7 +78,8 @@ fn compile_then_run_reports_json_with_the_contract_keys() {
         "seconds_per_token",
         "tokens_per_second",
         "tokens_per_second_per_user",
-        "roofline_seconds",
+        "floor",
+        "over_floor",
         "bound",
     ] {
         assert!(v.get(key).is_some(), "missing {key}");

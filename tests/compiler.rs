@@ -113,19 +113,19 @@ fn decode_sits_at_or_above_the_floor_and_near_it_on_single_hbm_chips() {
         let w = decode(&m);
         let req = PlanRequest::default();
         let plan = compiler::plan::choose(&m, &w, &c, &req).unwrap();
-        let floor = tilesim::report::compare::Row::floor(&c, &w, &plan, analytic::for_plan(&m, &w, &plan));
+        let floor = tilesim::report::compare::Row::floor(&m, &c, &w, &plan);
         let r = run(&m, &c, &w, &req);
-        let ratio = r.seconds / floor.floor_seconds;
+        let ratio = r.seconds / floor.floor.seconds;
         // Kernel launch gaps and collective calls are modelled software
         // time (`[software]`), serial with the work on one chip: the
         // hardware part of the step is what must sit near the floor.
         let software = r.seconds * r.time.overhead;
-        let hardware = (r.seconds - software) / floor.floor_seconds;
+        let hardware = (r.seconds - software) / floor.floor.seconds;
         eprintln!(
             "{mname} on {cname}: simulated {:.3} ms ({:.3} ms software), floor {:.3} ms, {ratio:.3}x ({hardware:.3}x without software)",
             r.seconds * 1e3,
             software * 1e3,
-            floor.floor_seconds * 1e3
+            floor.floor.seconds * 1e3
         );
         if ratio < 1.0 {
             failures.push(format!("{mname} on {cname} beats the floor: {ratio:.3}x"));

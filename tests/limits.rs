@@ -304,7 +304,7 @@ fn system(chips: &str, grid: &str) -> String {
 }
 
 fn cost(price: &str, power: &str) -> String {
-    format!("{CHIP}\n[cost]\nprice_usd = {price}\npower = \"{power}\"\n")
+    format!("{CHIP}\n[cost]\nchip_price_usd = {price}\nchip_power = \"{power}\"\n")
 }
 
 /// A config padded with a comment to exactly `len` bytes.

@@ -242,9 +242,20 @@ pub struct SystemFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CostFile {
-    /// Price of the whole system in US dollars (number).
+    /// Price of one chip in US dollars (number).
+    pub chip_price_usd: Option<f64>,
+    /// Power of one chip (power).
+    pub chip_power: Option<Power>,
+    /// Chips per node (integer >= 1; default: every chip in one node).
+    pub node_chips: Option<u32>,
+    /// Price of one node's parts beyond its chips, US dollars (default 0).
+    pub node_price_usd: Option<f64>,
+    /// Power of one node's parts beyond its chips (default 0 W).
+    pub node_power: Option<Power>,
+    /// Price of the whole system (number): refused, with the per-chip
+    /// fields named (reports charge the chips a plan uses).
     pub price_usd: Option<f64>,
-    /// Power of the whole system (power).
+    /// Power of the whole system: refused, as `price_usd`.
     pub power: Option<Power>,
 }
 
@@ -756,18 +767,53 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
     }
 
     let cost = match &f.cost {
-        None => Cost::default(),
+        None => Cost { node_chips: 1, ..Cost::default() },
         Some(c) => {
-            if let Some(p) = c.price_usd.filter(|p| !(*p >= 0.0 && p.is_finite())) {
-                return Err(invalid("cost.price_usd", format!("must be a non-negative number, found {p}")));
+            if c.price_usd.is_some() {
+                return Err(invalid(
+                    "cost.price_usd",
+                    "is the whole system's price; give `chip_price_usd` (one chip) and, for hosts and switches, \
+                     `node_chips` and `node_price_usd`: reports charge only the chips a plan uses",
+                ));
             }
-            if let Some(p) = c.price_usd.filter(|&p| p > lim::MAX_PRICE_USD) {
-                return Err(invalid("cost.price_usd", format!("is {p:e}, more than the 1e12 allowed")));
+            if c.power.is_some() {
+                return Err(invalid(
+                    "cost.power",
+                    "is the whole system's power; give `chip_power` (one chip) and, for hosts and switches, \
+                     `node_chips` and `node_power`: reports charge only the chips a plan uses",
+                ));
             }
-            if let Some(p) = c.power.filter(|p| p.0 > lim::MAX_POWER_W) {
-                return Err(invalid("cost.power", format!("is {:e} W, more than the 1 GW allowed", p.0)));
+            for (key, v) in [("cost.chip_price_usd", c.chip_price_usd), ("cost.node_price_usd", c.node_price_usd)] {
+                if let Some(p) = v.filter(|p| !(*p >= 0.0 && p.is_finite())) {
+                    return Err(invalid(key, format!("must be a non-negative number, found {p}")));
+                }
+                if let Some(p) = v.filter(|&p| p > lim::MAX_PRICE_USD) {
+                    return Err(invalid(key, format!("is {p:e}, more than the 1e12 allowed")));
+                }
             }
-            Cost { price_usd: c.price_usd, power_w: c.power.map(|p| p.0) }
+            for (key, v) in [("cost.chip_power", c.chip_power), ("cost.node_power", c.node_power)] {
+                if let Some(p) = v.filter(|p| p.0 > lim::MAX_POWER_W) {
+                    return Err(invalid(key, format!("is {:e} W, more than the 1 GW allowed", p.0)));
+                }
+            }
+            let node_chips = c.node_chips.unwrap_or(system.chips);
+            if node_chips == 0 {
+                return Err(invalid("cost.node_chips", "must be at least 1"));
+            }
+            if c.chip_price_usd.is_none() && c.node_price_usd.is_some() {
+                return Err(invalid("cost.node_price_usd", "needs `chip_price_usd` beside it"));
+            }
+            if c.chip_power.is_none() && c.node_power.is_some() {
+                return Err(invalid("cost.node_power", "needs `chip_power` beside it"));
+            }
+            Cost::new(
+                c.chip_price_usd,
+                c.chip_power.map(|p| p.0),
+                node_chips,
+                c.node_price_usd.unwrap_or(0.0),
+                c.node_power.map_or(0.0, |p| p.0),
+                system.chips,
+            )
         }
     };
 

@@ -1,11 +1,12 @@
 //! Side-by-side comparison of chips on one model and workload: the
 //! analytic floor from the model shape, and the simulated result.
 
-use crate::chip::{Chip, Memory};
+use crate::chip::{Charged, Chip};
 use crate::compiler::analytic::{self, Totals};
 use crate::compiler::{self, CompileError, Compiled, Plan, PlanRequest, Workload};
+use crate::floor::{self, Floor};
 use crate::model::Model;
-use crate::report::run::RunReport;
+use crate::report::run::{CostFigures, RunReport};
 use crate::sim::{self, SimError};
 use crate::units::{human_bytes, human_seconds, si};
 use serde::Serialize;
@@ -21,16 +22,14 @@ pub struct Row {
     pub chips_used: u32,
     /// Closed-form work of one trace (all steps, replicas, micro-batches).
     pub totals: Totals,
-    /// Floors in seconds for the whole trace.
-    pub memory_floor: f64,
-    pub compute_floor: f64,
-    pub floor_seconds: f64,
-    pub floor_bound: &'static str,
+    /// The floor for the whole trace (`floor::of`, the one `run` prints).
+    pub floor: Floor,
     pub tokens: f64,
     pub floor_tokens_per_second: f64,
     pub simulated: Option<Simulated>,
-    pub price_usd: Option<f64>,
-    pub power_w: Option<f64>,
+    /// Price and power of the chips the plan uses and the nodes they
+    /// occupy (`chip::Cost::charged`).
+    pub charged: Charged,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -43,6 +42,7 @@ pub struct Simulated {
     pub bound: String,
     pub tokens_per_second_per_kusd: Option<f64>,
     pub tokens_per_joule: Option<f64>,
+    pub joules_per_token: Option<f64>,
 }
 
 /// Why one chip cannot give a row: the compiler refused (the model does not
@@ -62,8 +62,7 @@ impl Row {
     pub fn planned(model: &Model, chip: &Chip, w: &Workload, req: &PlanRequest) -> Result<Row, CompileError> {
         compiler::check_types(chip, w)?;
         let plan = compiler::plan::choose(model, w, chip, req)?;
-        let t = analytic::for_plan(model, w, &plan);
-        Ok(Row::floor(chip, w, &plan, t))
+        Ok(Row::floor(model, chip, w, &plan))
     }
 
     /// One chip's row of a comparison or a sweep: the floor, then, when
@@ -83,30 +82,12 @@ impl Row {
         Ok(row)
     }
 
-    /// The floor: bytes over the memory the weights are read from, FLOPs
-    /// over peak, for the chips the plan can keep busy at once.
-    pub fn floor(chip: &Chip, w: &Workload, plan: &Plan, t: Totals) -> Row {
-        let per_chip = chip.totals();
+    /// The row of `plan`'s floor (`floor::of`), before any simulation.
+    pub fn floor(model: &Model, chip: &Chip, w: &Workload, plan: &Plan) -> Row {
+        let t = analytic::for_plan(model, w, plan);
+        let floor = floor::of(model, chip, w, plan);
         let used = (plan.dp * plan.chips_per_replica()) as f64;
-        // A pipeline's stages work at once only on different micro-batches:
-        // with fewer in flight than stages (one user over pp = 8), only that
-        // share of the chips can be busy at any moment.
-        let in_flight = plan.micro_batches(0).len().max(1) as f64;
-        let busy = used * (in_flight / plan.pp as f64).min(1.0);
-        let chips = chip.system.chips as f64;
-        let (mem_bytes, mem_bw) = match chip.memory {
-            Memory::SramOnly => (t.weight_bytes + t.kv_bytes, per_chip.sram_bandwidth / chips * busy),
-            _ => (t.weight_bytes + t.kv_read_bytes + t.kv_write_bytes, per_chip.memory_bandwidth / chips * busy),
-        };
-        let peak = chip.tile.macs_per_cycle(w.weights).unwrap_or(1) as f64
-            * 2.0
-            * chip.clock_hz
-            * chip.tiles_per_chip() as f64
-            * busy;
-        let memory_floor = mem_bytes / mem_bw;
-        let compute_floor = t.flops() / peak;
-        let (floor_seconds, floor_bound) =
-            if memory_floor >= compute_floor { (memory_floor, "memory") } else { (compute_floor, "compute") };
+        let floor_seconds = floor.seconds;
         let tokens = w.produced_per_user() * w.batch as f64 * plan.steps as f64;
         Row {
             chip: chip.name.clone(),
@@ -115,15 +96,11 @@ impl Row {
             strategy_reason: plan.strategy_reason.clone(),
             chips_used: used as u32,
             totals: t,
-            memory_floor,
-            compute_floor,
-            floor_seconds,
-            floor_bound,
+            floor,
             tokens,
             floor_tokens_per_second: if floor_seconds > 0.0 { tokens / floor_seconds } else { 0.0 },
             simulated: None,
-            price_usd: chip.cost.price_usd,
-            power_w: chip.cost.power_w,
+            charged: chip.cost.charged(used as u32),
         }
     }
 
@@ -132,15 +109,18 @@ impl Row {
         let trace = c.trace();
         let stats = sim::simulate(c.chip, &trace, &Default::default())?;
         let r = RunReport::new(c.chip, &trace, &stats);
+        // Charged for the plan's chips (the trace runs on exactly those).
+        let cost = CostFigures::new(&c.chip.cost, self.chips_used, r.tokens_per_second);
         self.simulated = Some(Simulated {
             seconds: r.seconds,
             seconds_per_token: r.seconds_per_token,
             tokens_per_second: r.tokens_per_second,
             tokens_per_second_per_user: r.tokens_per_second_per_user,
-            over_floor: r.seconds / self.floor_seconds.max(1e-30),
+            over_floor: r.seconds / self.floor.seconds.max(1e-30),
             bound: r.bound,
-            tokens_per_second_per_kusd: r.cost.tokens_per_second_per_kusd,
-            tokens_per_joule: r.cost.tokens_per_joule,
+            tokens_per_second_per_kusd: cost.tokens_per_second_per_kusd,
+            tokens_per_joule: cost.tokens_per_joule,
+            joules_per_token: cost.joules_per_token,
         });
         Ok(())
     }
@@ -160,11 +140,18 @@ impl Row {
         let _ = writeln!(s, "KV written        {}", human_bytes(t.kv_write_bytes));
         let _ =
             writeln!(s, "work              {} ({} in attention)", si(t.flops(), "FLOP"), si(2.0 * t.attn_macs, "FLOP"));
-        let _ = writeln!(s, "memory floor      {}", human_seconds(self.memory_floor));
-        let _ = writeln!(s, "compute floor     {}", human_seconds(self.compute_floor));
-        let _ = writeln!(s, "floor             {} ({}-bound)", human_seconds(self.floor_seconds), self.floor_bound);
+        let _ = write!(s, "{}", floor_lines(&self.floor));
         let _ = writeln!(s, "tokens            {:.2}", self.tokens);
         let _ = writeln!(s, "tokens/s ceiling  {:.1}", self.floor_tokens_per_second);
+        let c = &self.charged;
+        let _ = writeln!(
+            s,
+            "charged           {} chip(s) in {} node(s): {}, {}",
+            c.chips,
+            c.nodes,
+            c.price_usd.map_or("no price".into(), |p| format!("${p:.0}")),
+            c.power_w.map_or("no power".into(), |w| si(w, "W"))
+        );
         s
     }
 }
@@ -183,10 +170,12 @@ impl Comparison {
         let _ = writeln!(s, "workload  {}\n", self.workload);
         let _ = writeln!(
             s,
-            "{:<16} {:<8} {:>5} {:>11} {:>11} {:>7} {:>10} {:>11} {:>9} {:>10} {:>9}",
+            "{:<16} {:<8} {:>5} {:>11} {:>11} {:>11} {:>11} {:>7} {:>10} {:>11} {:>9} {:>10} {:>9}",
             "chip",
             "strategy",
             "chips",
+            "$ charged",
+            "W charged",
             "floor",
             "simulated",
             "x floor",
@@ -201,11 +190,13 @@ impl Comparison {
             let opt = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
             let _ = writeln!(
                 s,
-                "{:<16} {:<8} {:>5} {:>11} {:>11} {:>7} {:>10} {:>11} {:>9} {:>10} {:>9}",
+                "{:<16} {:<8} {:>5} {:>11} {:>11} {:>11} {:>11} {:>7} {:>10} {:>11} {:>9} {:>10} {:>9}",
                 r.chip,
                 r.strategy,
                 r.chips_used,
-                human_seconds(r.floor_seconds),
+                r.charged.price_usd.map_or("-".into(), |p| format!("{p:.0}")),
+                r.charged.power_w.map_or("-".into(), |w| si(w, "W")),
+                human_seconds(r.floor.seconds),
                 sim.map_or("-".into(), |x| human_seconds(x.seconds)),
                 opt(sim.map(|x| x.over_floor), 2),
                 sim.map_or("-".into(), |x| x.bound.clone()),
@@ -222,4 +213,41 @@ impl Comparison {
         }
         s
     }
+}
+
+/// The floor's lines in a table: both bounds, the larger named.
+pub fn floor_lines(f: &Floor) -> String {
+    let l = &f.latency;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "floor             {} ({}-bound; throughput {}, latency {})",
+        human_seconds(f.seconds),
+        f.bound,
+        human_seconds(f.throughput_seconds),
+        human_seconds(f.latency_seconds)
+    );
+    let _ = writeln!(
+        s,
+        "  throughput      memory {}  compute {}  ({:.2} chips busy at once)",
+        human_seconds(f.memory_seconds),
+        human_seconds(f.compute_seconds),
+        f.busy_chips
+    );
+    let ar = match l.all_reduce_algorithm {
+        Some(a) => format!(
+            "{} all-reduces x {} hops ({a}) {}",
+            l.all_reduces,
+            l.hops_per_all_reduce,
+            human_seconds(l.all_reduce_seconds)
+        ),
+        None => "no all-reduces".into(),
+    };
+    let _ = writeln!(
+        s,
+        "  latency         {} stage hand-offs {}; {ar}",
+        l.stage_handoffs,
+        human_seconds(l.stage_handoff_seconds)
+    );
+    s
 }

@@ -50,11 +50,25 @@ pub fn chip_totals(c: &Chip) -> String {
     let _ = writeln!(s, "    NoC bisection          {}", human_rate(t.noc_bisection));
     let _ = writeln!(s, "    system bisection       {}", human_rate(t.system_bisection));
     let _ = write!(s, "    chip links per chip    {}", human_rate(t.chip_link_bandwidth));
-    if let Some(p) = c.cost.price_usd {
-        let _ = write!(s, "\n    price                  ${p:.0}");
+    let k = &c.cost;
+    if let Some(p) = k.chip_price_usd {
+        let _ = write!(
+            s,
+            "\n    price                  ${p:.0} per chip + ${:.0} per {}-chip node (${:.0} in all)",
+            k.node_price_usd,
+            k.node_chips,
+            k.price_usd.unwrap_or(0.0)
+        );
     }
-    if let Some(p) = c.cost.power_w {
-        let _ = write!(s, "\n    power                  {}", si(p, "W"));
+    if let Some(p) = k.chip_power_w {
+        let _ = write!(
+            s,
+            "\n    power                  {} per chip + {} per {}-chip node ({} in all)",
+            si(p, "W"),
+            si(k.node_power_w, "W"),
+            k.node_chips,
+            si(k.power_w.unwrap_or(0.0), "W")
+        );
     }
     s
 }

@@ -1,7 +1,8 @@
 //! The report of one simulation: what it took, what bound it, how far it
 //! sits from the analytic floor, where the time and the bytes went.
 
-use crate::chip::Chip;
+use crate::chip::{Chip, Cost};
+use crate::floor::Floor;
 use crate::roofline::{Roofline, TraceTotals};
 use crate::sim::RunStats;
 use crate::sim::network::LinkClass;
@@ -70,13 +71,51 @@ pub struct DramStats {
     pub efficiency_while_busy: f64,
 }
 
+/// Price and power of what ran, and the work per dollar and per joule.
+/// Charged for the chips used and the nodes they occupy
+/// (`chip::Cost::charged`), never the whole configured system.
 #[derive(Clone, Debug, Serialize)]
 pub struct CostFigures {
+    /// Chips charged: those the trace (or the plan) runs on.
+    pub chips_charged: u32,
+    /// Nodes those chips occupy (each charged its `node_*` parts).
+    pub nodes_charged: u32,
     pub price_usd: Option<f64>,
     pub power_w: Option<f64>,
     pub tokens_per_second_per_kusd: Option<f64>,
     pub tokens_per_joule: Option<f64>,
     pub joules_per_token: Option<f64>,
+}
+
+impl CostFigures {
+    /// The figures of `chips` chips of `cost` producing `tokens_per_second`.
+    pub fn new(cost: &Cost, chips: u32, tokens_per_second: f64) -> CostFigures {
+        let c = cost.charged(chips);
+        let tps = tokens_per_second;
+        CostFigures {
+            chips_charged: c.chips,
+            nodes_charged: c.nodes,
+            price_usd: c.price_usd,
+            power_w: c.power_w,
+            tokens_per_second_per_kusd: c.price_usd.filter(|p| *p > 0.0).map(|p| tps / (p / 1000.0)),
+            tokens_per_joule: c.power_w.filter(|p| *p > 0.0).map(|p| tps / p),
+            joules_per_token: c.power_w.filter(|_| tps > 0.0).map(|p| p / tps),
+        }
+    }
+}
+
+/// Chips with at least one tile that ran an instruction.
+pub fn chips_used(chip: &Chip, s: &RunStats) -> u32 {
+    let per_chip = chip.tiles_per_chip().max(1) as usize;
+    let mut used = vec![false; chip.system.chips as usize];
+    for (i, t) in s.tiles.iter().enumerate() {
+        if t.instructions > 0
+            && let Some(u) = used.get_mut(i / per_chip)
+        {
+            *u = true;
+        }
+    }
+    used.iter().filter(|u| **u).count() as u32
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -95,10 +134,16 @@ pub struct RunReport {
     /// Tokens per second for the whole system.
     pub tokens_per_second: f64,
     pub tokens_per_second_per_user: f64,
-    pub roofline_seconds: f64,
-    pub roofline: Roofline,
-    /// Simulated time over the roofline floor (>= 1).
-    pub simulated_over_roofline: f64,
+    /// The analytic floor of the model, workload and plan the trace was
+    /// compiled from (`floor::of`, the one `compare` prints); `None` for
+    /// traces it cannot be rebuilt for (`floor_unavailable` says why).
+    pub floor: Option<Floor>,
+    pub floor_unavailable: Option<String>,
+    /// Simulated time over the floor (>= 1).
+    pub over_floor: Option<f64>,
+    /// The busiest instance of each resource class's work at its peak rate,
+    /// from the run's counters: time that instance was necessarily busy.
+    pub busiest_seconds: Roofline,
     /// The resource class whose busiest instance was busiest ("latency"
     /// when none was busy half the time: dependencies and latency bound it).
     pub bound: String,
@@ -257,13 +302,9 @@ impl RunReport {
         let users = h.users.max(1);
         let per_user = tokens / users as f64;
         let tps = if seconds > 0.0 { tokens / seconds } else { 0.0 };
-        let cost = CostFigures {
-            price_usd: chip.cost.price_usd,
-            power_w: chip.cost.power_w,
-            tokens_per_second_per_kusd: chip.cost.price_usd.filter(|p| *p > 0.0).map(|p| tps / (p / 1000.0)),
-            tokens_per_joule: chip.cost.power_w.filter(|p| *p > 0.0).map(|p| tps / p),
-            joules_per_token: chip.cost.power_w.filter(|_| tps > 0.0).map(|p| p / tps),
-        };
+        let cost = CostFigures::new(&chip.cost, chips_used(chip, s), tps);
+        let floor =
+            crate::floor::rebuild(chip, &h.model, &h.workload).map(|(m, w, p)| crate::floor::of(&m, chip, &w, &p));
         RunReport {
             chip: chip.name.clone(),
             trace: trace.file.clone(),
@@ -276,9 +317,10 @@ impl RunReport {
             seconds_per_token: if per_user > 0.0 { seconds / per_user } else { 0.0 },
             tokens_per_second: tps,
             tokens_per_second_per_user: if seconds > 0.0 { per_user / seconds } else { 0.0 },
-            roofline_seconds: roofline.seconds,
-            simulated_over_roofline: if roofline.seconds > 0.0 { seconds / roofline.seconds } else { 0.0 },
-            roofline,
+            over_floor: floor.as_ref().ok().filter(|f| f.seconds > 0.0).map(|f| seconds / f.seconds),
+            floor_unavailable: floor.as_ref().err().cloned(),
+            floor: floor.ok(),
+            busiest_seconds: roofline,
             bound,
             bound_utilization: bmax,
             utilization: Utilization { compute, vector, sram, memory, noc, links },
@@ -321,17 +363,19 @@ impl RunReport {
             let _ = writeln!(s, "tokens/s (system)     {:.1}", self.tokens_per_second);
             let _ = writeln!(s, "tokens/s per user     {:.2}", self.tokens_per_second_per_user);
         }
-        let r = &self.roofline;
+        match (&self.floor, &self.floor_unavailable) {
+            (Some(f), _) => {
+                let _ = write!(s, "{}", crate::report::compare::floor_lines(f));
+                let _ = writeln!(s, "simulated is {:.2}x the floor", self.over_floor.unwrap_or(0.0));
+            }
+            (None, why) => {
+                let _ = writeln!(s, "floor             - ({})", why.as_deref().unwrap_or("not available"));
+            }
+        }
+        let r = &self.busiest_seconds;
         let _ = writeln!(
             s,
-            "roofline floor        {} ({}-bound); simulated is {:.2}x the floor",
-            human_seconds(r.seconds),
-            r.bound,
-            self.simulated_over_roofline
-        );
-        let _ = writeln!(
-            s,
-            "  floors: compute {}  sram {}  memory {}  noc {}  links {}",
+            "busiest instance  compute {}  sram {}  memory {}  noc {}  links {} (work at peak)",
             human_seconds(r.compute),
             human_seconds(r.sram),
             human_seconds(r.memory),
@@ -415,15 +459,31 @@ impl RunReport {
             );
         }
         let c = &self.cost;
-        if let Some(p) = c.price_usd {
-            let _ = writeln!(
-                s,
-                "cost             ${p:.0}: {:.3} tokens/s per $1k",
-                c.tokens_per_second_per_kusd.unwrap_or(0.0)
-            );
+        let charged = format!("{} chip(s) in {} node(s) charged", c.chips_charged, c.nodes_charged);
+        match c.price_usd {
+            Some(p) => {
+                let _ = writeln!(
+                    s,
+                    "cost             ${p:.0} ({charged}): {:.3} tokens/s per $1k",
+                    c.tokens_per_second_per_kusd.unwrap_or(0.0)
+                );
+            }
+            None => {
+                let _ = writeln!(s, "cost             - (the config gives no price)");
+            }
         }
-        if let Some(w) = c.power_w {
-            let _ = writeln!(s, "power            {}: {:.3} tokens/J", si(w, "W"), c.tokens_per_joule.unwrap_or(0.0));
+        match c.power_w {
+            Some(w) => {
+                let _ = writeln!(
+                    s,
+                    "power            {} ({charged}): {:.3} tokens/J",
+                    si(w, "W"),
+                    c.tokens_per_joule.unwrap_or(0.0)
+                );
+            }
+            None => {
+                let _ = writeln!(s, "power            - (the config gives no power)");
+            }
         }
         s
     }

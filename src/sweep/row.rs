@@ -30,7 +30,7 @@ impl Status {
 }
 
 /// The columns, in order: the CSV header and the JSON keys.
-pub const COLUMNS: [&str; 28] = [
+pub const COLUMNS: [&str; 34] = [
     "index",
     "model",
     "chip",
@@ -47,10 +47,15 @@ pub const COLUMNS: [&str; 28] = [
     "act_dtype",
     "plan",
     "chips_used",
+    "nodes_used",
+    "price_usd",
+    "power_w",
     "status",
     "error",
     "floor_seconds",
     "floor_bound",
+    "throughput_floor_seconds",
+    "latency_floor_seconds",
     "simulated_seconds",
     "over_floor",
     "bound",
@@ -59,6 +64,7 @@ pub const COLUMNS: [&str; 28] = [
     "tokens_per_second_per_user",
     "tokens_per_second_per_kusd",
     "tokens_per_joule",
+    "joules_per_token",
 ];
 
 #[derive(Clone, Debug)]
@@ -92,7 +98,7 @@ pub enum Cell<'a> {
 
 impl SweepRow {
     /// The row's fields, in `COLUMNS` order.
-    pub fn cells(&self) -> [Cell<'_>; 28] {
+    pub fn cells(&self) -> [Cell<'_>; 34] {
         use Cell::*;
         let w = &self.workload;
         let r = self.result.as_ref();
@@ -118,10 +124,15 @@ impl SweepRow {
             Str(Cow::Borrowed(w.act.name())),
             text(r.map(|r| r.plan.as_str())),
             r.map_or(Empty, |r| Int(r.chips_used as u64)),
+            r.map_or(Empty, |r| Int(r.charged.nodes as u64)),
+            f(r.and_then(|r| r.charged.price_usd)),
+            f(r.and_then(|r| r.charged.power_w)),
             Str(Cow::Borrowed(self.status.name())),
             text(self.error.as_deref()),
-            f(r.map(|r| r.floor_seconds)),
-            text(r.map(|r| r.floor_bound)),
+            f(r.map(|r| r.floor.seconds)),
+            text(r.map(|r| r.floor.bound)),
+            f(r.map(|r| r.floor.throughput_seconds)),
+            f(r.map(|r| r.floor.latency_seconds)),
             f(s.map(|s| s.seconds)),
             f(s.map(|s| s.over_floor)),
             text(s.map(|s| s.bound.as_str())),
@@ -130,6 +141,7 @@ impl SweepRow {
             f(s.map(|s| s.tokens_per_second_per_user)),
             f(s.and_then(|s| s.tokens_per_second_per_kusd)),
             f(s.and_then(|s| s.tokens_per_joule)),
+            f(s.and_then(|s| s.joules_per_token)),
         ]
     }
 
