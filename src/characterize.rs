@@ -32,6 +32,10 @@ pub struct Figure {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Characterization {
+    /// `report::schema::SCHEMA_VERSION` (arch/report-schema.md).
+    pub schema_version: u32,
+    /// `characterize`.
+    pub command: &'static str,
     pub chip: String,
     pub figures: Vec<Figure>,
 }
@@ -225,5 +229,10 @@ pub fn characterize(chip: &Chip) -> Result<Characterization, SimError> {
             figures.push(Figure { key, what, value, unit, peak });
         }
     }
-    Ok(Characterization { chip: chip.name.clone(), figures })
+    Ok(Characterization {
+        schema_version: crate::report::schema::SCHEMA_VERSION,
+        command: "characterize",
+        chip: chip.name.clone(),
+        figures,
+    })
 }

@@ -306,8 +306,8 @@ pub struct Cost {
 /// they occupy (chips fill nodes in order, so `ceil(chips / node_chips)`).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct Charged {
-    pub chips: u32,
-    pub nodes: u32,
+    pub chips_charged: u32,
+    pub nodes_charged: u32,
     /// US dollars; `None` when the config gives no price.
     pub price_usd: Option<f64>,
     /// Watts; `None` when the config gives no power.
@@ -343,8 +343,8 @@ impl Cost {
     pub fn charged(&self, chips: u32) -> Charged {
         let nodes = chips.div_ceil(self.node_chips.max(1));
         Charged {
-            chips,
-            nodes,
+            chips_charged: chips,
+            nodes_charged: nodes,
             price_usd: self.chip_price_usd.map(|p| p * chips as f64 + self.node_price_usd * nodes as f64),
             power_w: self.chip_power_w.map(|p| p * chips as f64 + self.node_power_w * nodes as f64),
         }

@@ -97,7 +97,7 @@ fn simulate(chip: &Chip, flits: u64, rate: f64) -> Row {
     let trace = trace_of(chip, Some(header), streams, &format!("uniform p{flits} r{rate}"));
     let stats = run(chip, &trace);
     let noc = RunReport::new(chip, &trace, &stats).noc.expect("synthetic traffic has NoC statistics");
-    Row { rate, latency: noc.packet_latency_mean, accepted: noc.accepted_flits_per_node_cycle }
+    Row { rate, latency: noc.packet_latency_mean_cycles, accepted: noc.accepted_flits_per_node_cycle }
 }
 
 /// Runs every rate, in parallel over the machine's cores.

@@ -36,17 +36,17 @@ fn charged_is_the_chips_used_and_the_nodes_they_occupy() {
     let k = &c.cost;
     let (p, w) = (k.chip_price_usd.unwrap(), k.chip_power_w.unwrap());
     let all = k.charged(8);
-    assert_eq!((all.chips, all.nodes), (8, 1));
+    assert_eq!((all.chips_charged, all.nodes_charged), (8, 1));
     assert_eq!(all.price_usd, Some(8.0 * p + k.node_price_usd));
     assert_eq!(all.price_usd, k.price_usd, "the whole system is what eight GPUs and their node cost");
     assert_eq!(all.power_w, Some(8.0 * w + k.node_power_w));
     let two = k.charged(2);
-    assert_eq!((two.chips, two.nodes), (2, 1));
+    assert_eq!((two.chips_charged, two.nodes_charged), (2, 1));
     assert_eq!(two.price_usd, Some(2.0 * p + k.node_price_usd));
 
     let g = chip("groq-576");
     let used = g.cost.charged(328);
-    assert_eq!(used.nodes, 41, "328 chips fill 41 nodes of 8");
+    assert_eq!(used.nodes_charged, 41, "328 chips fill 41 nodes of 8");
     let expect = 328.0 * g.cost.chip_price_usd.unwrap() + 41.0 * g.cost.node_price_usd;
     assert_eq!(used.price_usd, Some(expect));
     assert!(used.price_usd < g.cost.price_usd);
@@ -61,9 +61,9 @@ fn compare_charges_the_plans_chips_not_the_system() {
         let c = chip(name);
         let row = Row::planned(&m, &c, &w, &PlanRequest::default()).unwrap();
         assert!(row.chips_used < c.system.chips, "{name}: the plan uses {} chips", row.chips_used);
-        assert_eq!(row.charged, c.cost.charged(row.chips_used), "{name}");
-        assert!(row.charged.price_usd.unwrap() < c.cost.price_usd.unwrap(), "{name}");
-        assert!(row.charged.power_w.unwrap() < c.cost.power_w.unwrap(), "{name}");
+        assert_eq!(row.cost, c.cost.charged(row.chips_used), "{name}");
+        assert!(row.cost.price_usd.unwrap() < c.cost.price_usd.unwrap(), "{name}");
+        assert!(row.cost.power_w.unwrap() < c.cost.power_w.unwrap(), "{name}");
     }
 }
 

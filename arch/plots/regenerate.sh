@@ -28,6 +28,7 @@ plot() { ts plot "$@"; }
 # The value of "KEY": in tilesim's pretty-printed JSON on standard input
 # (one key per line; the first match).
 jget() { sed -n "s/^ *\"$1\": \([-0-9.eE+]*\),\{0,1\}\$/\1/p" | head -n 1; }
+# (roofline --json: the first "seconds" is rows[0].floor.seconds, arch/report-schema.md)
 
 # cat_csv FILE...: the first file's header, then every file's records.
 cat_csv() {
@@ -49,7 +50,7 @@ bandwidth() {
     echo context,weight_bytes,kv_read_bytes,floor_seconds > $OUT/bandwidth-bytes.csv
     for c in 1024 4096 8192 16384 24576 32768; do
         ts roofline --model llama-2-7b --chip h100 --context $c --json > "$TMP/r.json"
-        echo "$c,$(jget weight_bytes < "$TMP/r.json"),$(jget kv_read_bytes < "$TMP/r.json"),$(jget floor_seconds < "$TMP/r.json")"
+        echo "$c,$(jget weight_bytes < "$TMP/r.json"),$(jget kv_read_bytes < "$TMP/r.json"),$(jget seconds < "$TMP/r.json")"
     done >> $OUT/bandwidth-bytes.csv
 }
 
@@ -64,7 +65,7 @@ batching() {
     echo batch,weight_bytes,kv_read_bytes,floor_seconds > $OUT/batching-bytes.csv
     for b in 1 2 4 8 16 32 64 128; do
         ts roofline --model llama-2-70b --chip dgx-h100 --batch $b --json > "$TMP/r.json"
-        echo "$b,$(jget weight_bytes < "$TMP/r.json"),$(jget kv_read_bytes < "$TMP/r.json"),$(jget floor_seconds < "$TMP/r.json")"
+        echo "$b,$(jget weight_bytes < "$TMP/r.json"),$(jget kv_read_bytes < "$TMP/r.json"),$(jget seconds < "$TMP/r.json")"
     done >> $OUT/batching-bytes.csv
 }
 
@@ -93,7 +94,7 @@ sparsity() {
     echo batch,weight_bytes,kv_read_bytes,floor_seconds > $OUT/moe-bytes.csv
     for b in 1 2 3 4 8 16; do
         ts roofline --model mixtral-8x7b --chip dgx-h100 --batch $b --json > "$TMP/r.json"
-        echo "$b,$(jget weight_bytes < "$TMP/r.json"),$(jget kv_read_bytes < "$TMP/r.json"),$(jget floor_seconds < "$TMP/r.json")"
+        echo "$b,$(jget weight_bytes < "$TMP/r.json"),$(jget kv_read_bytes < "$TMP/r.json"),$(jget seconds < "$TMP/r.json")"
     done >> $OUT/moe-bytes.csv
 }
 

@@ -7,6 +7,7 @@ use tilesim::compiler::{self, PlanRequest, Workload, WorkloadSpec};
 use tilesim::dtype::Dtype;
 use tilesim::model::Model;
 use tilesim::report::compare::{Comparison, Row};
+use tilesim::report::schema::{SCHEMA_VERSION, WorkloadJson};
 use tilesim::trace::{self, Format};
 
 /// Parses a data-type flag.
@@ -77,7 +78,14 @@ pub fn roofline(a: &RooflineArgs) -> Result<ExitCode, CliError> {
     let w = workload(&a.workload, &model)?;
     let row = floor(&model, &chip, &w, &request(&a.workload)?)?;
     if a.json {
-        super::out(&format!("{}\n", serde_json::to_string_pretty(&row).expect("serialises")))?;
+        let one = Comparison {
+            schema_version: SCHEMA_VERSION,
+            command: "roofline",
+            model: model.name.clone(),
+            workload: WorkloadJson::of(&w),
+            rows: vec![row],
+        };
+        super::out(&format!("{}\n", serde_json::to_string_pretty(&one).expect("serialises")))?;
     } else {
         super::out(&row.floor_table())?;
     }
@@ -99,7 +107,13 @@ pub fn compare(a: &CompareArgs) -> Result<ExitCode, CliError> {
             rows.push(Row::evaluate(&model, &chip, &w, &with_strategy(&a.workload, s), true)?);
         }
     }
-    let cmp = Comparison { model: model.name.clone(), workload: w.describe(), rows };
+    let cmp = Comparison {
+        schema_version: SCHEMA_VERSION,
+        command: "compare",
+        model: model.name.clone(),
+        workload: WorkloadJson::of(&w),
+        rows,
+    };
     if a.json {
         super::out(&format!("{}\n", serde_json::to_string_pretty(&cmp).expect("serialises")))?;
     } else {

@@ -7,6 +7,7 @@ use crate::compiler::{self, CompileError, Compiled, Plan, PlanRequest, Workload}
 use crate::floor::{self, Floor};
 use crate::model::Model;
 use crate::report::run::{CostFigures, RunReport};
+use crate::report::schema::{PlanJson, WorkloadJson};
 use crate::sim::{self, SimError};
 use crate::units::{human_bytes, human_seconds, si};
 use serde::Serialize;
@@ -15,10 +16,7 @@ use std::fmt::Write;
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
     pub chip: String,
-    pub plan: String,
-    /// How activations move (memory, root, tiled) and why the plan picked it.
-    pub strategy: &'static str,
-    pub strategy_reason: String,
+    pub plan: PlanJson,
     pub chips_used: u32,
     /// Closed-form work of one trace (all steps, replicas, micro-batches).
     pub totals: Totals,
@@ -29,7 +27,7 @@ pub struct Row {
     pub simulated: Option<Simulated>,
     /// Price and power of the chips the plan uses and the nodes they
     /// occupy (`chip::Cost::charged`).
-    pub charged: Charged,
+    pub cost: Charged,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -91,16 +89,14 @@ impl Row {
         let tokens = w.produced_per_user() * w.batch as f64 * plan.steps as f64;
         Row {
             chip: chip.name.clone(),
-            plan: plan.describe(),
-            strategy: plan.strategy.name(),
-            strategy_reason: plan.strategy_reason.clone(),
+            plan: PlanJson::of(plan),
             chips_used: used as u32,
             totals: t,
             floor,
             tokens,
             floor_tokens_per_second: if floor_seconds > 0.0 { tokens / floor_seconds } else { 0.0 },
             simulated: None,
-            charged: chip.cost.charged(used as u32),
+            cost: chip.cost.charged(used as u32),
         }
     }
 
@@ -129,7 +125,8 @@ impl Row {
     pub fn floor_table(&self) -> String {
         let t = &self.totals;
         let mut s = String::new();
-        let _ = writeln!(s, "chip              {} ({} chips used; {})", self.chip, self.chips_used, self.plan);
+        let _ =
+            writeln!(s, "chip              {} ({} chips used; {})", self.chip, self.chips_used, self.plan.description);
         let _ = writeln!(s, "weights read      {}", human_bytes(t.weight_bytes));
         let _ = writeln!(
             s,
@@ -143,12 +140,12 @@ impl Row {
         let _ = write!(s, "{}", floor_lines(&self.floor));
         let _ = writeln!(s, "tokens            {:.2}", self.tokens);
         let _ = writeln!(s, "tokens/s ceiling  {:.1}", self.floor_tokens_per_second);
-        let c = &self.charged;
+        let c = &self.cost;
         let _ = writeln!(
             s,
             "charged           {} chip(s) in {} node(s): {}, {}",
-            c.chips,
-            c.nodes,
+            c.chips_charged,
+            c.nodes_charged,
             c.price_usd.map_or("no price".into(), |p| format!("${p:.0}")),
             c.power_w.map_or("no power".into(), |w| si(w, "W"))
         );
@@ -158,8 +155,12 @@ impl Row {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Comparison {
+    /// `SCHEMA_VERSION` (arch/report-schema.md).
+    pub schema_version: u32,
+    /// `compare` or `roofline` (a comparison of one chip, not simulated).
+    pub command: &'static str,
     pub model: String,
-    pub workload: String,
+    pub workload: WorkloadJson,
     pub rows: Vec<Row>,
 }
 
@@ -167,7 +168,7 @@ impl Comparison {
     pub fn table(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "model     {}", self.model);
-        let _ = writeln!(s, "workload  {}\n", self.workload);
+        let _ = writeln!(s, "workload  {}\n", self.workload.description);
         let _ = writeln!(
             s,
             "{:<16} {:<8} {:>5} {:>11} {:>11} {:>11} {:>11} {:>7} {:>10} {:>11} {:>9} {:>10} {:>9}",
@@ -192,10 +193,10 @@ impl Comparison {
                 s,
                 "{:<16} {:<8} {:>5} {:>11} {:>11} {:>11} {:>11} {:>7} {:>10} {:>11} {:>9} {:>10} {:>9}",
                 r.chip,
-                r.strategy,
+                r.plan.strategy,
                 r.chips_used,
-                r.charged.price_usd.map_or("-".into(), |p| format!("{p:.0}")),
-                r.charged.power_w.map_or("-".into(), |w| si(w, "W")),
+                r.cost.price_usd.map_or("-".into(), |p| format!("{p:.0}")),
+                r.cost.power_w.map_or("-".into(), |w| si(w, "W")),
                 human_seconds(r.floor.seconds),
                 sim.map_or("-".into(), |x| human_seconds(x.seconds)),
                 opt(sim.map(|x| x.over_floor), 2),
@@ -208,8 +209,11 @@ impl Comparison {
         }
         let _ = writeln!(s);
         for r in &self.rows {
-            let _ =
-                writeln!(s, "{:<16} {}\n{:<16}   {} strategy: {}", r.chip, r.plan, "", r.strategy, r.strategy_reason);
+            let _ = writeln!(
+                s,
+                "{:<16} {}\n{:<16}   {} strategy: {}",
+                r.chip, r.plan.description, "", r.plan.strategy, r.plan.strategy_reason
+            );
         }
         s
     }

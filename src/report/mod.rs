@@ -6,4 +6,5 @@ pub mod csv;
 pub mod describe;
 pub mod plot;
 pub mod run;
+pub mod schema;
 pub mod timeline;

@@ -3,6 +3,7 @@
 
 use crate::chip::{Chip, Cost};
 use crate::floor::Floor;
+use crate::report::schema::{PlanJson, SCHEMA_VERSION, WorkloadJson};
 use crate::roofline::{Roofline, TraceTotals};
 use crate::sim::RunStats;
 use crate::sim::network::LinkClass;
@@ -54,12 +55,13 @@ pub struct TimeShares {
 #[derive(Clone, Debug, Serialize)]
 pub struct NocStats {
     pub messages: u64,
-    pub packet_latency_mean: f64,
-    pub packet_latency_p99: f64,
+    pub packet_latency_mean_cycles: f64,
+    pub packet_latency_p99_cycles: f64,
     /// Flits (one link-width each) delivered per tile per cycle in the
     /// measurement window.
     pub accepted_flits_per_node_cycle: f64,
-    pub window: (u64, u64),
+    /// The measurement window, [from, to) cycles.
+    pub window_cycles: (u64, u64),
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -93,8 +95,8 @@ impl CostFigures {
         let c = cost.charged(chips);
         let tps = tokens_per_second;
         CostFigures {
-            chips_charged: c.chips,
-            nodes_charged: c.nodes,
+            chips_charged: c.chips_charged,
+            nodes_charged: c.nodes_charged,
             price_usd: c.price_usd,
             power_w: c.power_w,
             tokens_per_second_per_kusd: c.price_usd.filter(|p| *p > 0.0).map(|p| tps / (p / 1000.0)),
@@ -120,10 +122,19 @@ pub fn chips_used(chip: &Chip, s: &RunStats) -> u32 {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct RunReport {
+    /// `SCHEMA_VERSION` (arch/report-schema.md).
+    pub schema_version: u32,
+    /// `run`.
+    pub command: &'static str,
     pub chip: String,
     pub trace: String,
     pub model: String,
-    pub workload: String,
+    /// The workload and plan the trace was compiled for, rebuilt from its
+    /// header (`None` for a synthetic trace: `workload_text` says what it is).
+    pub workload: Option<WorkloadJson>,
+    pub plan: Option<PlanJson>,
+    /// The trace header's workload line, as written.
+    pub workload_text: String,
     pub cycles: u64,
     pub seconds: f64,
     /// Tokens produced (expected, with speculative decoding).
@@ -288,13 +299,13 @@ impl RunReport {
             let lat = if s.window_latency.count() > 0 { &s.window_latency } else { &s.message_latency };
             Some(NocStats {
                 messages: s.message_latency.count(),
-                packet_latency_mean: lat.mean(),
-                packet_latency_p99: lat.quantile(0.99) as f64,
+                packet_latency_mean_cycles: lat.mean(),
+                packet_latency_p99_cycles: lat.quantile(0.99) as f64,
                 accepted_flits_per_node_cycle: s.window_bytes as f64
                     / chip.noc.link_bw.0
                     / chip.total_tiles() as f64
                     / width,
-                window: (w0.0, w1.0),
+                window_cycles: (w0.0, w1.0),
             })
         };
 
@@ -303,13 +314,33 @@ impl RunReport {
         let per_user = tokens / users as f64;
         let tps = if seconds > 0.0 { tokens / seconds } else { 0.0 };
         let cost = CostFigures::new(&chip.cost, chips_used(chip, s), tps);
-        let floor =
-            crate::floor::rebuild(chip, &h.model, &h.workload).map(|(m, w, p)| crate::floor::of(&m, chip, &w, &p));
+        let rebuilt = crate::floor::rebuild(chip, &h.model, &h.workload);
+        let floor = rebuilt.as_ref().map(|(m, w, p)| crate::floor::of(m, chip, w, p)).map_err(|e| e.clone());
+        let (workload, plan) = match &rebuilt {
+            Ok((_, w, p)) => {
+                let mut plan = PlanJson::of(p);
+                // A trace compiled before strategies were named: say so
+                // rather than today's default.
+                if let Some((_, text)) = h.workload.split_once(" plan: ")
+                    && !text.contains("; ")
+                {
+                    plan.strategy = "unrecorded";
+                    plan.strategy_reason = "the trace predates named strategies".into();
+                    plan.description = text.to_string();
+                }
+                (Some(WorkloadJson::of(w)), Some(plan))
+            }
+            Err(_) => (None, None),
+        };
         RunReport {
             chip: chip.name.clone(),
             trace: trace.file.clone(),
+            schema_version: SCHEMA_VERSION,
+            command: "run",
             model: h.model.clone(),
-            workload: h.workload.clone(),
+            workload,
+            plan,
+            workload_text: h.workload.clone(),
             cycles: s.cycles.0,
             seconds,
             tokens,
@@ -352,8 +383,8 @@ impl RunReport {
         if !self.model.is_empty() {
             let _ = writeln!(s, "model     {}", self.model);
         }
-        if !self.workload.is_empty() {
-            let _ = writeln!(s, "workload  {}", self.workload);
+        if !self.workload_text.is_empty() {
+            let _ = writeln!(s, "workload  {}", self.workload_text);
         }
         let _ = writeln!(s);
         let _ = writeln!(s, "time                  {} ({} cycles)", human_seconds(self.seconds), self.cycles);
@@ -451,11 +482,11 @@ impl RunReport {
                 s,
                 "messages         {}  latency mean {:.1}  p99 {:.0} cycles  accepted {:.4} flits/node/cycle (window {}..{})",
                 n.messages,
-                n.packet_latency_mean,
-                n.packet_latency_p99,
+                n.packet_latency_mean_cycles,
+                n.packet_latency_p99_cycles,
                 n.accepted_flits_per_node_cycle,
-                n.window.0,
-                n.window.1
+                n.window_cycles.0,
+                n.window_cycles.1
             );
         }
         let c = &self.cost;

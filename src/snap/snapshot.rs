@@ -72,8 +72,8 @@ pub fn render(case: &Case, r: &RunReport, plan: Option<&Plan>) -> String {
             if !r.model.is_empty() {
                 put(&mut s, "model", &r.model);
             }
-            if !r.workload.is_empty() {
-                put(&mut s, "workload", &r.workload);
+            if !r.workload_text.is_empty() {
+                put(&mut s, "workload", &r.workload_text);
             }
         }
     }
