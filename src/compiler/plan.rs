@@ -297,6 +297,23 @@ pub fn choose(m: &Model, w: &Workload, chip: &Chip, req: &PlanRequest) -> Result
             )));
         }
     }
+    // More chips than the system has is a mistake in the request, not a
+    // model that does not fit: say so.
+    let has = |n: u32| format!("the system has {chips} chip{} (`{}`)", if n == 1 { "" } else { "s" }, chip.name);
+    for (flag, v) in [("--tp", req.tp), ("--pp", req.pp)] {
+        if let Some(v) = v.filter(|&v| v > chips) {
+            return Err(CompileError::Plan(format!("{flag} {v} needs {v} chips, but {}", has(chips))));
+        }
+    }
+    if let (Some(tp), Some(pp)) = (req.tp, req.pp)
+        && tp as u64 * pp as u64 > chips as u64
+    {
+        return Err(CompileError::Plan(format!(
+            "--tp {tp} --pp {pp} needs {} chips, but {}",
+            tp as u64 * pp as u64,
+            has(chips)
+        )));
+    }
     let ep = req.ep.unwrap_or(1);
     if ep == 0 || !m.experts.is_multiple_of(ep as u64) {
         return Err(CompileError::Plan(format!("--ep {ep} must divide the model's experts ({})", m.experts)));
