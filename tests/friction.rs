@@ -192,6 +192,30 @@ fn list_flags_accept_spaces() {
         "root, tiled",
     ]));
     assert_eq!(code, 0, "{err}");
+    // plot's --series too.
+    let csv = std::env::temp_dir().join(format!("tilesim-spaces-{}.csv", std::process::id()));
+    std::fs::write(&csv, &plain).unwrap();
+    let svg = |series: &str| {
+        let out = csv.with_extension(format!("{}.svg", series.len()));
+        let (code, _, err) = text(&tilesim(&[
+            "plot",
+            csv.to_str().unwrap(),
+            "--x",
+            "batch",
+            "--y",
+            "floor_seconds",
+            "--series",
+            series,
+            "-o",
+            out.to_str().unwrap(),
+        ]));
+        assert_eq!(code, 0, "{err}");
+        let s = std::fs::read_to_string(&out).unwrap();
+        std::fs::remove_file(out).ok();
+        s
+    };
+    assert_eq!(svg("model, chip"), svg("model,chip"));
+    std::fs::remove_file(csv).ok();
 }
 
 #[test]
