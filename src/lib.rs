@@ -26,3 +26,4 @@ pub mod sweep;
 pub mod synth;
 pub mod trace;
 pub mod units;
+pub mod validate;

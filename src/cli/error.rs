@@ -1,6 +1,7 @@
 //! The errors a command can end with, and their exit statuses:
 //! 2 for bad input or usage, 3 for a deadlocked trace, 4 for snapshots that
-//! differ from the accepted ones (`tilesim snap`), 1 for anything else (an
+//! differ from the accepted ones (`tilesim snap`) or calibration figures
+//! outside their tolerance (`tilesim validate --strict`), 1 for anything else (an
 //! output file that cannot be written).
 
 use tilesim::config::ConfigError;
@@ -27,6 +28,8 @@ pub enum CliError {
          snap {suite} --review`, or accept them all with `--accept`"
     )]
     SnapshotsChanged { count: usize, total: usize, suite: String },
+    #[error("{count} of {total} calibration benchmarks are outside their tolerance")]
+    OutsideCalibration { count: usize, total: usize },
     #[error("cannot write {path}: {message}")]
     Output { path: String, message: String },
     /// `compare` where no chip could run the workload (each row says why).
@@ -67,7 +70,7 @@ impl CliError {
             | CliError::CheckFailed { .. }
             | CliError::CasesFailed { .. }
             | CliError::NoneRan { .. } => 2,
-            CliError::SnapshotsChanged { .. } => 4,
+            CliError::SnapshotsChanged { .. } | CliError::OutsideCalibration { .. } => 4,
             CliError::Sim(e) => e.exit_code(),
             CliError::Compile(_) => 2,
             CliError::Output { .. } => 1,

@@ -72,6 +72,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Simulate every calibration microbenchmark of the reference (memory
+    /// streaming and latency, NCCL and Wormhole all-reduces, chip-link and
+    /// fabric latencies) on the shipped configs, beside the measurements.
+    Validate {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Exit 4 when a figure is outside its tolerance.
+        #[arg(long)]
+        strict: bool,
+    },
     /// List the shipped chip and model configs.
     List,
     /// Print a shipped config, as a starting point to edit.
@@ -377,5 +388,23 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Gen(g) => generate::run(g),
+        Command::Validate { json, strict } => {
+            let benchmarks = tilesim::validate::benchmarks();
+            let outcomes = benchmarks
+                .iter()
+                .map(tilesim::validate::run)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(CliError::Usage)?;
+            if json {
+                out(&format!("{}\n", serde_json::to_string_pretty(&outcomes).expect("serialises")))?;
+            } else {
+                out(&tilesim::validate::table(&outcomes))?;
+            }
+            let outside = outcomes.iter().filter(|o| !o.pass).count();
+            if strict && outside > 0 {
+                return Err(CliError::OutsideCalibration { count: outside, total: outcomes.len() });
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

@@ -90,6 +90,7 @@ impl Row {
     /// would choose: bytes and FLOPs from the model shape over the plan's
     /// chips' peak rates (`tilesim roofline`).
     pub fn planned(model: &Model, chip: &Chip, w: &Workload, req: &PlanRequest) -> Result<Row, CompileError> {
+        compiler::check_types(chip, w)?;
         let plan = compiler::plan::choose(model, w, chip, req)?;
         let t = analytic::for_plan(model, w, &plan);
         Ok(Row::floor(chip, w, &plan, t))

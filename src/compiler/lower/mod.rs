@@ -43,6 +43,8 @@ const TOK_BUF: [u32; SLOTS] = [0, 1, 2, 3];
 const TOK_SEND: u32 = 8;
 const TOK_RECV: u32 = 9;
 const TOK_STORE: u32 = 10;
+/// The collectives' slices beyond the first (collective::MAX_SLICES - 1).
+const TOK_SLICE: u32 = 16;
 
 // Message tags: sampled tokens fed back to the first stage, activations
 // between stages; operation `id`s (>= 100) tag their own trees as
@@ -634,9 +636,15 @@ impl Emitter<'_, '_> {
         }
     }
 
+    /// The end of a kernel (memory strategy): a barrier over the chip's
+    /// tiles, then the software's gap before the next kernel starts.
     fn barrier(&mut self) {
         if let Some(g) = self.c.chip_group[self.at.chip as usize] {
             self.push(Instr::Barrier { group: Group(g) });
+            let launch = self.c.chip.software.kernel_launch;
+            if launch.0 > 0 {
+                self.push(Instr::Delay { cycles: launch });
+            }
         }
     }
 
@@ -864,12 +872,16 @@ impl Emitter<'_, '_> {
         let tiles: Vec<TileId> =
             (0..tp).map(|j| self.tile(plan.chip(self.at.replica, self.at.stage, j), local)).collect();
         let alg = self.algorithm(bytes);
+        let sw = &self.c.chip.software;
         let r = Resources {
             send_token: TOK_SEND,
             recv_token: TOK_RECV,
             tag_base: id * 64 + 1000,
             sram: self.c.sram.x,
             dtype: self.c.act,
+            call: sw.collective_call,
+            step: sw.step(alg.kind()).unwrap_or_default(),
+            slice_token: TOK_SLICE,
         };
         let mut streams = Vec::new();
         collective::all_reduce(&tiles, bytes, alg, r, &mut streams).expect("algorithm chosen for the group");
@@ -877,17 +889,33 @@ impl Emitter<'_, '_> {
         self.out.extend(mine);
     }
 
-    /// The all-reduce algorithm the topology favours for `bytes`.
+    /// The all-reduce algorithm the topology favours for `bytes`, among
+    /// those the chip's collective library runs (`software.collective_step`;
+    /// a ring when it lists none that applies).
     fn algorithm(&self, bytes: u64) -> Algorithm {
         let tp = self.c.plan.tp;
         let small = bytes <= 64 << 10 && tp.is_power_of_two();
-        match self.c.chip.system.topology {
-            SystemTopology::Switch | SystemTopology::FullyConnected if small => Algorithm::RecursiveDoubling,
+        let two_d = match self.c.chip.system.topology {
             SystemTopology::Dragonfly { group_size } if tp > group_size && tp.is_multiple_of(group_size) => {
-                Algorithm::TwoD { x: group_size, y: tp / group_size }
+                Some(Algorithm::TwoD { x: group_size, y: tp / group_size })
             }
+            _ => None,
+        };
+        let favoured = match self.c.chip.system.topology {
+            SystemTopology::Switch | SystemTopology::FullyConnected if small => Algorithm::RecursiveDoubling,
+            SystemTopology::Dragonfly { .. } if two_d.is_some() => two_d.expect("checked"),
             SystemTopology::Dragonfly { .. } if small => Algorithm::RecursiveDoubling,
             _ => Algorithm::Ring,
+        };
+        let sw = &self.c.chip.software;
+        if sw.step(favoured.kind()).is_some() {
+            return favoured;
         }
+        let runs = |a: Algorithm| sw.step(a.kind()).is_some();
+        [two_d, tp.is_power_of_two().then_some(Algorithm::RecursiveDoubling)]
+            .into_iter()
+            .flatten()
+            .find(|&a| runs(a))
+            .unwrap_or(Algorithm::Ring)
     }
 }
