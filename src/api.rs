@@ -90,6 +90,14 @@ fn output_error(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| Error::Output { path: path.display().to_string(), message: e.to_string() }
 }
 
+/// Refuses an output that is one of `inputs` (paths, or shipped names,
+/// which are skipped), before anything is read or written
+/// (`fileio::check_not_input`).
+fn not_input(output: &Path, inputs: &[&str]) -> Result<(), Error> {
+    let paths: Vec<&Path> = inputs.iter().map(Path::new).collect();
+    crate::fileio::check_not_input(output, &paths).map_err(Error::Usage)
+}
+
 /// Resolves a chip or model argument to (name for messages, config text): a
 /// shipped name, a path (a model may also be a Hugging Face `config.json`),
 /// or the config's TOML text itself (any argument holding a line break),
@@ -261,6 +269,7 @@ pub fn compile(
     opts: &WorkloadOptions,
     output: &Path,
 ) -> Result<CompileSummary, Error> {
+    not_input(output, &[model, chip])?;
     let model = opts.slice(load_model(model)?)?;
     let chip = load_chip(chip, set)?;
     let w = opts.workload(&model)?;
@@ -355,6 +364,9 @@ pub fn run(path: &Path, chip: Option<&str>, set: &[Override], timeline: Option<&
         Some(c) => c.to_string(),
         None => chip_of_trace(path)?,
     };
+    if let Some(t) = timeline {
+        not_input(t, &[&name, &path.display().to_string()])?;
+    }
     let chip = load_chip(&name, set)?;
     let trace = Trace::load(path)?;
     let opts = sim::Options { timeline: timeline.map(|_| sim::TimelineOptions::default()) };
@@ -362,7 +374,7 @@ pub fn run(path: &Path, chip: Option<&str>, set: &[Override], timeline: Option<&
     let report = RunReport::new(&chip, &trace, &stats);
     if let (Some(path), Some(tl)) = (timeline, &stats.timeline) {
         let err = output_error(path);
-        let mut f = crate::fileio::AtomicFile::create(path).map_err(&err)?;
+        let mut f = crate::fileio::create(path).map_err(&err)?;
         crate::report::timeline::write_chrome(&mut f, &chip, &trace, tl).map_err(&err)?;
         f.commit().map_err(&err)?;
     }
@@ -494,10 +506,15 @@ pub fn sweep_space(a: &SweepOptions) -> Result<Space, Error> {
 
 /// `tilesim sweep` into memory: the shard's rows in index order, each a
 /// `SweepRow` (serialised, the JSON Lines object of arch/sweep.md).
+/// `jobs` worker threads, 1 ..= `limits::MAX_JOBS`.
 pub fn sweep(a: &SweepOptions, simulate: bool, jobs: usize, shard: Shard) -> Result<Vec<SweepRow>, Error> {
+    let max = crate::limits::MAX_JOBS as usize;
+    if !(1..=max).contains(&jobs) {
+        return Err(Error::Usage(format!("jobs must be in 1..={max} (arch/limits.md), found {jobs}")));
+    }
     let space = sweep_space(a)?;
     let mut rows = Vec::with_capacity(shard.count(space.len()));
-    let opts = sweep::Options { jobs: jobs.max(1), simulate, shard };
+    let opts = sweep::Options { jobs, simulate, shard };
     sweep::run::<std::convert::Infallible>(
         &space,
         &opts,

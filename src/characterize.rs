@@ -119,6 +119,11 @@ pub fn message_seconds(chip: &Chip, to: TileId) -> Result<f64, SimError> {
 
 /// The simulated microbenchmarks of `chip`.
 pub fn characterize(chip: &Chip) -> Result<Characterization, SimError> {
+    // The streams below hold ~70 instructions per tile of chip 0: estimate
+    // them with the simulator's structures before building anything.
+    let streams = chip.tiles_per_chip() as u128 * 140 * crate::limits::BYTES_PER_INSTRUCTION;
+    crate::limits::check_memory("characterize", crate::sim::budget::chip_memory(chip) + streams)
+        .map_err(|m| SimError::Mismatch(crate::diag::Location::file(&chip.name), m))?;
     let totals = chip.totals();
     let chips = chip.system.chips as f64;
     let mut figures = Vec::new();

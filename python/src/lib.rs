@@ -427,9 +427,8 @@ fn sweep<'py>(
     };
     let floor_only = kw.get::<bool>("floor_only")?.unwrap_or(false);
     let jobs = match kw.get::<usize>("jobs")? {
-        Some(0) => return Err(PyValueError::new_err("jobs must be at least 1")),
         Some(j) => j,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()).min(::tilesim::limits::MAX_JOBS as usize),
     };
     let shard = match kw.get::<String>("shard")? {
         Some(s) => s.parse::<Shard>().map_err(|e| PyValueError::new_err(format!("shard: {e}")))?,

@@ -6,7 +6,6 @@ use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tilesim::fileio::AtomicFile;
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {
@@ -26,8 +25,8 @@ pub fn run(a: &ImportArgs) -> Result<ExitCode, CliError> {
     let toml = tilesim::config::hf::import(&file, &text, a.name.as_deref())?;
     match &a.output {
         Some(p) => {
-            let err = |e: std::io::Error| CliError::Output { path: p.display().to_string(), message: e.to_string() };
-            let mut f = AtomicFile::create(p).map_err(err)?;
+            let err = |e: std::io::Error| super::output_error(p, e);
+            let mut f = super::output(p, &[&file])?;
             f.write_all(toml.as_bytes()).map_err(err)?;
             f.commit().map_err(err)?;
             eprintln!("imported {file} -> {}", p.display());

@@ -6,7 +6,6 @@ use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tilesim::fileio::AtomicFile;
 
 #[derive(Args, Debug)]
 pub struct MergeArgs {
@@ -22,6 +21,11 @@ pub struct MergeArgs {
 }
 
 pub fn run(a: &MergeArgs) -> Result<ExitCode, CliError> {
+    let names: Vec<String> = a.files.iter().map(|p| p.display().to_string()).collect();
+    let inputs: Vec<&str> = names.iter().map(String::as_str).collect();
+    if let Some(p) = &a.output {
+        super::not_input(p, &inputs)?;
+    }
     let mut files = Vec::with_capacity(a.files.len());
     for p in &a.files {
         let name = p.display().to_string();
@@ -33,8 +37,8 @@ pub fn run(a: &MergeArgs) -> Result<ExitCode, CliError> {
         .map_err(|e| CliError::Usage(e.to_string()))?;
     match &a.output {
         Some(p) => {
-            let err = |e: std::io::Error| CliError::Output { path: p.display().to_string(), message: e.to_string() };
-            let mut f = AtomicFile::create(p).map_err(err)?;
+            let err = |e: std::io::Error| super::output_error(p, e);
+            let mut f = super::output(p, &inputs)?;
             f.write_all(merged.as_bytes()).map_err(err)?;
             f.commit().map_err(err)?;
         }

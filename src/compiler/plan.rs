@@ -261,6 +261,7 @@ fn check_tp(m: &Model, tp: u32) -> Result<(), String> {
 /// the model and KV cache fit on, pipelined. The chips left over serve the
 /// batch as independent replicas.
 pub fn choose(m: &Model, w: &Workload, chip: &Chip, req: &PlanRequest) -> Result<Plan, CompileError> {
+    check_request(m, chip, req)?;
     let chips = chip.system.chips;
     let home = Home::of(chip);
     let (strategy, strategy_reason) = match req.strategy {
@@ -296,23 +297,6 @@ pub fn choose(m: &Model, w: &Workload, chip: &Chip, req: &PlanRequest) -> Result
                 regions::MIN_TILES
             )));
         }
-    }
-    // More chips than the system has is a mistake in the request, not a
-    // model that does not fit: say so.
-    let has = |n: u32| format!("the system has {chips} chip{} (`{}`)", if n == 1 { "" } else { "s" }, chip.name);
-    for (flag, v) in [("--tp", req.tp), ("--pp", req.pp)] {
-        if let Some(v) = v.filter(|&v| v > chips) {
-            return Err(CompileError::Plan(format!("{flag} {v} needs {v} chips, but {}", has(chips))));
-        }
-    }
-    if let (Some(tp), Some(pp)) = (req.tp, req.pp)
-        && tp as u64 * pp as u64 > chips as u64
-    {
-        return Err(CompileError::Plan(format!(
-            "--tp {tp} --pp {pp} needs {} chips, but {}",
-            tp as u64 * pp as u64,
-            has(chips)
-        )));
     }
     let ep = req.ep.unwrap_or(1);
     if ep == 0 || !m.experts.is_multiple_of(ep as u64) {
@@ -369,8 +353,9 @@ pub fn choose(m: &Model, w: &Workload, chip: &Chip, req: &PlanRequest) -> Result
             last_err = Some(e);
             continue;
         }
-        if tp * pp > chips || tp * pp == 0 {
-            last_err = Some(format!("tp x pp = {} does not fit the {chips} chips of `{}`", tp * pp, chip.name));
+        let used = tp as u64 * pp as u64;
+        if used > chips as u64 || used == 0 {
+            last_err = Some(format!("tp x pp = {used} does not fit the {chips} chips of `{}`", chip.name));
             continue;
         }
         if pp as u64 > m.layers {
@@ -489,6 +474,46 @@ fn choose_regions(
     Some(best.1)
 }
 
+/// Checks the requested degrees and steps before any arithmetic uses them:
+/// each at least 1 (no division by zero), a degree (and tp x pp) no more
+/// than the chips (and pp no more than the layers), steps at most
+/// `MAX_STEPS`.
+fn check_request(m: &Model, chip: &Chip, req: &PlanRequest) -> Result<(), CompileError> {
+    let chips = chip.system.chips;
+    let has = |n: u32| format!("the system has {n} chip{} (`{}`)", if n == 1 { "" } else { "s" }, chip.name);
+    for (flag, v) in [("--tp", req.tp), ("--pp", req.pp), ("--ep", req.ep)] {
+        match v {
+            Some(0) => return Err(CompileError::Plan(format!("{flag} must be at least 1, found 0"))),
+            // More chips than the system has is a mistake in the request,
+            // not a model that does not fit: say so.
+            Some(d) if d > chips => {
+                return Err(CompileError::Plan(format!("{flag} {d} needs {d} chips, but {}", has(chips))));
+            }
+            _ => {}
+        }
+    }
+    if let (Some(tp), Some(pp)) = (req.tp, req.pp)
+        && tp as u64 * pp as u64 > chips as u64
+    {
+        return Err(CompileError::Plan(format!(
+            "--tp {tp} --pp {pp} needs {} chips, but {}",
+            tp as u64 * pp as u64,
+            has(chips)
+        )));
+    }
+    if let Some(pp) = req.pp.filter(|&p| p as u64 > m.layers) {
+        return Err(CompileError::Plan(format!("--pp {pp} exceeds the model's {} layers", m.layers)));
+    }
+    match req.steps {
+        Some(0) => Err(CompileError::Plan("--steps must be at least 1".into())),
+        Some(s) if s > crate::limits::MAX_STEPS => Err(CompileError::Plan(format!(
+            "--steps must be at most {} (arch/limits.md), found {s}",
+            crate::limits::MAX_STEPS
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// The message for a model that fits no plan: what is needed, what there
 /// is, and what would fit.
 fn does_not_fit(m: &Model, w: &Workload, chip: &Chip, req: &PlanRequest) -> CompileError {
@@ -503,7 +528,7 @@ fn does_not_fit(m: &Model, w: &Workload, chip: &Chip, req: &PlanRequest) -> Comp
     let pp = req.pp.unwrap_or((chips / tp).max(1)).min(m.layers as u32);
     let f = fit(m, w, chip, tp, pp, w.batch);
     let buffers = buffer_bytes(m, w, chip, tp, w.batch);
-    let n = (tp * pp) as f64;
+    let n = (tp as u64 * pp as u64) as f64;
     let total_need = f.total * tp as f64;
     let total_have = f.have * n;
     let medium = Home::of(chip).name();
@@ -525,7 +550,7 @@ fn does_not_fit(m: &Model, w: &Workload, chip: &Chip, req: &PlanRequest) -> Comp
         } else {
             String::new()
         },
-        tp * pp,
+        tp as u64 * pp as u64,
         human_bytes(total_need),
         human_bytes(total_have),
     );

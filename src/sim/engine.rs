@@ -192,6 +192,7 @@ pub struct Options {
 pub fn simulate(chip: &Chip, trace: &Trace, opts: &Options) -> Result<RunStats, SimError> {
     against::check_header(chip, &trace.header)
         .map_err(|m| SimError::Mismatch(crate::diag::Location::file(&trace.file), m))?;
+    super::budget::check(chip, trace).map_err(|m| SimError::Mismatch(crate::diag::Location::file(&trace.file), m))?;
     // Chip-dependent checks up front, so a bad instruction fails before any time passes.
     for (t, p) in trace.programs.iter().enumerate() {
         for (i, instr) in p.instrs.iter().enumerate() {
