@@ -155,7 +155,7 @@ pub fn characterize(chip: &Chip) -> Result<Characterization, SimError> {
             },
             Instr::Wait { tok: Token(0) },
         ];
-        let s = seconds(chip, "latency", vec![(TileId(0), load)])?;
+        let s = seconds(chip, "latency", vec![(TileId(0), load.clone())])?;
         figures.push(Figure {
             key: "memory_latency",
             what: "memory load-to-use latency, 64 B from tile 0".into(),
@@ -163,6 +163,18 @@ pub fn characterize(chip: &Chip) -> Result<Characterization, SimError> {
             unit: "ns",
             peak: None,
         });
+        // With a cache in front of HBM, the same load again hits it: the
+        // second load's time is the hit's load-to-use latency.
+        if matches!(chip.memory, Memory::Hbm { cache: Some(_), .. }) {
+            let twice = seconds(chip, "cache latency", vec![(TileId(0), [load.clone(), load].concat())])?;
+            figures.push(Figure {
+                key: "cache_latency",
+                what: "L2 (hbm.cache) hit load-to-use latency, 64 B from tile 0".into(),
+                value: (twice - s) * 1e9,
+                unit: "ns",
+                peak: None,
+            });
+        }
     }
 
     // NoC: tile 0 to the last tile of chip 0, 64 bytes, idle network.

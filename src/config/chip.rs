@@ -4,7 +4,7 @@
 use super::quantity::{Frequency, Power, Rate, Size, Time};
 use super::{ConfigError, ConfigErrorKind, Invalid, invalid, locate, parse_toml};
 use crate::chip::{
-    Chip, CollectiveKind, Cost, DramSpec, DramTiming, Memory, NocSpec, NocTopology, Software, SystemSpec,
+    CacheSpec, Chip, CollectiveKind, Cost, DramSpec, DramTiming, Memory, NocSpec, NocTopology, Software, SystemSpec,
     SystemTopology, TileSpec,
 };
 use crate::dtype::Dtype;
@@ -118,7 +118,9 @@ pub struct NocFile {
     /// from when its head enters the port until its tail has left the
     /// router and that credit is back (`credit_latency` later); a link
     /// whose downstream port has no free VC holds the packet upstream.
-    /// Absent: unbounded buffering (no back-pressure).
+    /// On a torus or ring (at least 2) router-to-router ports split them
+    /// into two dateline classes. Absent: unbounded buffering (no
+    /// back-pressure).
     pub vcs: Option<u32>,
     /// The credit loop (time): from a packet's tail leaving a router to the
     /// upstream router sending a new packet through the freed VC (credit
@@ -165,6 +167,22 @@ pub struct HbmFile {
     /// ignored names are errors. Default: spread evenly over the tiles.
     pub attach: Option<Vec<u32>>,
     pub timing: TimingFile,
+    /// A cache in front of the stacks, a GPU's L2 (omit for none).
+    pub cache: Option<HbmCacheFile>,
+}
+
+/// A last-level cache in front of HBM: one slice per stack holding that
+/// stack's addresses, least recently used out, stores written through.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HbmCacheFile {
+    /// Capacity per chip, all slices (size).
+    pub capacity: Size,
+    /// Bandwidth per chip, all slices (bandwidth); each stack's port to the
+    /// NoC carries a slice's share. At least `hbm.bandwidth`.
+    pub bandwidth: Rate,
+    /// From a request reaching its slice to a hit's data leaving it (time).
+    pub hit_latency: Time,
 }
 
 #[derive(Debug, Deserialize)]
@@ -544,12 +562,16 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
                 return Err(invalid("noc.vcs", format!("must be at most {}, found {v}", lim::MAX_VCS)));
             }
             // Dimension-order routes over wrap-around links form a cycle of
-            // ports; without dateline VC classes, finite VCs can deadlock it.
-            Some(_) if matches!(topology, NocTopology::Torus { .. } | NocTopology::Ring { .. }) => {
+            // ports: each port splits its VCs into two dateline classes
+            // (arch/timing.md, "Torus and ring VCs"), one VC each at least.
+            Some(1) if matches!(topology, NocTopology::Torus { .. } | NocTopology::Ring { .. }) => {
                 return Err(invalid(
                     "noc.vcs",
-                    "is supported on mesh, crossbar and fat-tree NoCs only (a torus or ring needs dateline VC classes, \
-                     which are not modelled)",
+                    format!(
+                        "must be at least 2 on a {}: its ports split their VCs into two dateline classes, one VC \
+                         each at least (found 1)",
+                        topology.name()
+                    ),
                 ));
             }
             v => v,
@@ -608,8 +630,25 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
                 }
                 None => (0..h.stacks).map(|s| (s as u64 * tiles as u64 / h.stacks as u64) as u32).collect(),
             };
+            let cache = match &h.cache {
+                None => None,
+                Some(c) => {
+                    let bw = rate("hbm.cache.bandwidth", c.bandwidth, hz)?;
+                    if c.bandwidth.bytes_per_cycle(hz) < h.bandwidth.bytes_per_cycle(hz) {
+                        return Err(invalid(
+                            "hbm.cache.bandwidth",
+                            "must be at least hbm.bandwidth: every byte read from the stacks passes through the cache",
+                        ));
+                    }
+                    Some(CacheSpec {
+                        capacity: size_in("hbm.cache.capacity", c.capacity, 1, lim::MAX_MEMORY_CAPACITY_BYTES)?,
+                        bw,
+                        hit: latency("hbm.cache.hit_latency", c.hit_latency, hz)?,
+                    })
+                }
+            };
             let capacity = size_in("hbm.capacity", h.capacity, 1, lim::MAX_MEMORY_CAPACITY_BYTES)?;
-            Memory::Hbm { stacks: h.stacks, dram, capacity, attach }
+            Memory::Hbm { stacks: h.stacks, dram, capacity, attach, cache }
         }
         (None, Some(d)) => {
             in_range("dram3d.channels_per_tile", d.channels_per_tile, 1, lim::MAX_VAULT_CHANNELS)?;

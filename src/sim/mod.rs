@@ -8,6 +8,7 @@
 //! accesses, not with simulated time. The core does no I/O.
 
 pub mod budget;
+pub mod cache;
 pub mod cost;
 pub mod dram;
 mod engine;
