@@ -5,6 +5,7 @@
 // path, so their size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod api;
 pub mod characterize;
 pub mod chip;
 pub mod collective;

@@ -68,7 +68,9 @@ fn check(tables: &Tables, table: &str, v: &Value, path: &str, errors: &mut Vec<S
             t if t.starts_with("array of ") => {
                 let items = x.as_array().map(|a| a.as_slice()).unwrap_or_default();
                 for (i, item) in items.iter().enumerate() {
-                    check(tables, &t[9..], item, &format!("{at}[{i}]"), errors);
+                    // A row that could not run has the `failed` keys.
+                    let failed = t == "array of row" && item["status"] != "ok";
+                    check(tables, if failed { "failed" } else { &t[9..] }, item, &format!("{at}[{i}]"), errors);
                 }
                 x.is_array()
             }
@@ -145,6 +147,23 @@ fn compare_and_roofline_json_validate() {
     validate("compare", &v);
     assert_eq!(v["command"], "compare");
     assert!(v["rows"][0]["simulated"].is_object());
+    // A chip that cannot hold the model is a `failed` entry.
+    let v = json(&[
+        "compare",
+        "--model",
+        "llama-2-7b",
+        "--layers",
+        "1",
+        "--context",
+        "64",
+        "--chip",
+        "mini-mesh",
+        "--chip",
+        "groq-lpu",
+        "--json",
+    ]);
+    validate("compare", &v);
+    assert_eq!(v["rows"][1]["status"], "does-not-fit");
     let v = json(&["roofline", "--model", "llama-2-70b", "--chip", "groq-576", "--weights-dtype", "fp8", "--json"]);
     validate("compare", &v);
     assert_eq!(v["command"], "roofline");

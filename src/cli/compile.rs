@@ -1,123 +1,49 @@
-//! `tilesim compile`, `roofline` and `compare`.
+//! `tilesim compile`, `roofline` and `compare`: the flags, then
+//! `tilesim::api`, then the table or JSON.
 
-use super::{CliError, CompareArgs, CompileArgs, RooflineArgs, WorkloadArgs};
+use super::{CliError, CompareArgs, CompileArgs, RooflineArgs};
 use std::process::ExitCode;
-use tilesim::chip::Chip;
-use tilesim::compiler::{self, PlanRequest, Workload, WorkloadSpec};
-use tilesim::dtype::Dtype;
-use tilesim::model::Model;
-use tilesim::report::compare::{Comparison, Row};
-use tilesim::report::schema::{SCHEMA_VERSION, WorkloadJson};
-use tilesim::trace::{self, Format};
-
-/// Parses a data-type flag.
-pub fn dtype(flag: &str, s: &str) -> Result<Dtype, CliError> {
-    s.parse().map_err(|e: String| CliError::Usage(format!("{flag}: {e}")))
-}
-
-pub fn workload(a: &WorkloadArgs, model: &Model) -> Result<Workload, CliError> {
-    let spec = WorkloadSpec {
-        phase: a.phase.into(),
-        batch: a.batch,
-        context: a.context,
-        prompt: a.prompt,
-        spec: a.spec,
-        accept_rate: a.accept_rate,
-        kv_keep: a.kv_keep,
-        weights: a.weights_dtype.as_deref().map(|s| dtype("--weights-dtype", s)).transpose()?,
-        kv: a.kv_dtype.as_deref().map(|s| dtype("--kv-dtype", s)).transpose()?,
-        act: a.act_dtype.as_deref().map(|s| dtype("--act-dtype", s)).transpose()?,
-    };
-    spec.resolve(model).map_err(CliError::Usage)
-}
-
-/// The model, sliced to `--layers` if given.
-pub fn sliced(m: Model, a: &WorkloadArgs) -> Result<Model, CliError> {
-    match a.layers {
-        Some(l) => m.first_layers(l).map_err(CliError::Usage),
-        None => Ok(m),
-    }
-}
-
-/// The plan flags; at most one `--strategy` (only `compare` takes several).
-pub fn request(a: &WorkloadArgs) -> Result<PlanRequest, CliError> {
-    if a.strategy.len() > 1 {
-        return Err(CliError::Usage("--strategy: give one (only `compare` runs several side by side)".into()));
-    }
-    Ok(with_strategy(a, a.strategy.first().map(|&s| s.into())))
-}
-
-fn with_strategy(a: &WorkloadArgs, strategy: Option<compiler::Strategy>) -> PlanRequest {
-    PlanRequest { tp: a.tp, pp: a.pp, ep: a.ep, steps: a.steps, strategy, regions: a.regions }
-}
+use tilesim::report::compare::Status;
 
 pub fn compile(a: &CompileArgs) -> Result<ExitCode, CliError> {
-    super::not_input(&a.output, &[&a.model, &a.chip])?;
-    let model = sliced(super::load_model(&a.model)?, &a.workload)?;
-    let chip = super::load_chip(&a.chip)?;
-    let w = workload(&a.workload, &model)?;
-    let c = compiler::compile(&model, &chip, &w, &request(&a.workload)?)?;
-    let format = if a.output.extension().is_some_and(|e| e == "tbin") { Format::Binary } else { Format::Text };
-    let err = |e: std::io::Error| CliError::Output { path: a.output.display().to_string(), message: e.to_string() };
-    let mut sink = trace::create(&a.output, format).map_err(err)?;
-    c.write(sink.as_mut()).map_err(err)?;
-    sink.finish().map_err(err)?;
-    eprintln!("compiled {} -> {}", c.describe(), a.output.display());
+    let c = tilesim::api::compile(&a.model, &a.chip, &a.set.overrides()?, &a.workload.options(), &a.output)?;
+    eprintln!("compiled {} -> {}", c.description, c.output);
     Ok(ExitCode::SUCCESS)
 }
 
-/// The analytic floor of one step of `w` on `chip`: bytes and FLOPs from
-/// the model shape over the plan's chips' peak rates.
-pub fn floor(model: &Model, chip: &Chip, w: &Workload, req: &PlanRequest) -> Result<Row, CliError> {
-    Ok(Row::planned(model, chip, w, req)?)
-}
-
 pub fn roofline(a: &RooflineArgs) -> Result<ExitCode, CliError> {
-    let model = sliced(super::load_model(&a.model)?, &a.workload)?;
-    let chip = super::load_chip(&a.chip)?;
-    let w = workload(&a.workload, &model)?;
-    let row = floor(&model, &chip, &w, &request(&a.workload)?)?;
+    let one = tilesim::api::roofline_report(&a.model, &a.chip, &a.set.overrides()?, &a.workload.options())?;
     if a.json {
-        let one = Comparison {
-            schema_version: SCHEMA_VERSION,
-            command: "roofline",
-            model: model.name.clone(),
-            workload: WorkloadJson::of(&w),
-            rows: vec![row],
-        };
         super::out(&format!("{}\n", serde_json::to_string_pretty(&one).expect("serialises")))?;
-    } else {
+    } else if let Some(row) = one.rows.first().and_then(|e| e.row()) {
         super::out(&row.floor_table())?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// Compares the chips; one that cannot run the workload is a row saying
+/// why. Exit 0 when at least one chip ran, else 2 after the table.
 pub fn compare(a: &CompareArgs) -> Result<ExitCode, CliError> {
-    let model = sliced(super::load_model(&a.model)?, &a.workload)?;
-    let w = workload(&a.workload, &model)?;
-    let strategies: Vec<Option<compiler::Strategy>> = if a.workload.strategy.is_empty() {
-        vec![None]
-    } else {
-        a.workload.strategy.iter().map(|&s| Some(s.into())).collect()
-    };
-    let mut rows = Vec::new();
-    for name in &a.chips {
-        let chip = super::load_chip(name)?;
-        for &s in &strategies {
-            rows.push(Row::evaluate(&model, &chip, &w, &with_strategy(&a.workload, s), true)?);
-        }
-    }
-    let cmp = Comparison {
-        schema_version: SCHEMA_VERSION,
-        command: "compare",
-        model: model.name.clone(),
-        workload: WorkloadJson::of(&w),
-        rows,
-    };
+    let set = a.set.overrides()?;
+    let bar = super::progress::delayed(Some(0), "{elapsed_precise} [{bar:40}] {pos}/{len} chips");
+    let cmp = tilesim::api::compare(&a.model, &a.chips, &set, &a.workload.options(), |p| {
+        bar.set_length(p.total as u64);
+        bar.set_position(p.done as u64);
+    });
+    bar.finish_and_clear();
+    let cmp = cmp?;
     if a.json {
         super::out(&format!("{}\n", serde_json::to_string_pretty(&cmp).expect("serialises")))?;
     } else {
         super::out(&cmp.table())?;
+    }
+    let count = |s: Status| cmp.rows.iter().filter(|e| e.status() == s).count();
+    if count(Status::Ok) == 0 {
+        return Err(CliError::NoneRan {
+            total: cmp.rows.len(),
+            fit: count(Status::DoesNotFit),
+            failed: count(Status::Error),
+        });
     }
     Ok(ExitCode::SUCCESS)
 }

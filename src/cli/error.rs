@@ -32,6 +32,23 @@ pub enum CliError {
     OutsideCalibration { count: usize, total: usize },
     #[error("cannot write {path}: {message}")]
     Output { path: String, message: String },
+    /// `compare` where no chip could run the workload (each row says why).
+    #[error("none of the {total} chips could run the workload ({fit} do not fit, {failed} failed; the rows say why)")]
+    NoneRan { total: usize, fit: usize, failed: usize },
+}
+
+impl From<tilesim::api::Error> for CliError {
+    fn from(e: tilesim::api::Error) -> Self {
+        use tilesim::api::Error;
+        match e {
+            Error::Config(e) => CliError::Config(e),
+            Error::Trace(e) => CliError::Trace(e),
+            Error::Usage(m) => CliError::Usage(m),
+            Error::Compile(e) => CliError::Compile(e),
+            Error::Sim(e) => CliError::Sim(e),
+            Error::Output { path, message } => CliError::Output { path, message },
+        }
+    }
 }
 
 impl From<tilesim::report::compare::PointError> for CliError {
@@ -51,7 +68,8 @@ impl CliError {
             | CliError::Trace(_)
             | CliError::Usage(_)
             | CliError::CheckFailed { .. }
-            | CliError::CasesFailed { .. } => 2,
+            | CliError::CasesFailed { .. }
+            | CliError::NoneRan { .. } => 2,
             CliError::SnapshotsChanged { .. } | CliError::OutsideCalibration { .. } => 4,
             CliError::Sim(e) => e.exit_code(),
             CliError::Compile(_) => 2,

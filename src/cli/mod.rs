@@ -5,11 +5,15 @@ mod compile;
 mod convert;
 mod error;
 mod generate;
+mod import;
 mod list;
+mod merge;
 mod plot;
+mod progress;
 mod run;
 mod snap;
 mod sweep;
+mod values;
 
 pub use error::CliError;
 
@@ -58,6 +62,11 @@ pub enum Command {
     Roofline(RooflineArgs),
     /// Compile and run one model and workload on several chips, side by side.
     Compare(CompareArgs),
+    /// Import a Hugging Face config.json (Llama, Mistral, Mixtral, Qwen2, DeepSeek styles) as a model config.
+    ImportModel(import::ImportArgs),
+    /// Join the outputs of a sharded sweep (`--shard K/N`, CSV or JSON Lines) into what the unsharded sweep
+    /// writes.
+    Merge(merge::MergeArgs),
     /// Sweep models, chips, chip-config overrides and workload axes: one CSV or JSON row per point.
     Sweep(Box<sweep::SweepArgs>),
     /// Snapshot-test cycle counts: run a suite's cases and compare each with its accepted
@@ -180,7 +189,7 @@ pub struct WorkloadArgs {
     /// Default: memory for HBM chips on a crossbar, tiled otherwise.
     /// `compare` takes several (comma list or repeated) and runs each chip
     /// with each.
-    #[arg(long, value_enum, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = values::variant::<StrategyArg>)]
     pub strategy: Vec<StrategyArg>,
     /// Layer regions per chip, pipelined (tiled strategy; default: the
     /// plan's estimate of the fastest that fits).
@@ -195,6 +204,50 @@ pub enum StrategyArg {
     Tiled,
 }
 
+impl WorkloadArgs {
+    /// The library's form of the flags (`tilesim::api`).
+    pub fn options(&self) -> tilesim::api::WorkloadOptions {
+        tilesim::api::WorkloadOptions {
+            phase: self.phase.into(),
+            batch: self.batch,
+            context: self.context,
+            prompt: self.prompt,
+            tp: self.tp,
+            pp: self.pp,
+            ep: self.ep,
+            spec: self.spec,
+            accept_rate: self.accept_rate,
+            kv_keep: self.kv_keep,
+            steps: self.steps,
+            layers: self.layers,
+            weights_dtype: self.weights_dtype.clone(),
+            kv_dtype: self.kv_dtype.clone(),
+            act_dtype: self.act_dtype.clone(),
+            strategies: self.strategy.iter().map(|&s| s.into()).collect(),
+            regions: self.regions,
+        }
+    }
+}
+
+/// Chip-config overrides of one run (arch/sweep.md, "Chip-config overrides").
+#[derive(Args, Debug, Clone, Default)]
+pub struct SetArgs {
+    /// Override a key of the chip config: a dotted key and a TOML value, else a bare string
+    /// (`system.chips=4`, `hbm.bandwidth=4 TB/s`); `KEY=` removes the key. Repeat for more.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Remove a key from the chip config (one that an override makes meaningless, like
+    /// `system.switch_latency` after `--set system.topology=ring`). Repeat for more.
+    #[arg(long = "unset", value_name = "KEY")]
+    pub unset: Vec<String>,
+}
+
+impl SetArgs {
+    pub fn overrides(&self) -> Result<Vec<tilesim::config::overrides::Override>, CliError> {
+        Ok(tilesim::api::overrides(&self.set, &self.unset)?)
+    }
+}
+
 impl From<StrategyArg> for tilesim::compiler::Strategy {
     fn from(s: StrategyArg) -> Self {
         match s {
@@ -207,10 +260,13 @@ impl From<StrategyArg> for tilesim::compiler::Strategy {
 
 #[derive(Args, Debug)]
 pub struct CompileArgs {
+    /// Shipped model name, or a path to a model config (.toml) or a Hugging Face config.json.
     #[arg(long)]
     pub model: String,
     #[arg(long)]
     pub chip: String,
+    #[command(flatten)]
+    pub set: SetArgs,
     #[command(flatten)]
     pub workload: WorkloadArgs,
     /// Output trace (.tbin for the binary form).
@@ -221,8 +277,11 @@ pub struct CompileArgs {
 #[derive(Args, Debug)]
 pub struct RunArgs {
     pub trace: PathBuf,
+    /// Shipped chip name or path (default: the shipped chip the trace's header names).
     #[arg(long)]
-    pub chip: String,
+    pub chip: Option<String>,
+    #[command(flatten)]
+    pub set: SetArgs,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -238,6 +297,8 @@ pub struct RooflineArgs {
     #[arg(long)]
     pub chip: String,
     #[command(flatten)]
+    pub set: SetArgs,
+    #[command(flatten)]
     pub workload: WorkloadArgs,
     #[arg(long)]
     pub json: bool,
@@ -247,9 +308,13 @@ pub struct RooflineArgs {
 pub struct CompareArgs {
     #[arg(long)]
     pub model: String,
-    /// Chips to compare (repeat the flag).
-    #[arg(long = "chip", required = true)]
+    /// Chips to compare (repeat the flag). Default: groq-576 (SRAM only), dgx-h100 (an HBM node),
+    /// mesh-3ddram (3D-stacked DRAM) and cerebras-wse3 (a wafer).
+    #[arg(long = "chip")]
     pub chips: Vec<String>,
+    /// Overrides applied to every chip.
+    #[command(flatten)]
+    pub set: SetArgs,
     #[command(flatten)]
     pub workload: WorkloadArgs,
     #[arg(long)]
@@ -269,7 +334,8 @@ pub enum GenCommand {
         rate: f64,
         #[arg(long, default_value_t = 1)]
         packet_flits: u64,
-        #[arg(long, default_value_t = 16)]
+        /// Bytes per flit: a size, with or without a unit (`16`, `16 B`, `1KiB`).
+        #[arg(long, default_value = "16", value_parser = values::size)]
         flit_bytes: u64,
         /// Cycles of injection.
         #[arg(long)]
@@ -285,7 +351,8 @@ pub enum GenCommand {
         chip: String,
         #[arg(long)]
         algorithm: String,
-        #[arg(long)]
+        /// Bytes to all-reduce: a size, with or without a unit (`16777216`, `16MiB`, `1 GB`).
+        #[arg(long, value_parser = values::size)]
         bytes: u64,
         #[arg(short, long)]
         output: PathBuf,
@@ -325,14 +392,7 @@ pub fn not_input(path: &std::path::Path, inputs: &[&str]) -> Result<(), CliError
 
 /// Resolves and loads a chip by shipped name or path.
 pub fn load_chip(arg: &str) -> Result<tilesim::chip::Chip, CliError> {
-    let (file, text) = tilesim::config::shipped::resolve(tilesim::config::shipped::Kind::Chip, arg)?;
-    Ok(tilesim::config::chip::load_str(&file, &text)?)
-}
-
-/// Resolves and loads a model by shipped name or path.
-pub fn load_model(arg: &str) -> Result<tilesim::model::Model, CliError> {
-    let (file, text) = tilesim::config::shipped::resolve(tilesim::config::shipped::Kind::Model, arg)?;
-    Ok(tilesim::config::model::load_str(&file, &text)?)
+    Ok(tilesim::api::load_chip(arg, &[])?)
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
@@ -348,6 +408,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Run(a) => run::run(&a),
         Command::Roofline(a) => compile::roofline(&a),
         Command::Compare(a) => compile::compare(&a),
+        Command::ImportModel(a) => import::run(&a),
+        Command::Merge(a) => merge::run(&a),
         Command::Sweep(a) => sweep::run(&a),
         Command::Snap(a) => snap::run(&a),
         Command::Plot(a) => plot::run(&a),

@@ -17,7 +17,7 @@ pub struct PlotArgs {
     #[arg(long)]
     pub y: String,
     /// Columns whose values name the lines (comma-separated; default: one line).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = super::values::trimmed::<String>)]
     pub series: Vec<String>,
     /// Keep only rows where COLUMN has VALUE (repeat the flag).
     #[arg(long = "where", value_name = "COLUMN=VALUE")]

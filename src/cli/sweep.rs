@@ -2,55 +2,53 @@
 //! front, runs `tilesim::sweep` with a progress bar on stderr and writes the
 //! rows (CSV or JSON Lines) to stdout or atomically to a file.
 
-use super::{CliError, Phase, compile};
+use super::{CliError, Phase, values};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
-use tilesim::config::overrides;
-use tilesim::config::shipped::{self, Kind};
 use tilesim::fileio::Output;
-use tilesim::sweep::{self, Axes, Shard, Space, Status, SweepRow};
+use tilesim::sweep::{self, Shard, Space, Status, SweepRow};
 
 #[derive(Args, Debug)]
 pub struct SweepArgs {
     /// Models (comma-separated list: an axis).
-    #[arg(long = "model", required = true, value_delimiter = ',')]
+    #[arg(long = "model", required = true, value_delimiter = ',', value_parser = values::trimmed::<String>)]
     pub models: Vec<String>,
     /// Chips, shipped names or paths (repeat the flag).
     #[arg(long = "chip", required = true)]
     pub chips: Vec<String>,
     /// decode and/or prefill.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "decode")]
+    #[arg(long, value_delimiter = ',', default_value = "decode", value_parser = values::variant::<Phase>)]
     pub phase: Vec<Phase>,
     /// Concurrent users.
-    #[arg(long, value_delimiter = ',', default_value = "1")]
+    #[arg(long, value_delimiter = ',', default_value = "1", value_parser = values::trimmed::<u64>)]
     pub batch: Vec<u64>,
     /// Tokens already in each user's KV cache (default: 4096 for decode, 0 for prefill).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = values::trimmed::<u64>)]
     pub context: Vec<u64>,
     /// Prompt tokens per user (prefill).
-    #[arg(long, value_delimiter = ',', default_value = "512")]
+    #[arg(long, value_delimiter = ',', default_value = "512", value_parser = values::trimmed::<u64>)]
     pub prompt: Vec<u64>,
     /// Tokens verified per step with speculative decoding (1 = off).
-    #[arg(long, value_delimiter = ',', default_value = "1")]
+    #[arg(long, value_delimiter = ',', default_value = "1", value_parser = values::trimmed::<u64>)]
     pub spec: Vec<u64>,
     /// Probability each drafted token is accepted.
-    #[arg(long, value_delimiter = ',', default_value = "0.8")]
+    #[arg(long, value_delimiter = ',', default_value = "0.8", value_parser = values::trimmed::<f64>)]
     pub accept_rate: Vec<f64>,
     /// Fraction of the KV cache each attention reads.
-    #[arg(long, value_delimiter = ',', default_value = "1")]
+    #[arg(long, value_delimiter = ',', default_value = "1", value_parser = values::trimmed::<f64>)]
     pub kv_keep: Vec<f64>,
     /// Tensor-parallel degrees (default: the plan's choice).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = values::trimmed::<u32>)]
     pub tp: Vec<u32>,
     /// Pipeline-parallel degrees (default: the plan's choice).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = values::trimmed::<u32>)]
     pub pp: Vec<u32>,
     /// Expert-parallel degrees (default: 1).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = values::trimmed::<u32>)]
     pub ep: Vec<u32>,
     /// Decode steps (or prefill passes) in each trace (default: 1, or 4 with pipeline stages).
     #[arg(long)]
@@ -59,18 +57,22 @@ pub struct SweepArgs {
     #[arg(long)]
     pub layers: Option<u64>,
     /// Weight data types (default: the model's).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = values::trimmed::<String>)]
     pub weights_dtype: Vec<String>,
     /// KV-cache data types (default: the model's).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = values::trimmed::<String>)]
     pub kv_dtype: Vec<String>,
     /// Activation data types (default: fp16).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = values::trimmed::<String>)]
     pub act_dtype: Vec<String>,
     /// Chip-config override axis: a dotted key of the chip TOML and its values
     /// (each a TOML value, else a bare string). Repeat for more axes.
+    /// `KEY=` alone removes the key.
     #[arg(long = "set", value_name = "KEY=V1|V2|...")]
     pub set: Vec<String>,
+    /// Remove a key from every chip config (one an override makes meaningless). Repeat for more.
+    #[arg(long = "unset", value_name = "KEY")]
+    pub unset: Vec<String>,
     /// The analytic floor only: no compile or simulation (fast).
     #[arg(long)]
     pub floor_only: bool,
@@ -113,54 +115,32 @@ impl Out {
     }
 }
 
-/// Everything a sweep needs, checked: any usage or config error surfaces
-/// here, before a point runs or the output file is created.
+/// Everything a sweep needs, checked (`tilesim::api::sweep_space`): any
+/// usage or config error surfaces here, before a point runs or the output
+/// file is created.
 fn space(a: &SweepArgs) -> Result<Space, CliError> {
-    let dtypes = |flag: &str, v: &[String]| -> Result<Vec<Option<tilesim::dtype::Dtype>>, CliError> {
-        if v.is_empty() {
-            return Ok(vec![None]);
-        }
-        v.iter().map(|s| compile::dtype(flag, s).map(Some)).collect()
-    };
-    let opt = |v: &[u32]| if v.is_empty() { vec![None] } else { v.iter().copied().map(Some).collect() };
-    let axes = Axes {
+    let opts = tilesim::api::SweepOptions {
+        models: a.models.clone(),
+        chips: a.chips.clone(),
         phase: a.phase.iter().map(|&p| p.into()).collect(),
         batch: a.batch.clone(),
-        context: if a.context.is_empty() { vec![None] } else { a.context.iter().copied().map(Some).collect() },
+        context: a.context.clone(),
         prompt: a.prompt.clone(),
         spec: a.spec.clone(),
         accept_rate: a.accept_rate.clone(),
         kv_keep: a.kv_keep.clone(),
-        tp: opt(&a.tp),
-        pp: opt(&a.pp),
-        ep: opt(&a.ep),
-        weights: dtypes("--weights-dtype", &a.weights_dtype)?,
-        kv: dtypes("--kv-dtype", &a.kv_dtype)?,
-        act: dtypes("--act-dtype", &a.act_dtype)?,
+        tp: a.tp.clone(),
+        pp: a.pp.clone(),
+        ep: a.ep.clone(),
+        steps: a.steps,
+        layers: a.layers,
+        weights_dtype: a.weights_dtype.clone(),
+        kv_dtype: a.kv_dtype.clone(),
+        act_dtype: a.act_dtype.clone(),
+        set: a.set.clone(),
+        unset: a.unset.clone(),
     };
-    let mut sets: Vec<Vec<overrides::Override>> = Vec::new();
-    for s in &a.set {
-        let axis = overrides::parse_axis(s).map_err(CliError::Usage)?;
-        if sets.iter().any(|other| other[0].key() == axis[0].key()) {
-            return Err(CliError::Usage(format!(
-                "--set {} is given twice; list its values once, `|`-separated",
-                axis[0].key()
-            )));
-        }
-        sets.push(axis);
-    }
-    let mut models = Vec::new();
-    for name in &a.models {
-        let m = super::load_model(name)?;
-        models.push(match a.layers {
-            Some(l) => m.first_layers(l).map_err(CliError::Usage)?,
-            None => m,
-        });
-    }
-    let chips: Vec<(String, String)> =
-        a.chips.iter().map(|c| shipped::resolve(Kind::Chip, c)).collect::<Result<_, _>>()?;
-    let chips = sweep::chip_points(&chips, &sets)?;
-    Space::new(models, chips, axes, a.steps).map_err(CliError::Usage)
+    Ok(tilesim::api::sweep_space(&opts)?)
 }
 
 pub fn run(a: &SweepArgs) -> Result<ExitCode, CliError> {

@@ -475,22 +475,31 @@ fn choose_regions(
 }
 
 /// Checks the requested degrees and steps before any arithmetic uses them:
-/// each at least 1 (no division by zero), a degree no more than the chips
-/// (and pp no more than the layers), steps at most `MAX_STEPS`.
+/// each at least 1 (no division by zero), a degree (and tp x pp) no more
+/// than the chips (and pp no more than the layers), steps at most
+/// `MAX_STEPS`.
 fn check_request(m: &Model, chip: &Chip, req: &PlanRequest) -> Result<(), CompileError> {
     let chips = chip.system.chips;
+    let has = |n: u32| format!("the system has {n} chip{} (`{}`)", if n == 1 { "" } else { "s" }, chip.name);
     for (flag, v) in [("--tp", req.tp), ("--pp", req.pp), ("--ep", req.ep)] {
         match v {
             Some(0) => return Err(CompileError::Plan(format!("{flag} must be at least 1, found 0"))),
+            // More chips than the system has is a mistake in the request,
+            // not a model that does not fit: say so.
             Some(d) if d > chips => {
-                return Err(CompileError::Plan(format!(
-                    "{flag} {d} exceeds the {chips} chip{} of `{}`",
-                    if chips == 1 { "" } else { "s" },
-                    chip.name
-                )));
+                return Err(CompileError::Plan(format!("{flag} {d} needs {d} chips, but {}", has(chips))));
             }
             _ => {}
         }
+    }
+    if let (Some(tp), Some(pp)) = (req.tp, req.pp)
+        && tp as u64 * pp as u64 > chips as u64
+    {
+        return Err(CompileError::Plan(format!(
+            "--tp {tp} --pp {pp} needs {} chips, but {}",
+            tp as u64 * pp as u64,
+            has(chips)
+        )));
     }
     if let Some(pp) = req.pp.filter(|&p| p as u64 > m.layers) {
         return Err(CompileError::Plan(format!("--pp {pp} exceeds the model's {} layers", m.layers)));

@@ -2,7 +2,7 @@
 //! validation, and derivation into `chip::Chip`.
 
 use super::quantity::{Frequency, Power, Rate, Size, Time};
-use super::{ConfigError, Invalid, invalid, locate, parse_toml};
+use super::{ConfigError, ConfigErrorKind, Invalid, invalid, locate, parse_toml};
 use crate::chip::{
     CacheSpec, Chip, CollectiveKind, Cost, DramSpec, DramTiming, Memory, NocSpec, NocTopology, Software, SystemSpec,
     SystemTopology, TileSpec,
@@ -276,7 +276,24 @@ pub fn load_with(file: &str, text: &str, overrides: &[super::overrides::Override
     }
     let name = super::overrides::display_name(file, overrides);
     let changed = super::overrides::apply(&name, text, overrides)?;
-    load_str(&name, &changed).map_err(|e| ConfigError { loc: crate::diag::Location::file(name), kind: e.kind })
+    load_str(&name, &changed).map_err(|e| {
+        let kind = match e.kind {
+            // A key the overrides made meaningless (a switch's
+            // `switch_latency` after `system.topology=ring`): say how to
+            // drop it.
+            ConfigErrorKind::Invalid { field, message }
+                if message.ends_with("remove it") && !overrides.iter().any(|o| o.key() == field) =>
+            {
+                let message = format!(
+                    "{message} (the file sets it and the overrides make it meaningless: unset it with `--unset \
+                     {field}` or `--set {field}=`)"
+                );
+                ConfigErrorKind::Invalid { field, message }
+            }
+            k => k,
+        };
+        ConfigError { loc: crate::diag::Location::file(name), kind }
+    })
 }
 
 /// The types a tile has MAC rates for, for messages.

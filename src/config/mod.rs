@@ -6,6 +6,7 @@
 //! field.
 
 pub mod chip;
+pub mod hf;
 pub mod model;
 pub mod overrides;
 pub mod quantity;

@@ -37,7 +37,12 @@ pub struct ModelFile {
     pub tied_embeddings: bool,
 }
 
+/// Parses, validates and derives a model config; a `.json` file is a
+/// Hugging Face `config.json`, imported by `config::hf`.
 pub fn load_str(file: &str, text: &str) -> Result<Model, ConfigError> {
+    if super::hf::is_hf(file) {
+        return super::hf::load(file, text);
+    }
     let raw: ModelFile = parse_toml(file, text)?;
     derive(&raw).map_err(|inv| locate(file, text, inv))
 }

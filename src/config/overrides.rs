@@ -1,6 +1,9 @@
 //! Chip-config overrides, `--set KEY=VALUE` (arch/sweep.md): a dotted key
 //! of the chip TOML and a value that replaces (or adds) it before the file
 //! is validated, so an override is checked exactly like an edited file.
+//! `--unset KEY` (or `--set KEY=`) removes a key instead, for a change that
+//! leaves another key meaningless (a switch's `system.switch_latency` after
+//! `system.topology=ring`).
 
 use super::{ConfigError, ConfigErrorKind};
 use crate::diag::Location;
@@ -10,9 +13,11 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Override {
     key: String,
-    /// The value as given, for labels (`system.link_bandwidth=450 GB/s`).
+    /// The value as given, for labels (`system.link_bandwidth=450 GB/s`);
+    /// empty for an unset.
     text: String,
-    value: toml::Value,
+    /// The new value; `None` removes the key.
+    value: Option<toml::Value>,
 }
 
 impl Override {
@@ -23,10 +28,34 @@ impl Override {
         check_key(key)?;
         let text = text.trim();
         if text.is_empty() {
-            return Err(format!("`{key}=` has an empty value"));
+            return Err(format!("`{key}=` has an empty value (a lone `{key}=` unsets the key)"));
         }
         let value = text.parse::<toml::Value>().unwrap_or_else(|_| toml::Value::String(text.to_string()));
-        Ok(Override { key: key.to_string(), text: text.to_string(), value })
+        Ok(Override { key: key.to_string(), text: text.to_string(), value: Some(value) })
+    }
+
+    /// An override that removes `key` from the config (`--unset KEY`, or
+    /// `--set KEY=`).
+    pub fn unset(key: &str) -> Result<Override, String> {
+        check_key(key)?;
+        Ok(Override { key: key.to_string(), text: String::new(), value: None })
+    }
+
+    /// Parses one `KEY=VALUE` (an empty value unsets the key).
+    pub fn parse(arg: &str) -> Result<Override, String> {
+        let Some((key, value)) = arg.split_once('=') else {
+            return Err(format!("--set `{arg}`: expected KEY=VALUE (e.g. system.chips=4), or KEY= to unset it"));
+        };
+        if value.trim().is_empty() {
+            Override::unset(key.trim()).map_err(|e| format!("--set {e}"))
+        } else {
+            Override::new(key.trim(), value).map_err(|e| format!("--set {e}"))
+        }
+    }
+
+    /// Whether this override removes its key.
+    pub fn is_unset(&self) -> bool {
+        self.value.is_none()
     }
 
     /// An override whose value is already TOML (a snap suite's `set`
@@ -38,7 +67,7 @@ impl Override {
             toml::Value::String(s) => s.clone(),
             v => v.to_string(),
         };
-        Ok(Override { key: key.to_string(), text, value })
+        Ok(Override { key: key.to_string(), text, value: Some(value) })
     }
 
     pub fn key(&self) -> &str {
@@ -103,11 +132,15 @@ impl<'de> serde::Deserialize<'de> for OverrideSet {
     }
 }
 
-/// Parses `KEY=V1|V2|...` into one override per value, in the order given.
+/// Parses `KEY=V1|V2|...` into one override per value, in the order given;
+/// `KEY=` alone is one override that unsets the key.
 pub fn parse_axis(arg: &str) -> Result<Vec<Override>, String> {
     let Some((key, values)) = arg.split_once('=') else {
         return Err(format!("--set `{arg}`: expected KEY=V1|V2|... (e.g. system.chips=4|8)"));
     };
+    if values.trim().is_empty() {
+        return Ok(vec![Override::unset(key.trim()).map_err(|e| format!("--set {e}"))?]);
+    }
     values.split('|').map(|v| Override::new(key.trim(), v)).collect::<Result<_, _>>().map_err(|e| format!("--set {e}"))
 }
 
@@ -116,8 +149,17 @@ pub fn parse_axis(arg: &str) -> Result<Vec<Override>, String> {
 pub fn display_name(file: &str, overrides: &[Override]) -> String {
     let mut name = file.to_string();
     for (i, o) in overrides.iter().enumerate() {
-        name.push_str(if i == 0 { " with --set " } else { " --set " });
-        name.push_str(&o.to_string());
+        match (i, o.is_unset()) {
+            (0, false) => name.push_str(" with --set "),
+            (0, true) => name.push_str(" with --unset "),
+            (_, false) => name.push_str(" --set "),
+            (_, true) => name.push_str(" --unset "),
+        }
+        if o.is_unset() {
+            name.push_str(&o.key);
+        } else {
+            name.push_str(&o.to_string());
+        }
     }
     name
 }
@@ -148,7 +190,16 @@ pub fn apply(name: &str, text: &str, overrides: &[Override]) -> Result<String, C
                 }
             };
         }
-        table.insert(last.to_string(), o.value.clone());
+        match &o.value {
+            Some(v) => {
+                table.insert(last.to_string(), v.clone());
+            }
+            None => {
+                if table.remove(*last).is_none() {
+                    return Err(err(&o.key, "is not in the config, so it cannot be unset".to_string()));
+                }
+            }
+        }
     }
     toml::to_string(&doc).map_err(|e| err(&overrides[0].key, format!("cannot be written back as TOML: {e}")))
 }
@@ -160,7 +211,7 @@ mod tests {
     #[test]
     fn values_are_toml_else_bare_strings() {
         let a = parse_axis("system.link_bandwidth=450 GB/s|\"900 GB/s\"|8|true").unwrap();
-        let v: Vec<&toml::Value> = a.iter().map(|o| &o.value).collect();
+        let v: Vec<&toml::Value> = a.iter().map(|o| o.value.as_ref().unwrap()).collect();
         assert_eq!(v[0], &toml::Value::String("450 GB/s".into()));
         assert_eq!(v[1], &toml::Value::String("900 GB/s".into()));
         assert_eq!(v[2], &toml::Value::Integer(8));
@@ -174,6 +225,26 @@ mod tests {
         assert!(parse_axis("system..chips=1").is_err());
         assert!(parse_axis("system.chips=1||2").is_err());
         assert!(parse_axis("=1").is_err());
+        assert!(Override::parse("system.chips").is_err());
+    }
+
+    #[test]
+    fn an_empty_value_unsets_the_key() {
+        let a = parse_axis("system.switch_latency=").unwrap();
+        assert_eq!(a.len(), 1);
+        assert!(a[0].is_unset());
+        assert!(Override::parse("system.switch_latency= ").unwrap().is_unset());
+        let out = apply("f", "x = 1\n[a]\nq = 3\nr = 4\n", &a[..0]).unwrap();
+        assert!(out.contains("q = 3"));
+        let out = apply("f", "x = 1\n[a]\nq = 3\nr = 4\n", &[Override::unset("a.q").unwrap()]).unwrap();
+        let t: toml::Table = out.parse().unwrap();
+        assert!(t["a"].get("q").is_none() && t["a"]["r"].as_integer() == Some(4));
+        let e = apply("f", "x = 1\n", &[Override::unset("y").unwrap()]).unwrap_err();
+        assert_eq!(e.to_string(), "f: `y` is not in the config, so it cannot be unset");
+        assert_eq!(
+            display_name("c.toml", &[Override::unset("a.b").unwrap(), Override::new("x", "1").unwrap()]),
+            "c.toml with --unset a.b --set x=1"
+        );
     }
 
     #[test]

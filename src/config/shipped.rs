@@ -39,10 +39,12 @@ pub fn names(kind: Kind) -> Vec<&'static str> {
     kind.table().iter().map(|(n, _)| *n).collect()
 }
 
-/// Resolves `arg` (a shipped name, or a path to a .toml file) to a display
+/// Resolves `arg` (a shipped name, or a path to a .toml file, or for a
+/// model a Hugging Face `config.json`) to a display
 /// name for messages and the config text.
 pub fn resolve(kind: Kind, arg: &str) -> Result<(String, String), ConfigError> {
-    let looks_like_path = arg == "-" || arg.contains('/') || arg.ends_with(".toml") || Path::new(arg).exists();
+    let looks_like_path =
+        arg == "-" || arg.contains('/') || arg.ends_with(".toml") || arg.ends_with(".json") || Path::new(arg).exists();
     if !looks_like_path {
         if let Some(text) = get(kind, arg) {
             let dir = match kind {

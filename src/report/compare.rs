@@ -53,6 +53,36 @@ pub enum PointError {
     Sim(#[from] SimError),
 }
 
+impl PointError {
+    /// `DoesNotFit` for the compiler's fit error, `Error` for anything else.
+    pub fn status(&self) -> Status {
+        match self {
+            PointError::Compile(CompileError::DoesNotFit(_)) => Status::DoesNotFit,
+            _ => Status::Error,
+        }
+    }
+}
+
+/// Whether one chip (or sweep point) ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    /// The compiler's fit error: the model and KV cache do not fit the chip.
+    DoesNotFit,
+    /// Anything else: an impossible plan, a deadlocked simulation.
+    Error,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::DoesNotFit => "does-not-fit",
+            Status::Error => "error",
+        }
+    }
+}
+
 impl Row {
     /// The analytic floor of `w` on `chip` under the plan the compiler
     /// would choose: bytes and FLOPs from the model shape over the plan's
@@ -153,6 +183,58 @@ impl Row {
     }
 }
 
+/// One chip (and strategy) of a comparison: its row, or why it could not
+/// run. In JSON a `status` key (`ok`, `does-not-fit`, `error`) comes first;
+/// an `ok` entry carries the row's keys, the others `chip`, `strategy`
+/// (the one requested, or null) and `error`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Entry {
+    Ok(Box<Row>),
+    DoesNotFit(Failed),
+    Error(Failed),
+}
+
+/// A chip that could not run: the message says why (for a model that does
+/// not fit, what would).
+#[derive(Clone, Debug, Serialize)]
+pub struct Failed {
+    pub chip: String,
+    pub strategy: Option<&'static str>,
+    pub error: String,
+}
+
+impl Entry {
+    /// `evaluate`'s result as an entry of a comparison.
+    pub fn from_result(chip: &str, strategy: Option<&'static str>, r: Result<Row, PointError>) -> Entry {
+        match r {
+            Ok(row) => Entry::Ok(Box::new(row)),
+            Err(e) => {
+                let f = Failed { chip: chip.to_string(), strategy, error: e.to_string() };
+                match e.status() {
+                    Status::DoesNotFit => Entry::DoesNotFit(f),
+                    _ => Entry::Error(f),
+                }
+            }
+        }
+    }
+
+    pub fn status(&self) -> Status {
+        match self {
+            Entry::Ok(_) => Status::Ok,
+            Entry::DoesNotFit(_) => Status::DoesNotFit,
+            Entry::Error(_) => Status::Error,
+        }
+    }
+
+    pub fn row(&self) -> Option<&Row> {
+        match self {
+            Entry::Ok(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Comparison {
     /// `SCHEMA_VERSION` (arch/report-schema.md).
@@ -161,7 +243,7 @@ pub struct Comparison {
     pub command: &'static str,
     pub model: String,
     pub workload: WorkloadJson,
-    pub rows: Vec<Row>,
+    pub rows: Vec<Entry>,
 }
 
 impl Comparison {
@@ -186,7 +268,14 @@ impl Comparison {
             "tok/s/$1k",
             "tok/J"
         );
-        for r in &self.rows {
+        for e in &self.rows {
+            let r = match e {
+                Entry::Ok(r) => r,
+                Entry::DoesNotFit(f) | Entry::Error(f) => {
+                    let _ = writeln!(s, "{:<16} {:<8} {}", f.chip, f.strategy.unwrap_or("-"), e.status().name());
+                    continue;
+                }
+            };
             let sim = r.simulated.as_ref();
             let opt = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
             let _ = writeln!(
@@ -208,12 +297,19 @@ impl Comparison {
             );
         }
         let _ = writeln!(s);
-        for r in &self.rows {
-            let _ = writeln!(
-                s,
-                "{:<16} {}\n{:<16}   {} strategy: {}",
-                r.chip, r.plan.description, "", r.plan.strategy, r.plan.strategy_reason
-            );
+        for e in &self.rows {
+            match e {
+                Entry::Ok(r) => {
+                    let _ = writeln!(
+                        s,
+                        "{:<16} {}\n{:<16}   {} strategy: {}",
+                        r.chip, r.plan.description, "", r.plan.strategy, r.plan.strategy_reason
+                    );
+                }
+                Entry::DoesNotFit(f) | Entry::Error(f) => {
+                    let _ = writeln!(s, "{:<16} {}: {}", f.chip, e.status().name(), f.error);
+                }
+            }
         }
         s
     }

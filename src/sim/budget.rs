@@ -110,7 +110,10 @@ pub fn max_hops(chip: &Chip) -> u128 {
 
 /// Events of one run of `trace` on `chip` (loops multiplied out): every
 /// instruction issued, every packet times the hops of the longest route,
-/// every DRAM granule, and the set-up routes (HBM stacks, barriers).
+/// every DRAM channel access, and the set-up routes (HBM stacks, barriers).
+/// A load or store is one access per channel it touches (the engine
+/// splits it over the channels and serves each part as one access): its
+/// granules, at most the channels of one chip (HBM) or vault (3D-DRAM).
 pub fn events(chip: &Chip, trace: &Trace) -> u128 {
     let mut e = Events::new(chip);
     for p in &trace.programs {
@@ -139,6 +142,8 @@ pub struct Events {
     hops: u128,
     packet: u128,
     granule: u128,
+    /// Channels one access can spread over.
+    channels: u128,
     repeats: Repeats,
     pub total: u128,
 }
@@ -149,6 +154,10 @@ impl Events {
         Events {
             hops: max_hops(chip),
             packet: chip.noc.packet.0.max(1) as u128,
+            channels: match &chip.memory {
+                Memory::SramOnly => 0,
+                Memory::Hbm { dram, .. } | Memory::Dram3d { dram, .. } => dram.channels as u128,
+            },
             granule: match &chip.memory {
                 Memory::SramOnly => u128::MAX,
                 Memory::Hbm { dram, .. } | Memory::Dram3d { dram, .. } => dram.interleave.0.max(1) as u128,
@@ -168,7 +177,8 @@ impl Events {
         let per = match i {
             Instr::Load { mem, bytes, .. } | Instr::Store { mem, bytes, .. } => {
                 let b = bytes.0 as u128;
-                let dram = if matches!(mem, Loc::Sram { .. }) { 0 } else { b.div_ceil(self.granule) };
+                let dram =
+                    if matches!(mem, Loc::Sram { .. }) { 0 } else { b.div_ceil(self.granule).min(self.channels) };
                 1 + b.div_ceil(self.packet) * self.hops + dram
             }
             Instr::Send { bytes, .. } | Instr::Mcast { bytes, .. } => {

@@ -159,10 +159,7 @@ fn skeleton(space: &Space, index: usize) -> SweepRow {
 }
 
 fn classify(e: PointError) -> (Status, String) {
-    let status = match e {
-        PointError::Compile(crate::compiler::CompileError::DoesNotFit(_)) => Status::DoesNotFit,
-        _ => Status::Error,
-    };
+    let status = e.status();
     (status, e.to_string())
 }
 

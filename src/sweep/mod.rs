@@ -5,11 +5,13 @@
 //!
 //! `space` numbers the points and splits them into shards; `exec` runs
 //! them on worker threads (crossbeam) and reorders the rows; `row` is the
-//! output row and its CSV form. Nothing here does I/O: chips arrive as
+//! output row and its CSV form; `merge` joins the outputs of shards into
+//! the unsharded output. Nothing here does I/O: chips arrive as
 //! config text, rows leave through the caller's callback, and progress is
 //! a callback too.
 
 pub mod exec;
+pub mod merge;
 pub mod row;
 pub mod space;
 

@@ -9,25 +9,8 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use std::borrow::Cow;
 use std::io::{self, Write};
 
-/// Whether a point ran.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
-    Ok,
-    /// The compiler's fit error: the model and KV cache do not fit the chip.
-    DoesNotFit,
-    /// Anything else: an impossible plan, a deadlocked simulation.
-    Error,
-}
-
-impl Status {
-    pub fn name(self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::DoesNotFit => "does-not-fit",
-            Status::Error => "error",
-        }
-    }
-}
+/// Whether a point ran (the same statuses as a comparison's entries).
+pub use crate::report::compare::Status;
 
 /// The columns, in order: the CSV header and the JSON keys.
 pub const COLUMNS: [&str; 34] = [

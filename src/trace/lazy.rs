@@ -70,6 +70,15 @@ impl Read for At {
     }
 }
 
+/// Whether `path` can be read lazily: a regular file that starts with the
+/// binary trace magic.
+pub fn applies(path: &Path) -> bool {
+    let mut head = [0u8; super::BINARY_MAGIC.len()];
+    std::fs::metadata(path).is_ok_and(|m| m.is_file())
+        && File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok()
+        && &head == super::BINARY_MAGIC
+}
+
 impl Lazy {
     /// Checks the binary trace at `path` from end to end, calling `f` on
     /// every instruction with its tile and position, and records where each

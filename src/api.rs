@@ -1,0 +1,604 @@
+//! The commands as library calls: what `tilesim compile`, `run`,
+//! `roofline`, `compare` and `sweep` do between reading their arguments and
+//! printing, shared by the command line (`src/cli/`) and the Python package
+//! (`python/`), so both take the same options, give the same reports (the
+//! report types, serialised by the caller) and fail with the same errors.
+//! Nothing here prints; the only files touched are the configs, traces and
+//! outputs the caller names.
+
+use crate::chip::Chip;
+use crate::compiler::{self, Phase, PlanRequest, Strategy, Workload, WorkloadSpec};
+use crate::config::overrides::{self, Override};
+use crate::config::shipped::{self, Kind};
+use crate::config::{self, ConfigError};
+use crate::diag::Location;
+use crate::dtype::Dtype;
+use crate::model::Model;
+use crate::report::compare::{Comparison, Entry, PointError, Row};
+use crate::report::run::RunReport;
+use crate::report::schema::{SCHEMA_VERSION, WorkloadJson};
+use crate::sim::{self, SimError};
+use crate::sweep::{self, Axes, Shard, Space, SweepRow};
+use crate::trace::{self, Format, Trace, TraceError};
+use std::path::Path;
+
+/// Why a command failed. `Display` is the message the command line prints
+/// after `error: `; `exit_code` its exit status.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    /// A bad option (a malformed value, one that contradicts another).
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Compile(#[from] compiler::CompileError),
+    #[error(transparent)]
+    Sim(#[from] SimError),
+    #[error("cannot write {path}: {message}")]
+    Output { path: String, message: String },
+}
+
+impl From<PointError> for Error {
+    fn from(e: PointError) -> Self {
+        match e {
+            PointError::Compile(e) => Error::Compile(e),
+            PointError::Sim(e) => Error::Sim(e),
+        }
+    }
+}
+
+impl Error {
+    /// 2 bad input or usage, 3 a deadlocked trace, 1 an output that could
+    /// not be written (README, "Exit status").
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Config(_) | Error::Trace(_) | Error::Usage(_) | Error::Compile(_) => 2,
+            Error::Sim(e) => e.exit_code(),
+            Error::Output { .. } => 1,
+        }
+    }
+
+    /// The file (and line and column) the error is about, when it is about
+    /// one.
+    pub fn location(&self) -> Option<&Location> {
+        match self {
+            Error::Config(e) => Some(&e.loc),
+            Error::Trace(e) => Some(&e.loc),
+            _ => None,
+        }
+    }
+
+    /// A short name of the kind of error: `config`, `trace`, `usage`,
+    /// `compile`, `does-not-fit`, `deadlock`, `simulation` or `output`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Config(_) => "config",
+            Error::Trace(_) => "trace",
+            Error::Usage(_) => "usage",
+            Error::Compile(compiler::CompileError::DoesNotFit(_)) => "does-not-fit",
+            Error::Compile(_) => "compile",
+            Error::Sim(SimError::Deadlock { .. }) => "deadlock",
+            Error::Sim(_) => "simulation",
+            Error::Output { .. } => "output",
+        }
+    }
+}
+
+fn output_error(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::Output { path: path.display().to_string(), message: e.to_string() }
+}
+
+/// Refuses an output that is one of `inputs` (paths, or shipped names,
+/// which are skipped), before anything is read or written
+/// (`fileio::check_not_input`).
+fn not_input(output: &Path, inputs: &[&str]) -> Result<(), Error> {
+    let paths: Vec<&Path> = inputs.iter().map(Path::new).collect();
+    crate::fileio::check_not_input(output, &paths).map_err(Error::Usage)
+}
+
+/// Resolves a chip or model argument to (name for messages, config text): a
+/// shipped name, a path (a model may also be a Hugging Face `config.json`),
+/// or the config's TOML text itself (any argument holding a line break),
+/// named `<chip TOML>` or `<model TOML>` in messages.
+pub fn resolve(kind: Kind, arg: &str) -> Result<(String, String), ConfigError> {
+    if arg.contains('\n') {
+        return Ok((format!("<{} TOML>", kind.name()), arg.to_string()));
+    }
+    shipped::resolve(kind, arg)
+}
+
+/// Loads a chip by shipped name, path or TOML text, with overrides applied
+/// (`--set`, `--unset`).
+pub fn load_chip(arg: &str, set: &[Override]) -> Result<Chip, Error> {
+    let (file, text) = resolve(Kind::Chip, arg)?;
+    Ok(config::chip::load_with(&file, &text, set)?)
+}
+
+/// Loads a model by shipped name, path (a `.toml`, or a Hugging Face
+/// `config.json`) or TOML text.
+pub fn load_model(arg: &str) -> Result<Model, Error> {
+    let (file, text) = resolve(Kind::Model, arg)?;
+    Ok(config::model::load_str(&file, &text)?)
+}
+
+/// Parses a data-type option (`flag` names it in the message).
+pub fn dtype(flag: &str, s: &str) -> Result<Dtype, Error> {
+    s.trim().parse().map_err(|e: String| Error::Usage(format!("{flag}: {e}")))
+}
+
+/// Parses `KEY=VALUE` overrides (`--set`; `KEY=` unsets) and `--unset`
+/// keys into one list, in that order. A key given twice is an error.
+pub fn overrides(set: &[String], unset: &[String]) -> Result<Vec<Override>, Error> {
+    let mut out = Vec::new();
+    for s in set {
+        out.push(Override::parse(s).map_err(Error::Usage)?);
+    }
+    for k in unset {
+        out.push(Override::unset(k.trim()).map_err(|e| Error::Usage(format!("--unset {e}")))?);
+    }
+    check_twice(out.iter().map(|o| o.key()))?;
+    Ok(out)
+}
+
+fn check_twice<'a>(keys: impl Iterator<Item = &'a str>) -> Result<(), Error> {
+    let mut seen: Vec<&str> = Vec::new();
+    for k in keys {
+        if seen.contains(&k) {
+            return Err(Error::Usage(format!("`{k}` is set or unset twice")));
+        }
+        seen.push(k);
+    }
+    Ok(())
+}
+
+/// The workload and plan options of `compile`, `roofline` and `compare`
+/// (README, "Workload flags"), with the command line's defaults.
+#[derive(Clone, Debug)]
+pub struct WorkloadOptions {
+    pub phase: Phase,
+    pub batch: u64,
+    /// Default: 4096 for decode, 0 for prefill.
+    pub context: Option<u64>,
+    pub prompt: u64,
+    pub tp: Option<u32>,
+    pub pp: Option<u32>,
+    pub ep: Option<u32>,
+    pub spec: u64,
+    pub accept_rate: f64,
+    pub kv_keep: f64,
+    pub steps: Option<u64>,
+    /// Compile only the first N layers.
+    pub layers: Option<u64>,
+    pub weights_dtype: Option<String>,
+    pub kv_dtype: Option<String>,
+    pub act_dtype: Option<String>,
+    /// Activation strategies: none for the plan's default; `compare` runs
+    /// each, the others take at most one.
+    pub strategies: Vec<Strategy>,
+    pub regions: Option<u32>,
+}
+
+impl Default for WorkloadOptions {
+    fn default() -> Self {
+        let d = WorkloadSpec::default();
+        WorkloadOptions {
+            phase: d.phase,
+            batch: d.batch,
+            context: d.context,
+            prompt: d.prompt,
+            tp: None,
+            pp: None,
+            ep: None,
+            spec: d.spec,
+            accept_rate: d.accept_rate,
+            kv_keep: d.kv_keep,
+            steps: None,
+            layers: None,
+            weights_dtype: None,
+            kv_dtype: None,
+            act_dtype: None,
+            strategies: Vec::new(),
+            regions: None,
+        }
+    }
+}
+
+impl WorkloadOptions {
+    /// The model, sliced to `layers` if given.
+    pub fn slice(&self, m: Model) -> Result<Model, Error> {
+        match self.layers {
+            Some(l) => m.first_layers(l).map_err(Error::Usage),
+            None => Ok(m),
+        }
+    }
+
+    /// The workload on `model`, defaults filled in and checked.
+    pub fn workload(&self, model: &Model) -> Result<Workload, Error> {
+        let d = |flag: &str, v: &Option<String>| v.as_deref().map(|s| dtype(flag, s)).transpose();
+        let spec = WorkloadSpec {
+            phase: self.phase,
+            batch: self.batch,
+            context: self.context,
+            prompt: self.prompt,
+            spec: self.spec,
+            accept_rate: self.accept_rate,
+            kv_keep: self.kv_keep,
+            weights: d("--weights-dtype", &self.weights_dtype)?,
+            kv: d("--kv-dtype", &self.kv_dtype)?,
+            act: d("--act-dtype", &self.act_dtype)?,
+        };
+        spec.resolve(model).map_err(Error::Usage)
+    }
+
+    /// The plan request; at most one strategy (only `compare` takes several).
+    pub fn request(&self) -> Result<PlanRequest, Error> {
+        if self.strategies.len() > 1 {
+            return Err(Error::Usage("--strategy: give one (only `compare` runs several side by side)".into()));
+        }
+        Ok(self.request_with(self.strategies.first().copied()))
+    }
+
+    /// The plan request with `strategy`.
+    pub fn request_with(&self, strategy: Option<Strategy>) -> PlanRequest {
+        PlanRequest { tp: self.tp, pp: self.pp, ep: self.ep, steps: self.steps, strategy, regions: self.regions }
+    }
+}
+
+/// What `compile` made.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CompileSummary {
+    /// The model as compiled (`NAME[N-layers]` when sliced).
+    pub model: String,
+    pub chip: String,
+    pub workload: String,
+    pub plan: String,
+    /// One line: model, chip, plan and where activations live.
+    pub description: String,
+    /// Where the trace was written.
+    pub output: String,
+}
+
+/// `tilesim compile`: compiles `model` on `chip` and writes the trace to
+/// `output` (binary for a `.tbin` name, else text), atomically.
+pub fn compile(
+    model: &str,
+    chip: &str,
+    set: &[Override],
+    opts: &WorkloadOptions,
+    output: &Path,
+) -> Result<CompileSummary, Error> {
+    not_input(output, &[model, chip])?;
+    let model = opts.slice(load_model(model)?)?;
+    let chip = load_chip(chip, set)?;
+    let w = opts.workload(&model)?;
+    let c = compiler::compile(&model, &chip, &w, &opts.request()?)?;
+    let format = if output.extension().is_some_and(|e| e == "tbin") { Format::Binary } else { Format::Text };
+    let err = output_error(output);
+    let mut sink = trace::create(output, format).map_err(&err)?;
+    c.write(sink.as_mut()).map_err(&err)?;
+    sink.finish().map_err(&err)?;
+    Ok(CompileSummary {
+        model: model.name.clone(),
+        chip: chip.name.clone(),
+        workload: w.describe(),
+        plan: c.plan.describe(),
+        description: c.describe(),
+        output: output.display().to_string(),
+    })
+}
+
+/// `tilesim roofline`: the analytic floor of the plan the compiler would
+/// choose.
+pub fn roofline(model: &str, chip: &str, set: &[Override], opts: &WorkloadOptions) -> Result<Row, Error> {
+    let model = opts.slice(load_model(model)?)?;
+    let chip = load_chip(chip, set)?;
+    let w = opts.workload(&model)?;
+    Ok(Row::planned(&model, &chip, &w, &opts.request()?)?)
+}
+
+/// `tilesim roofline --json`: the floor as a comparison of one row, not
+/// simulated (arch/report-schema.md).
+pub fn roofline_report(model: &str, chip: &str, set: &[Override], opts: &WorkloadOptions) -> Result<Comparison, Error> {
+    let model = opts.slice(load_model(model)?)?;
+    let chip = load_chip(chip, set)?;
+    let w = opts.workload(&model)?;
+    let row = Row::planned(&model, &chip, &w, &opts.request()?)?;
+    Ok(Comparison {
+        schema_version: SCHEMA_VERSION,
+        command: "roofline",
+        model: model.name.clone(),
+        workload: WorkloadJson::of(&w),
+        rows: vec![Entry::Ok(Box::new(row))],
+    })
+}
+
+/// The chips `compare` runs when none is given (README): an SRAM-only
+/// system, an HBM node, a 3D-DRAM design and a wafer.
+pub const DEFAULT_COMPARE_CHIPS: [&str; 4] = ["groq-576", "dgx-h100", "mesh-3ddram", "cerebras-wse3"];
+
+/// How far a comparison has got: entries done of the total.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompareProgress {
+    pub done: usize,
+    pub total: usize,
+}
+
+/// `tilesim compare`: each chip (the default set when `chips` is empty)
+/// with each strategy, in order. A chip that cannot run the workload
+/// (does not fit, an impossible plan, a deadlock) is an entry saying why,
+/// as a sweep point is; bad options and configs fail the whole comparison
+/// before anything runs.
+pub fn compare(
+    model: &str,
+    chips: &[String],
+    set: &[Override],
+    opts: &WorkloadOptions,
+    mut progress: impl FnMut(CompareProgress),
+) -> Result<Comparison, Error> {
+    let model = opts.slice(load_model(model)?)?;
+    let w = opts.workload(&model)?;
+    let strategies: Vec<Option<Strategy>> =
+        if opts.strategies.is_empty() { vec![None] } else { opts.strategies.iter().map(|&s| Some(s)).collect() };
+    let names: Vec<String> =
+        if chips.is_empty() { DEFAULT_COMPARE_CHIPS.iter().map(|s| s.to_string()).collect() } else { chips.to_vec() };
+    let loaded: Vec<Chip> = names.iter().map(|c| load_chip(c, set)).collect::<Result<_, _>>()?;
+    let total = loaded.len() * strategies.len();
+    let mut rows = Vec::with_capacity(total);
+    progress(CompareProgress { done: 0, total });
+    for chip in &loaded {
+        for &s in &strategies {
+            let r = Row::evaluate(&model, chip, &w, &opts.request_with(s), true);
+            rows.push(Entry::from_result(&chip.name, s.map(Strategy::name), r));
+            progress(CompareProgress { done: rows.len(), total });
+        }
+    }
+    Ok(Comparison {
+        schema_version: SCHEMA_VERSION,
+        command: "compare",
+        model: model.name.clone(),
+        workload: WorkloadJson::of(&w),
+        rows,
+    })
+}
+
+/// The chip a trace names in its header, for `run` without `--chip`: a
+/// shipped config of that name.
+pub fn chip_of_trace(path: &Path) -> Result<String, Error> {
+    let src = trace::open(path)?;
+    let name = src.header().chip.clone();
+    if shipped::get(Kind::Chip, &name).is_none() {
+        return Err(Error::Usage(format!(
+            "{}: the trace was compiled for chip `{name}`, which is not a shipped config; give its config with \
+             --chip PATH",
+            path.display()
+        )));
+    }
+    Ok(name)
+}
+
+/// `tilesim run`: simulates the trace at `path` on `chip` (by default the
+/// shipped chip its header names) and, when `timeline` is given, writes
+/// the Chrome trace-event timeline there.
+pub fn run(path: &Path, chip: Option<&str>, set: &[Override], timeline: Option<&Path>) -> Result<RunReport, Error> {
+    let name = match chip {
+        Some(c) => c.to_string(),
+        None => chip_of_trace(path)?,
+    };
+    if let Some(t) = timeline {
+        not_input(t, &[&name, &path.display().to_string()])?;
+    }
+    let chip = load_chip(&name, set)?;
+    // A binary trace on disk is read lazily, so memory stays flat however
+    // long it is; a text trace, a pipe, or a run drawing a timeline holds
+    // the trace.
+    if timeline.is_none() && crate::trace::lazy::applies(path) {
+        let (mut lazy, totals) = sim::scan(&chip, path)?;
+        let stats = sim::simulate_lazy(&chip, &mut lazy, &sim::Options::default())?;
+        return Ok(RunReport::from_totals(&chip, &lazy.header, &lazy.file, totals, &stats));
+    }
+    let trace = Trace::load(path)?;
+    let opts = sim::Options { timeline: timeline.map(|_| sim::TimelineOptions::default()) };
+    let stats = sim::simulate(&chip, &trace, &opts)?;
+    let report = RunReport::new(&chip, &trace, &stats);
+    if let (Some(path), Some(tl)) = (timeline, &stats.timeline) {
+        let err = output_error(path);
+        let mut f = crate::fileio::create(path).map_err(&err)?;
+        crate::report::timeline::write_chrome(&mut f, &chip, &trace, tl).map_err(&err)?;
+        f.commit().map_err(&err)?;
+    }
+    Ok(report)
+}
+
+/// The axes and options of `tilesim sweep` (arch/sweep.md): each list is an
+/// axis; empty `context`, `tp`, `pp`, `ep` and data-type lists mean the
+/// single-point default.
+#[derive(Clone, Debug)]
+pub struct SweepOptions {
+    pub models: Vec<String>,
+    pub chips: Vec<String>,
+    pub phase: Vec<Phase>,
+    pub batch: Vec<u64>,
+    pub context: Vec<u64>,
+    pub prompt: Vec<u64>,
+    pub spec: Vec<u64>,
+    pub accept_rate: Vec<f64>,
+    pub kv_keep: Vec<f64>,
+    pub tp: Vec<u32>,
+    pub pp: Vec<u32>,
+    pub ep: Vec<u32>,
+    pub steps: Option<u64>,
+    pub layers: Option<u64>,
+    pub weights_dtype: Vec<String>,
+    pub kv_dtype: Vec<String>,
+    pub act_dtype: Vec<String>,
+    /// Override axes, `KEY=V1|V2|...` each (`KEY=` unsets).
+    pub set: Vec<String>,
+    /// Keys removed from every chip (`--unset`).
+    pub unset: Vec<String>,
+}
+
+impl Default for SweepOptions {
+    fn default() -> Self {
+        let d = WorkloadSpec::default();
+        SweepOptions {
+            models: Vec::new(),
+            chips: Vec::new(),
+            phase: vec![d.phase],
+            batch: vec![d.batch],
+            context: Vec::new(),
+            prompt: vec![d.prompt],
+            spec: vec![d.spec],
+            accept_rate: vec![d.accept_rate],
+            kv_keep: vec![d.kv_keep],
+            tp: Vec::new(),
+            pp: Vec::new(),
+            ep: Vec::new(),
+            steps: None,
+            layers: None,
+            weights_dtype: Vec::new(),
+            kv_dtype: Vec::new(),
+            act_dtype: Vec::new(),
+            set: Vec::new(),
+            unset: Vec::new(),
+        }
+    }
+}
+
+/// Every point of a sweep, checked: any usage or config error surfaces
+/// here, before a point runs.
+pub fn sweep_space(a: &SweepOptions) -> Result<Space, Error> {
+    if a.models.is_empty() || a.chips.is_empty() {
+        return Err(Error::Usage("a sweep needs at least one model and one chip".into()));
+    }
+    let dtypes = |flag: &str, v: &[String]| -> Result<Vec<Option<Dtype>>, Error> {
+        if v.is_empty() {
+            return Ok(vec![None]);
+        }
+        v.iter().map(|s| dtype(flag, s).map(Some)).collect()
+    };
+    let opt = |v: &[u32]| if v.is_empty() { vec![None] } else { v.iter().copied().map(Some).collect() };
+    let nonempty = |flag: &str, n: usize| {
+        if n == 0 { Err(Error::Usage(format!("{flag}: give at least one value"))) } else { Ok(()) }
+    };
+    nonempty("--phase", a.phase.len())?;
+    nonempty("--batch", a.batch.len())?;
+    nonempty("--prompt", a.prompt.len())?;
+    nonempty("--spec", a.spec.len())?;
+    nonempty("--accept-rate", a.accept_rate.len())?;
+    nonempty("--kv-keep", a.kv_keep.len())?;
+    let axes = Axes {
+        phase: a.phase.clone(),
+        batch: a.batch.clone(),
+        context: if a.context.is_empty() { vec![None] } else { a.context.iter().copied().map(Some).collect() },
+        prompt: a.prompt.clone(),
+        spec: a.spec.clone(),
+        accept_rate: a.accept_rate.clone(),
+        kv_keep: a.kv_keep.clone(),
+        tp: opt(&a.tp),
+        pp: opt(&a.pp),
+        ep: opt(&a.ep),
+        weights: dtypes("--weights-dtype", &a.weights_dtype)?,
+        kv: dtypes("--kv-dtype", &a.kv_dtype)?,
+        act: dtypes("--act-dtype", &a.act_dtype)?,
+    };
+    let mut sets: Vec<Vec<Override>> = Vec::new();
+    for s in &a.set {
+        let axis = overrides::parse_axis(s).map_err(Error::Usage)?;
+        if sets.iter().any(|other| other[0].key() == axis[0].key()) {
+            return Err(Error::Usage(format!(
+                "--set {} is given twice; list its values once, `|`-separated",
+                axis[0].key()
+            )));
+        }
+        sets.push(axis);
+    }
+    for k in &a.unset {
+        let o = Override::unset(k.trim()).map_err(|e| Error::Usage(format!("--unset {e}")))?;
+        if sets.iter().any(|other| other[0].key() == o.key()) {
+            return Err(Error::Usage(format!("`{}` is both set and unset", o.key())));
+        }
+        sets.push(vec![o]);
+    }
+    let mut models = Vec::new();
+    for name in &a.models {
+        let m = load_model(name)?;
+        models.push(match a.layers {
+            Some(l) => m.first_layers(l).map_err(Error::Usage)?,
+            None => m,
+        });
+    }
+    let chips: Vec<(String, String)> = a.chips.iter().map(|c| resolve(Kind::Chip, c)).collect::<Result<_, _>>()?;
+    let chips = sweep::chip_points(&chips, &sets)?;
+    Space::new(models, chips, axes, a.steps).map_err(Error::Usage)
+}
+
+/// `tilesim sweep` into memory: the shard's rows in index order, each a
+/// `SweepRow` (serialised, the JSON Lines object of arch/sweep.md).
+/// `jobs` worker threads, 1 ..= `limits::MAX_JOBS`.
+pub fn sweep(a: &SweepOptions, simulate: bool, jobs: usize, shard: Shard) -> Result<Vec<SweepRow>, Error> {
+    let max = crate::limits::MAX_JOBS as usize;
+    if !(1..=max).contains(&jobs) {
+        return Err(Error::Usage(format!("jobs must be in 1..={max} (arch/limits.md), found {jobs}")));
+    }
+    let space = sweep_space(a)?;
+    let mut rows = Vec::with_capacity(shard.count(space.len()));
+    let opts = sweep::Options { jobs, simulate, shard };
+    sweep::run::<std::convert::Infallible>(
+        &space,
+        &opts,
+        |_| {},
+        |r| {
+            rows.push(r);
+            Ok(())
+        },
+    )
+    .unwrap_or_else(|e| match e {});
+    Ok(rows)
+}
+
+/// A shipped config: its name and one-line description.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Shipped {
+    pub name: &'static str,
+    pub description: String,
+}
+
+/// The shipped configs of a kind (`tilesim list`), in name order.
+pub fn shipped(kind: Kind) -> Vec<Shipped> {
+    kind.table()
+        .iter()
+        .map(|(name, text)| Shipped {
+            name,
+            description: text
+                .lines()
+                .find_map(|l| l.strip_prefix("description = "))
+                .map(|d| d.trim().trim_matches('"').to_string())
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_text_is_a_config() {
+        let text = shipped::get(Kind::Chip, "h100").unwrap();
+        let c = load_chip(text, &[]).unwrap();
+        assert_eq!(c.name, "h100");
+        let e = load_chip("name = \"x\"\n", &[]).unwrap_err();
+        assert!(e.to_string().starts_with("<chip TOML>:"), "{e}");
+        assert_eq!(e.location().unwrap().file, "<chip TOML>");
+    }
+
+    #[test]
+    fn overrides_refuse_a_key_twice() {
+        let e = overrides(&["system.chips=2".into()], &["system.chips".into()]).unwrap_err();
+        assert!(e.to_string().contains("twice"), "{e}");
+        assert!(overrides(&["system.switch_latency=".into()], &[]).unwrap()[0].is_unset());
+    }
+}
