@@ -311,7 +311,7 @@ fn roofline<'py>(
     let opts = workload(&mut kw)?;
     let set = overrides(&mut kw)?;
     kw.finish()?;
-    let r = py.detach(|| api::roofline(&model, &chip, &set, &opts)).map_err(|e| raise(py, e))?;
+    let r = py.detach(|| api::roofline_report(&model, &chip, &set, &opts)).map_err(|e| raise(py, e))?;
     report(py, &r)
 }
 
