@@ -19,6 +19,7 @@ pub mod model;
 pub mod report;
 pub mod rng;
 pub mod roofline;
+pub mod serve;
 pub mod sim;
 pub mod sweep;
 pub mod synth;

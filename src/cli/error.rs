@@ -21,6 +21,8 @@ pub enum CliError {
     CheckFailed { count: usize, total: usize },
     #[error("cannot write {path}: {message}")]
     Output { path: String, message: String },
+    #[error(transparent)]
+    Serve(#[from] tilesim::serve::ServeError),
 }
 
 impl From<tilesim::report::compare::PointError> for CliError {
@@ -40,6 +42,7 @@ impl CliError {
             CliError::Sim(e) => e.exit_code(),
             CliError::Compile(_) => 2,
             CliError::Output { .. } => 1,
+            CliError::Serve(e) => e.exit_code(),
         }
     }
 }

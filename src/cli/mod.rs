@@ -8,6 +8,7 @@ mod generate;
 mod list;
 mod plot;
 mod run;
+mod serve;
 mod sweep;
 
 pub use error::CliError;
@@ -49,6 +50,9 @@ pub enum Command {
     Sweep(Box<sweep::SweepArgs>),
     /// Draw a line chart (SVG) from a sweep's CSV output, or any CSV with a header.
     Plot(plot::PlotArgs),
+    /// Serve a stream of requests on simulated chips: TTFT, TPOT, throughput, goodput, tokens per
+    /// $1k and per joule; with --sweep-rate, the highest rate meeting the SLOs.
+    Serve(Box<serve::ServeArgs>),
     /// Simulate microbenchmarks on a chip (memory stream and latency, NoC and chip-link
     /// latency, all-reduce bus bandwidth) to compare a config with measurements of its part.
     Characterize {
@@ -271,6 +275,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Compare(a) => compile::compare(&a),
         Command::Sweep(a) => sweep::run(&a),
         Command::Plot(a) => plot::run(&a),
+        Command::Serve(a) => serve::run(&a),
         Command::Characterize { chip, json } => {
             let c = load_chip(&chip)?;
             let r = tilesim::characterize::characterize(&c)?;
