@@ -265,13 +265,19 @@ fn requests(a: &ServeArgs, rate: f64) -> Result<(Vec<Request>, Option<Generator>
     Ok((g.generate(n)?, Some(g)))
 }
 
+/// A serving system, or why it cannot serve these requests (the model or
+/// a request does not fit, a grid point failed).
+type Built = Result<Setup, ServeError>;
+
 /// Builds the serving system(s): one per --chip, or the disaggregated pair.
+/// A bad flag or config is the outer error; a system that cannot serve is
+/// its own entry's.
 fn setups(
     a: &ServeArgs,
     c: &Common,
     reqs: &[Request],
     cache: &mut StepCache,
-) -> Result<Vec<(String, Setup)>, CliError> {
+) -> Result<Vec<(String, Built)>, CliError> {
     let longest = reqs.iter().map(Request::final_context).max().unwrap_or(1);
     let block = a.block_size;
     if block == 0 {
@@ -280,7 +286,8 @@ fn setups(
     if a.max_batch == 0 {
         return Err(usage("--max-batch must be at least 1"));
     }
-    let pool = |chip_arg: &str, role: Role, policy: Policy, cache: &mut StepCache| -> Result<setup::Pool, CliError> {
+    type PoolResult = Result<Result<setup::Pool, ServeError>, CliError>;
+    let pool = |chip_arg: &str, role: Role, policy: Policy, cache: &mut StepCache| -> PoolResult {
         let chip = super::load_chip(chip_arg)?;
         let limits =
             Limits { max_batch: a.max_batch, token_budget: a.token_budget.unwrap_or(policy.default_budget(longest)) };
@@ -294,18 +301,21 @@ fn setups(
             request: &c.request,
             full_depth: a.full_depth,
         };
-        let spec = setup::grid_spec(role, policy, &limits, reqs);
         let pb = bar(0, format!("step times on {}", chip.name));
-        let (p, stats) = setup::real_pool(&sys, &spec, limits, longest, cache, c.jobs, |done, total| {
+        let built = setup::real_pool(&sys, role, policy, limits, block, reqs, cache, c.jobs, |done, total| {
             pb.set_length(total as u64);
             pb.set_position(done as u64);
-        })?;
+        });
         pb.finish_and_clear();
+        let (p, stats) = match built {
+            Ok(b) => b,
+            Err(e) => return Ok(Err(e)),
+        };
         eprintln!(
             "{}: {} step-time grid points, each at {:?} of {} layers: {} simulations in {:.1} s, {} from the cache",
             chip.name, stats.nodes, stats.depths, c.model.layers, stats.simulated, stats.seconds, stats.from_cache
         );
-        Ok(p)
+        Ok(Ok(p))
     };
     let kv_bytes_per_token = tilesim::compiler::analytic::chip_kv_bytes(
         &c.model,
@@ -332,10 +342,10 @@ fn setups(
             }
             let prefill = pool(p, Role::Prefill, Policy::Vllm, cache)?;
             let decode = pool(d, Role::Decode, Policy::Vllm, cache)?;
-            Ok(vec![(
-                format!("{p}>{d}"),
-                make(Pools::Disaggregated { prefill: Box::new(prefill), decode: Box::new(decode) }),
-            )])
+            let built = prefill.and_then(|prefill| {
+                decode.map(|decode| make(Pools::Disaggregated { prefill: Box::new(prefill), decode: Box::new(decode) }))
+            });
+            Ok(vec![(format!("{p}>{d}"), built)])
         }
         (None, None) => {
             if a.chips.is_empty() {
@@ -346,7 +356,12 @@ fn setups(
             }
             a.chips
                 .iter()
-                .map(|ch| Ok((ch.clone(), make(Pools::Unified(Box::new(pool(ch, Role::Unified, c.policy, cache)?))))))
+                .map(|ch| {
+                    Ok((
+                        ch.clone(),
+                        pool(ch, Role::Unified, c.policy, cache)?.map(|p| make(Pools::Unified(Box::new(p)))),
+                    ))
+                })
                 .collect()
         }
         _ => Err(usage("--prefill-chips and --decode-chips go together")),
@@ -383,6 +398,7 @@ pub fn run(a: &ServeArgs) -> Result<ExitCode, CliError> {
         save_cache(p, cache);
     }
     let (_, setup) = built?.pop().expect("one system");
+    let setup = setup?;
     let outcome = setup.run(&reqs, a.timeline.is_some())?;
     let (recs, summary) = setup.summary(&reqs, &outcome, slo);
     if let Some(path) = &a.csv {
@@ -427,6 +443,11 @@ fn sweep_rate(a: &ServeArgs, c: &Common, slo: Slo) -> Result<ExitCode, CliError>
         save_cache(p, cache);
     }
     let systems = built?;
+    for (chip, s) in &systems {
+        if let Err(e) = s {
+            eprintln!("{chip}: cannot serve these requests: {e}");
+        }
+    }
     let search = Search {
         generator,
         requests: reqs.len() as u64,
@@ -434,11 +455,24 @@ fn sweep_rate(a: &ServeArgs, c: &Common, slo: Slo) -> Result<ExitCode, CliError>
         attainment: a.attainment,
         tolerance: 0.02,
     };
-    let refs: Vec<(String, &Setup)> = systems.iter().map(|(n, s)| (n.clone(), s)).collect();
+    let refs: Vec<(String, &Setup)> =
+        systems.iter().filter_map(|(n, s)| s.as_ref().ok().map(|s| (n.clone(), s))).collect();
     let start = std::time::Instant::now();
     let pb = bar((refs.len() * tpots.len()) as u64, "rate search".into());
-    let rows = frontier::search_all(&refs, &tpots, &search, c.jobs, |done, _| pb.set_position(done as u64));
+    let mut found =
+        frontier::search_all(&refs, &tpots, &search, c.jobs, |done, _| pb.set_position(done as u64)).into_iter();
     pb.finish_and_clear();
+    // Every system's rows in --chip order, a system that cannot serve as
+    // error rows.
+    let mut rows = Vec::new();
+    for (chip, s) in &systems {
+        for &t in &tpots {
+            rows.push(match s {
+                Ok(_) => found.next().expect("a row per system and target"),
+                Err(e) => frontier::FrontierRow::failed(chip, &search, t, &e.to_string()),
+            });
+        }
+    }
     let write = |w: &mut dyn Write| -> std::io::Result<()> {
         frontier::write_csv_header(w)?;
         for r in &rows {

@@ -2,8 +2,11 @@
 //! each per-user speed target (a TPOT SLO), the highest arrival rate at
 //! which enough requests meet both SLOs — and what the system earns there,
 //! in tokens per second per $1k and per joule. One row per (system, TPOT
-//! target); `tilesim plot --x tokens_per_second_per_user --y
-//! tokens_per_second_per_kusd --series chip` draws it.
+//! target); `tilesim plot --x target_tokens_per_second_per_user --y
+//! tokens_per_second_per_kusd --series chip` draws it (the x axis is the
+//! per-user speed promised, 1 / the TPOT SLO: two targets can reach the
+//! same operating point when another limit binds, so the measured speed
+//! is a column, not the axis).
 
 use super::ServeError;
 use super::metrics::{Slo, Summary};
@@ -83,6 +86,15 @@ pub fn write_csv_header(w: &mut dyn Write) -> io::Result<()> {
 }
 
 impl FrontierRow {
+    /// The row of a system that could not be set up at all (the model or
+    /// the requests do not fit it): status `error` and the reason.
+    pub fn failed(chip: &str, s: &Search, tpot: f64, error: &str) -> FrontierRow {
+        let mut r = FrontierRow::empty(chip, s, tpot);
+        r.status = "error";
+        r.error = Some(error.lines().map(str::trim).collect::<Vec<_>>().join(" "));
+        r
+    }
+
     fn empty(chip: &str, s: &Search, tpot: f64) -> FrontierRow {
         FrontierRow {
             chip: chip.to_string(),
@@ -238,12 +250,8 @@ pub fn search_all(
                 for k in work_rx.iter() {
                     let (i, tpot) = tasks[k];
                     let (chip, setup) = &systems[i];
-                    let row = search(chip, setup, s, tpot).unwrap_or_else(|e| {
-                        let mut r = FrontierRow::empty(chip, s, tpot);
-                        r.status = "error";
-                        r.error = Some(e.to_string());
-                        r
-                    });
+                    let row = search(chip, setup, s, tpot)
+                        .unwrap_or_else(|e| FrontierRow::failed(chip, s, tpot, &e.to_string()));
                     if done_tx.send((k, row)).is_err() {
                         break;
                     }

@@ -222,14 +222,7 @@ impl Target<'_> {
         } else {
             self.model.first_layers(p.layers).map_err(StepError::Panic)?
         };
-        let w = Workload {
-            phase: p.phase,
-            batch: if p.phase == Phase::Decode { p.size } else { 1 },
-            context: p.context,
-            prompt: if p.phase == Phase::Prefill { p.size } else { 1 },
-            spec: 1,
-            ..self.workload.clone()
-        };
+        let w = self.workload_of(p);
         let c = match compiler::compile(&model, self.chip, &w, &self.request(p.phase)) {
             Ok(c) => c,
             Err(CompileError::DoesNotFit(_)) => return Ok(None),
@@ -238,6 +231,30 @@ impl Target<'_> {
         let trace = c.trace();
         let stats = crate::sim::simulate(self.chip, &trace, &Default::default())?;
         Ok(Some(stats.cycles.0 as f64 / self.chip.clock_hz / c.plan.steps as f64))
+    }
+
+    /// Why `p` does not compile (the compiler's message), for a point that
+    /// does not fit.
+    pub fn fit_error(&self, p: &Point) -> String {
+        let model =
+            if p.layers == self.model.layers { Ok(self.model.clone()) } else { self.model.first_layers(p.layers) };
+        let w = self.workload_of(p);
+        match model.map(|m| compiler::compile(&m, self.chip, &w, &self.request(p.phase)).map(|_| ())) {
+            Ok(Ok(())) => "it fits when compiled alone".into(),
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e,
+        }
+    }
+
+    fn workload_of(&self, p: &Point) -> Workload {
+        Workload {
+            phase: p.phase,
+            batch: if p.phase == Phase::Decode { p.size } else { 1 },
+            context: p.context,
+            prompt: if p.phase == Phase::Prefill { p.size } else { 1 },
+            spec: 1,
+            ..self.workload.clone()
+        }
     }
 
     /// `simulate`, a panic (a bug) turned into an error.
@@ -270,9 +287,11 @@ impl Target<'_> {
 /// How a grid was built.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct BuildStats {
-    /// Nodes of the decode and prefill tables.
+    /// Nodes of the decode and prefill tables (after refinement).
     pub nodes: usize,
-    /// Simulations the nodes need, of which some were in the cache.
+    /// Simulations the grid used (every depth of every node, and the
+    /// refinement's probes), of which `simulated` were run now and
+    /// `from_cache` read.
     pub points: usize,
     pub simulated: usize,
     pub from_cache: usize,
@@ -286,22 +305,37 @@ pub struct BuildStats {
 pub struct SimOracle {
     pub decode: Table,
     pub prefill: Table,
+    /// Why a row has no node at all (nothing fits the chip), by (decode?, row).
+    pub empty_rows: BTreeMap<(bool, u64), String>,
 }
 
 impl SimOracle {
-    fn eval(table: &Table, what: &str, r: f64, c: f64) -> Result<f64, ServeError> {
+    fn eval(&self, decode: bool, r: f64, c: f64) -> Result<f64, ServeError> {
+        let (table, what) = if decode { (&self.decode, "a decode step") } else { (&self.prefill, "a prefill") };
         table.eval(r, c).ok_or_else(|| {
-            ServeError::Uncovered(format!(
-                "{what} at ({r}, {c}) is outside the simulated grid (rows {:?}, columns {:?})",
-                table.rows, table.cols
-            ))
+            // The rows the value sits between, if one of them is empty.
+            let k = table.rows.iter().position(|&x| x as f64 >= r).unwrap_or(0);
+            let why = [k.saturating_sub(1), k]
+                .iter()
+                .filter_map(|&i| table.rows.get(i))
+                .find_map(|&x| self.empty_rows.get(&(decode, x)).map(|m| (x, m)));
+            match why {
+                Some((x, m)) => ServeError::NotServable(format!(
+                    "{what} of {x} {} cannot be simulated at full depth: {m}",
+                    if decode { "users" } else { "tokens" }
+                )),
+                None => ServeError::Uncovered(format!(
+                    "{what} at ({r}, {c}) is outside the simulated grid (rows {:?}, columns {:?})",
+                    table.rows, table.cols
+                )),
+            }
         })
     }
     pub fn decode_seconds(&self, users: f64, context: f64) -> Result<f64, ServeError> {
-        Self::eval(&self.decode, "a decode step", users, context)
+        self.eval(true, users, context)
     }
     pub fn prefill_seconds(&self, tokens: f64, context: f64) -> Result<f64, ServeError> {
-        Self::eval(&self.prefill, "a prefill", tokens, context)
+        self.eval(false, tokens, context)
     }
 }
 
@@ -327,83 +361,199 @@ impl StepTime for SimOracle {
     }
 }
 
+/// Relative error at a row interval's midpoint above which the midpoint
+/// becomes a row of its own.
+pub const REFINE_TOLERANCE: f64 = 0.01;
+/// Rounds of refinement: an interval is halved at most this many times.
+pub const REFINE_ROUNDS: u32 = 3;
+
+struct Builder<'a, 'c, P> {
+    target: &'a Target<'a>,
+    depths: Vec<u64>,
+    cache: &'c mut StepCache,
+    known: BTreeMap<(u8, u64, u64, u64), Option<f64>>,
+    jobs: usize,
+    progress: P,
+    done: usize,
+    total: usize,
+    simulated: usize,
+    from_cache: usize,
+}
+
+impl<P: FnMut(usize, usize)> Builder<'_, '_, P> {
+    fn points(&self, nodes: &[(Phase, u64, u64)]) -> Vec<Point> {
+        nodes
+            .iter()
+            .flat_map(|&(phase, size, context)| {
+                self.depths.iter().map(move |&layers| Point { phase, size, context, layers })
+            })
+            .collect()
+    }
+
+    /// Makes every depth of every node known: from the cache, or simulated
+    /// (in parallel; the first failure in point order is the error).
+    fn fetch(&mut self, nodes: &[(Phase, u64, u64)]) -> Result<(), ServeError> {
+        let mut todo = Vec::new();
+        for p in self.points(nodes) {
+            if self.known.contains_key(&p.id()) || todo.contains(&p) {
+                continue;
+            }
+            match self.cache.get(&self.target.key(&p)) {
+                Some(v) => {
+                    self.known.insert(p.id(), v);
+                    self.from_cache += 1;
+                }
+                None => todo.push(p),
+            }
+        }
+        self.total += todo.len();
+        let (done, total, progress) = (self.done, self.total, &mut self.progress);
+        let results = simulate_all(self.target, &todo, self.jobs, &mut |d, _| progress(done + d, total));
+        self.done += todo.len();
+        self.simulated += todo.len();
+        for (p, r) in todo.iter().zip(results) {
+            match r {
+                Ok(v) => {
+                    self.cache.insert(self.target.key(p), v);
+                    self.known.insert(p.id(), v);
+                }
+                Err(source) => {
+                    return Err(ServeError::Step {
+                        what: format!("{} on `{}`", p.describe(self.target.model.layers), self.target.chip.name),
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A node's value (every depth known).
+    fn value(&self, phase: Phase, row: u64, col: u64) -> Option<f64> {
+        let times: Vec<Option<f64>> = self
+            .depths
+            .iter()
+            .map(|&layers| self.known[&Point { phase, size: row, context: col, layers }.id()])
+            .collect();
+        self.target.node(&self.depths, &times)
+    }
+}
+
 /// Builds the oracle of `target` over `spec`: every node's points taken
 /// from `cache` or simulated (in parallel on `jobs` threads, new results
 /// added to `cache`), `progress(done, total)` after each simulation.
+///
+/// The rows start doubling (`GridSpec`) and are refined where the step
+/// time is not straight: each row interval's quarter points are simulated
+/// at the first and last column, and those linear interpolation misses by
+/// more than `REFINE_TOLERANCE` become rows, for `REFINE_ROUNDS` rounds.
+/// (The compiler's tilings change at powers of two, so a pass of 2,049
+/// tokens can cost visibly more per token than one of 2,048.) The
+/// refinement depends only on simulated values, so the grid is the same on
+/// any number of threads, and from the cache.
 pub fn build(
     target: &Target<'_>,
     spec: &GridSpec,
     cache: &mut StepCache,
     jobs: usize,
-    mut progress: impl FnMut(usize, usize),
+    progress: impl FnMut(usize, usize),
 ) -> Result<(SimOracle, BuildStats), ServeError> {
     let start = std::time::Instant::now();
-    let depths = target.depths();
+    let mut b = Builder {
+        target,
+        depths: target.depths(),
+        cache,
+        known: BTreeMap::new(),
+        jobs,
+        progress,
+        done: 0,
+        total: 0,
+        simulated: 0,
+        from_cache: 0,
+    };
     let (du, dc) = spec.decode_axes();
     let (pt, pc) = spec.prefill_axes();
-    let mut nodes = Vec::new();
-    for &u in &du {
-        for &c in &dc {
-            nodes.push((Phase::Decode, u, c));
-        }
-    }
-    for &t in &pt {
-        for &c in &pc {
-            nodes.push((Phase::Prefill, t, c));
-        }
-    }
-    let points: Vec<Point> = nodes
-        .iter()
-        .flat_map(|&(phase, size, context)| depths.iter().map(move |&layers| Point { phase, size, context, layers }))
-        .collect();
-    let mut known: BTreeMap<(u8, u64, u64, u64), Option<f64>> = BTreeMap::new();
-    let mut todo = Vec::new();
-    for p in &points {
-        match cache.get(&target.key(p)) {
-            Some(v) => {
-                known.insert(p.id(), v);
-            }
-            None => todo.push(*p),
-        }
-    }
-    let from_cache = known.len();
-    let results = simulate_all(target, &todo, jobs, &mut progress);
-    // The first failure in point order, whatever finished first.
-    for (p, r) in todo.iter().zip(results) {
-        match r {
-            Ok(v) => {
-                cache.insert(target.key(p), v);
-                known.insert(p.id(), v);
-            }
-            Err(source) => {
-                return Err(ServeError::Step {
-                    what: format!("{} on `{}`", p.describe(target.model.layers), target.chip.name),
-                    source,
-                });
+    let mut axes = [(Phase::Decode, du, dc), (Phase::Prefill, pt, pc)];
+    let grid_nodes = |axes: &[(Phase, Vec<u64>, Vec<u64>)]| -> Vec<(Phase, u64, u64)> {
+        axes.iter()
+            .flat_map(|(phase, rows, cols)| rows.iter().flat_map(move |&r| cols.iter().map(move |&c| (*phase, r, c))))
+            .collect()
+    };
+    b.fetch(&grid_nodes(&axes))?;
+    let mut checked: std::collections::BTreeSet<(u8, u64, u64)> = Default::default();
+    for _ in 0..REFINE_ROUNDS {
+        // The quarter points of the intervals not yet checked (a step in
+        // the time just past a node can leave the midpoint on the chord),
+        // at the first and last column.
+        let mut mids: Vec<(Phase, u64, [u64; 2])> = Vec::new();
+        for (phase, rows, cols) in &axes {
+            for w in rows.windows(2) {
+                if w[1] - w[0] >= 2 && checked.insert((*phase as u8, w[0], w[1])) {
+                    let mut qs: Vec<u64> = (1..4).map(|q| w[0] + (w[1] - w[0]) * q / 4).collect();
+                    qs.retain(|&m| m > w[0] && m < w[1]);
+                    qs.dedup();
+                    let cs = [cols[0], *cols.last().expect("a column")];
+                    mids.extend(qs.into_iter().map(|m| (*phase, m, cs)));
+                }
             }
         }
-    }
-    let table = |phase, rows: &[u64], cols: &[u64]| -> Table {
-        let mut values = Vec::new();
-        for &r in rows {
-            for &c in cols {
-                let times: Vec<Option<f64>> =
-                    depths.iter().map(|&layers| known[&Point { phase, size: r, context: c, layers }.id()]).collect();
-                values.push(target.node(&depths, &times));
+        let probe: Vec<(Phase, u64, u64)> = mids.iter().flat_map(|&(p, m, cs)| cs.map(|c| (p, m, c))).collect();
+        b.fetch(&probe)?;
+        // Each probe is judged against the interval it was made for (the
+        // rows before this round's insertions).
+        let before: Vec<Vec<u64>> = axes.iter().map(|(_, rows, _)| rows.clone()).collect();
+        let mut added = false;
+        for (phase, m, cs) in mids {
+            let t = axes.iter().position(|(p, _, _)| *p == phase).expect("a table");
+            let k = before[t].iter().position(|&r| r > m).expect("m inside the rows");
+            let (lo, hi) = (before[t][k - 1], before[t][k]);
+            let off = cs.iter().any(|&c| match (b.value(phase, lo, c), b.value(phase, hi, c), b.value(phase, m, c)) {
+                (Some(a), Some(z), Some(v)) => {
+                    let interp = a + (z - a) * (m - lo) as f64 / (hi - lo) as f64;
+                    (interp / v - 1.0).abs() > REFINE_TOLERANCE
+                }
+                _ => false,
+            });
+            if off {
+                let rows = &mut axes[t].1;
+                let at = rows.iter().position(|&r| r > m).expect("m inside the rows");
+                rows.insert(at, m);
+                added = true;
             }
         }
+        if !added {
+            break;
+        }
+        b.fetch(&grid_nodes(&axes))?;
+    }
+    let table = |b: &Builder<'_, '_, _>, phase: Phase, rows: &[u64], cols: &[u64]| -> Table {
+        let values =
+            rows.iter().flat_map(|&r| cols.iter().map(move |&c| (r, c))).map(|(r, c)| b.value(phase, r, c)).collect();
         Table { rows: rows.to_vec(), cols: cols.to_vec(), values }
     };
-    let oracle = SimOracle { decode: table(Phase::Decode, &du, &dc), prefill: table(Phase::Prefill, &pt, &pc) };
+    let [(_, du, dc), (_, pt, pc)] = &axes;
+    let (decode, prefill) = (table(&b, Phase::Decode, du, dc), table(&b, Phase::Prefill, pt, pc));
+    // A row where nothing fits (a batch larger than the cache, at full
+    // depth) is never needed by a run that fits; keep the compiler's reason
+    // in case one asks.
+    let mut empty_rows = BTreeMap::new();
+    for (phase, t) in [(Phase::Decode, &decode), (Phase::Prefill, &prefill)] {
+        for (i, &r) in t.rows.iter().enumerate() {
+            if t.values[i * t.cols.len()..(i + 1) * t.cols.len()].iter().all(Option::is_none) {
+                let p = Point { phase, size: r, context: t.cols[0], layers: target.model.layers };
+                empty_rows.insert((phase == Phase::Decode, r), target.fit_error(&p));
+            }
+        }
+    }
     let stats = BuildStats {
-        nodes: nodes.len(),
-        points: points.len(),
-        simulated: todo.len(),
-        from_cache,
-        depths,
+        nodes: decode.values.len() + prefill.values.len(),
+        points: b.known.len(),
+        simulated: b.simulated,
+        from_cache: b.from_cache,
+        depths: b.depths.clone(),
         seconds: start.elapsed().as_secs_f64(),
     };
-    Ok((oracle, stats))
+    Ok((SimOracle { decode, prefill, empty_rows }, stats))
 }
 
 /// Simulates `points` on `jobs` threads; results in point order.

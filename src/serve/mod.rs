@@ -64,6 +64,9 @@ pub enum ServeError {
     Uncovered(String),
     #[error("not implemented: {0}")]
     NotImplemented(String),
+    /// A step the requests need cannot run on the chip (nothing fits).
+    #[error("{0}")]
+    NotServable(String),
 }
 
 /// Why one grid point failed.

@@ -116,44 +116,64 @@ pub fn grid_spec(role: Role, policy: Policy, limits: &Limits, requests: &[Reques
     }
 }
 
-/// The plan a serving system runs: the compiler's choice (or the flags')
-/// for one request of the longest length, so at least that fits; the KV
-/// cache gets the rest of the memory.
-pub fn serving_plan(sys: &System<'_>, longest: u64) -> Result<Plan, ServeError> {
-    let w = Workload {
-        phase: Phase::Decode,
-        batch: 1,
-        context: longest.saturating_sub(1),
-        spec: 1,
-        ..sys.workload.clone()
-    };
-    Ok(plan::choose(sys.model, &w, sys.chip, sys.request)?)
-}
-
-/// A pool on a real chip: its plan, KV capacity, cost share, and a
-/// step-time oracle simulated on the grid `spec` needs (`grid::build`).
-pub fn real_pool(
-    sys: &System<'_>,
-    spec: &GridSpec,
-    limits: Limits,
-    longest: u64,
-    cache: &mut StepCache,
-    jobs: usize,
-    progress: impl FnMut(usize, usize),
-) -> Result<(Pool, BuildStats), ServeError> {
-    let plan = serving_plan(sys, longest)?;
-    let largest = Workload {
+/// The largest pass a pool's steps make (the tile buffers of SRAM-only
+/// chips grow with it): a prefill of the most tokens a step can carry.
+pub fn largest_pass(sys: &System<'_>, spec: &GridSpec) -> Workload {
+    Workload {
         phase: Phase::Prefill,
         batch: 1,
         context: 0,
         prompt: spec.max_prefill_tokens.max(spec.max_users).max(1),
         spec: 1,
         ..sys.workload.clone()
-    };
-    let cap = kv::capacity(sys.model, sys.chip, sys.workload, &largest, &plan);
+    }
+}
+
+/// The plan a serving system runs: the compiler's choice (or the flags')
+/// for the largest pass with the longest request's cache, so that at least
+/// one request and every step fit; the KV cache gets the rest of the
+/// memory. A model that does not fit gets the compiler's message.
+pub fn serving_plan(sys: &System<'_>, spec: &GridSpec) -> Result<Plan, ServeError> {
+    let mut w = largest_pass(sys, spec);
+    w.context = spec.max_context.saturating_sub(w.prompt);
+    Ok(plan::choose(sys.model, &w, sys.chip, sys.request)?)
+}
+
+/// A pool on a real chip serving `requests` in `role`: its plan, KV
+/// capacity, cost share, and a step-time oracle simulated on the grid the
+/// scheduler can need (`grid_spec`, `grid::build`). The requests are
+/// checked against the capacity and the token budget before anything is
+/// simulated.
+#[allow(clippy::too_many_arguments)]
+pub fn real_pool(
+    sys: &System<'_>,
+    role: Role,
+    policy: Policy,
+    limits: Limits,
+    block_tokens: u64,
+    requests: &[Request],
+    cache: &mut StepCache,
+    jobs: usize,
+    progress: impl FnMut(usize, usize),
+) -> Result<(Pool, BuildStats), ServeError> {
+    if role != Role::Unified && sys.chip.totals().chip_link_bandwidth <= 0.0 {
+        return Err(no_links(&sys.chip.name));
+    }
+    let spec = grid_spec(role, policy, &limits, requests);
+    let plan = serving_plan(sys, &spec)?;
+    let cap = kv::capacity(sys.model, sys.chip, sys.workload, &largest_pass(sys, &spec), &plan);
+    let plan_text = format!(
+        "tp={} pp={} ep={} x{} replica(s), weights in {}",
+        plan.tp,
+        plan.pp,
+        plan.ep,
+        cap.replicas,
+        plan.home.name()
+    );
+    check_requests(role, policy, &sys.chip.name, &plan_text, cap.tokens, limits, block_tokens, requests)?;
     let target =
         Target { model: sys.model, chip: sys.chip, plan: &plan, workload: sys.workload, full_depth: sys.full_depth };
-    let (oracle, stats) = grid::build(&target, spec, cache, jobs, progress)?;
+    let (oracle, stats) = grid::build(&target, &spec, cache, jobs, progress)?;
     let chips = sys.chip.system.chips;
     let used = (cap.replicas * plan.chips_per_replica()).min(chips);
     let share = used as f64 / chips as f64;
@@ -161,14 +181,7 @@ pub fn real_pool(
     let sys_spec = &sys.chip.system;
     let pool = Pool {
         chip: sys.chip.name.clone(),
-        plan: format!(
-            "tp={} pp={} ep={} x{} replica(s), weights in {}",
-            plan.tp,
-            plan.pp,
-            plan.ep,
-            cap.replicas,
-            plan.home.name()
-        ),
+        plan: plan_text,
         chips_used: used,
         chips_in_system: chips,
         price_usd: sys.chip.cost.price_usd.map(|p| p * share),
@@ -181,6 +194,75 @@ pub fn real_pool(
         capacity: Some(cap),
     };
     Ok((pool, stats))
+}
+
+/// Checks every request can be served at all by a pool in `role`: it fits
+/// the KV cache alone, and a whole-prompt scheduler can prefill it (or
+/// recompute it after a preemption) within the token budget.
+#[allow(clippy::too_many_arguments)]
+pub fn check_requests(
+    role: Role,
+    policy: Policy,
+    chip: &str,
+    plan: &str,
+    kv_tokens: u64,
+    l: Limits,
+    block_tokens: u64,
+    requests: &[Request],
+) -> Result<(), ServeError> {
+    let kv = KvCache::with_tokens(kv_tokens, block_tokens);
+    if l.max_batch == 0 || l.token_budget == 0 {
+        return Err(ServeError::Usage("--max-batch and --token-budget must be at least 1".into()));
+    }
+    let whole = role == Role::Prefill || (role == Role::Unified && policy.whole_prompts());
+    for r in requests {
+        // A prefill pool holds a prompt (or a recompute) until its KV has
+        // left; the others hold the whole request.
+        let tokens = if role == Role::Prefill { r.final_context() - 1 } else { r.final_context() };
+        if kv.pages_for(tokens) > kv.pages {
+            return Err(ServeError::Input {
+                at: r.origin(),
+                message: format!(
+                    "{} prompt + {} output tokens need {} tokens of KV cache, but `{chip}` ({plan}) holds {} \
+                     ({} pages of {} tokens); shorter requests, more chips or a narrower --kv-dtype would fit",
+                    r.prompt_tokens,
+                    r.output_tokens,
+                    tokens,
+                    kv.pages * kv.block_tokens,
+                    kv.pages,
+                    kv.block_tokens,
+                ),
+            });
+        }
+        if whole && r.final_context() - 1 > l.token_budget {
+            return Err(ServeError::Input {
+                at: r.origin(),
+                message: format!(
+                    "{} prompt + {} output tokens: the {} prefills a prompt, or a preempted request's recompute \
+                     (up to {} tokens), in one step, but --token-budget is {}; raise it or use --scheduler sarathi \
+                     (chunked prefill)",
+                    r.prompt_tokens,
+                    r.output_tokens,
+                    if role == Role::Prefill {
+                        "disaggregated prefill pool".to_string()
+                    } else {
+                        format!("{} scheduler", policy.name())
+                    },
+                    r.final_context() - 1,
+                    l.token_budget
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A disaggregated pool on a system without chip links.
+fn no_links(chip: &str) -> ServeError {
+    ServeError::NotImplemented(format!(
+        "a KV transfer needs chip links to carry it, and `{chip}` has none in its config (a single-chip \
+         system): use a multi-chip system for each pool"
+    ))
 }
 
 impl Setup {
@@ -204,10 +286,7 @@ impl Setup {
         let bw = prefill.link_bytes_per_second.min(decode.link_bytes_per_second);
         if bw.is_nan() || bw <= 0.0 {
             let none = if prefill.link_bytes_per_second > 0.0 { &decode.chip } else { &prefill.chip };
-            return Err(ServeError::NotImplemented(format!(
-                "a KV transfer needs chip links to carry it, and `{none}` has none in its config \
-                 (a single-chip system): use a multi-chip system for each pool"
-            )));
+            return Err(no_links(none));
         }
         Ok(Some(Link {
             bytes_per_second: bw,
@@ -216,62 +295,14 @@ impl Setup {
         }))
     }
 
-    /// Checks every request can be served at all: it fits the KV cache
-    /// alone, and a whole-prompt scheduler can prefill it (or recompute it
-    /// after a preemption) within the token budget.
+    /// Checks the requests are in arrival order and every one can be
+    /// served (`check_requests`) by each pool.
     pub fn validate(&self, requests: &[Request]) -> Result<(), ServeError> {
         if requests.windows(2).any(|w| w[1].arrival_seconds < w[0].arrival_seconds) {
             return Err(ServeError::Uncovered("requests out of arrival order".into()));
         }
-        for (role, pool) in self.pool_list() {
-            let kv = KvCache::with_tokens(pool.kv_tokens, self.block_tokens);
-            let l = pool.limits;
-            if l.max_batch == 0 || l.token_budget == 0 {
-                return Err(ServeError::Usage("--max-batch and --token-budget must be at least 1".into()));
-            }
-            let whole = role == Role::Prefill || (role == Role::Unified && self.policy.whole_prompts());
-            for r in requests {
-                // A prefill pool holds a prompt (or a recompute) until its
-                // KV has left; the others hold the whole request.
-                let tokens = if role == Role::Prefill { r.final_context() - 1 } else { r.final_context() };
-                if kv.pages_for(tokens) > kv.pages {
-                    return Err(ServeError::Input {
-                        at: r.origin(),
-                        message: format!(
-                            "{} prompt + {} output tokens need {} tokens of KV cache, but `{}` ({}) holds {} \
-                             ({} pages of {} tokens){}",
-                            r.prompt_tokens,
-                            r.output_tokens,
-                            tokens,
-                            pool.chip,
-                            pool.plan,
-                            kv.pages * kv.block_tokens,
-                            kv.pages,
-                            kv.block_tokens,
-                            if role == Role::Unified {
-                                "; shorter requests, more chips or a narrower --kv-dtype would fit"
-                            } else {
-                                ""
-                            }
-                        ),
-                    });
-                }
-                if whole && r.final_context() - 1 > l.token_budget {
-                    return Err(ServeError::Input {
-                        at: r.origin(),
-                        message: format!(
-                            "{} prompt + {} output tokens: the {} scheduler prefills a prompt, or a preempted \
-                             request's recompute (up to {} tokens), in one step, but --token-budget is {}; raise \
-                             it or use --scheduler sarathi (chunked prefill)",
-                            r.prompt_tokens,
-                            r.output_tokens,
-                            if role == Role::Prefill { "disaggregated prefill pool's" } else { self.policy.name() },
-                            r.final_context() - 1,
-                            l.token_budget
-                        ),
-                    });
-                }
-            }
+        for (role, p) in self.pool_list() {
+            check_requests(role, self.policy, &p.chip, &p.plan, p.kv_tokens, p.limits, self.block_tokens, requests)?;
         }
         Ok(())
     }
