@@ -54,7 +54,7 @@ impl Characterization {
 }
 
 /// Runs `streams` on `chip` and returns the simulated seconds.
-fn seconds(chip: &Chip, name: &str, streams: Vec<(TileId, Vec<Instr>)>) -> Result<f64, SimError> {
+pub fn seconds(chip: &Chip, name: &str, streams: Vec<(TileId, Vec<Instr>)>) -> Result<f64, SimError> {
     let header = Header {
         chip: chip.name.clone(),
         tiles: chip.total_tiles(),
@@ -105,7 +105,7 @@ fn stream(chip: &Chip, chunk: u64, chunks: u64, depth: u64) -> Vec<(TileId, Vec<
 
 /// Seconds for a 64-byte message from tile 0 to `to` on an idle system,
 /// send issue to data in the receiver's SRAM.
-fn message_seconds(chip: &Chip, to: TileId) -> Result<f64, SimError> {
+pub fn message_seconds(chip: &Chip, to: TileId) -> Result<f64, SimError> {
     let (from, tag, sram, bytes) = (TileId(0), Tag(0), SramAddr(0), Bytes(64));
     seconds(
         chip,

@@ -17,6 +17,58 @@ pub struct Chip {
     pub memory: Memory,
     pub system: SystemSpec,
     pub cost: Cost,
+    pub software: Software,
+}
+
+/// Collective algorithms a software library may run (`collective::Algorithm`
+/// names them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CollectiveKind {
+    Ring,
+    RecursiveDoubling,
+    TwoD,
+}
+
+impl CollectiveKind {
+    pub const ALL: [CollectiveKind; 3] =
+        [CollectiveKind::Ring, CollectiveKind::RecursiveDoubling, CollectiveKind::TwoD];
+    pub fn name(self) -> &'static str {
+        match self {
+            CollectiveKind::Ring => "ring",
+            CollectiveKind::RecursiveDoubling => "recursive-doubling",
+            CollectiveKind::TwoD => "2d",
+        }
+    }
+    pub fn parse(s: &str) -> Option<CollectiveKind> {
+        CollectiveKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+    pub fn names() -> String {
+        CollectiveKind::ALL.map(|k| k.name()).join(", ")
+    }
+}
+
+/// Fixed costs of the software driving the chips, in cycles; all zero for
+/// statically scheduled chips (the compiled schedule is the program).
+#[derive(Clone, Debug, Default)]
+pub struct Software {
+    /// Gap between consecutive kernels (the memory strategy's operations).
+    pub kernel_launch: Cycles,
+    /// Fixed cost of one collective call.
+    pub collective_call: Cycles,
+    /// Cost of each step of a collective, by algorithm; when not empty,
+    /// only these algorithms are run.
+    pub collective_step: Vec<(CollectiveKind, Cycles)>,
+}
+
+impl Software {
+    /// The per-step cost of `kind`, or `None` when the library does not
+    /// run it (always `Some(0)` without a list).
+    pub fn step(&self, kind: CollectiveKind) -> Option<Cycles> {
+        if self.collective_step.is_empty() {
+            return Some(Cycles::ZERO);
+        }
+        self.collective_step.iter().find(|(k, _)| *k == kind).map(|&(_, c)| c)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -33,18 +85,33 @@ pub struct TileSpec {
     pub vector_latency: Cycles,
     /// Concurrent DMA transfers (loads/stores) a tile can have in flight.
     pub dma_engines: u32,
+    /// Types the matrix unit runs on another type's path (config
+    /// `tile.runs_as`), with that type.
+    pub runs_as: Vec<(Dtype, Dtype)>,
 }
 
 impl TileSpec {
-    /// MACs per cycle for `d`, falling back to the narrowest wider type the
-    /// unit supports (int4 weights run on the int8 path, fp8 on fp16, ...);
-    /// among types of equal width, the first in table order.
-    pub fn macs_per_cycle(&self, d: Dtype) -> Option<u64> {
-        if let Some(&(_, m)) = self.macs.iter().find(|(t, _)| *t == d) {
-            return Some(m);
+    /// The type whose MAC path `d` runs on: its own when the unit has a
+    /// rate for it, the config's `runs_as` entry otherwise, else `None`
+    /// (never silently another type's rate).
+    pub fn mac_path(&self, d: Dtype) -> Option<Dtype> {
+        if self.macs.iter().any(|(t, _)| *t == d) {
+            return Some(d);
         }
-        let wider = self.macs.iter().filter(|(t, _)| t.bits() >= d.bits());
-        wider.min_by_key(|(t, _)| t.bits()).map(|&(_, m)| m)
+        self.runs_as.iter().find(|(from, _)| *from == d).map(|&(_, to)| to)
+    }
+
+    /// MACs per cycle for `d` (on its path), or `None` without one.
+    pub fn macs_per_cycle(&self, d: Dtype) -> Option<u64> {
+        let path = self.mac_path(d)?;
+        self.macs.iter().find(|(t, _)| *t == path).map(|&(_, m)| m)
+    }
+
+    /// The types the unit has rates for, and those it maps, for messages.
+    pub fn describe_rates(&self) -> String {
+        let mut parts: Vec<String> = self.macs.iter().map(|(d, m)| format!("{d} at {m} MACs/cycle")).collect();
+        parts.extend(self.runs_as.iter().map(|(a, b)| format!("{a} on the {b} path")));
+        parts.join(", ")
     }
 }
 
@@ -194,6 +261,8 @@ pub struct SystemSpec {
     pub switch_latency: Cycles,
     /// Local tile whose router the chip's external links attach to.
     pub gateway: u32,
+    /// Share of a chip link's peak that carries payload.
+    pub link_efficiency: f64,
 }
 
 #[derive(Clone, Debug, Default)]

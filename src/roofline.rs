@@ -4,7 +4,7 @@
 //! can beat it.
 
 use crate::chip::Chip;
-use crate::isa::{Instr, Space};
+use crate::isa::{Dir, Effect, Space};
 use crate::sim::cost;
 use crate::trace::Trace;
 
@@ -41,64 +41,48 @@ impl TraceTotals {
             let mut mult: Vec<u64> = vec![1];
             for i in &p.instrs {
                 let m = *mult.last().expect("loop stack never empty");
-                match i {
-                    Instr::Loop { count } => {
-                        mult.push(m * count.0);
-                        t.instructions += m;
-                        counts[i.opcode() as usize] += m;
-                        continue;
-                    }
-                    Instr::EndLoop {} => {
-                        // Runs once per iteration of its loop.
-                        t.instructions += m;
-                        counts[i.opcode() as usize] += m;
-                        mult.pop();
-                        continue;
-                    }
-                    _ => {}
-                }
                 t.instructions += m;
                 counts[i.opcode() as usize] += m;
-                if let Instr::Gemm { n, k, dtype, .. } = i {
-                    t.weight_bytes += m * dtype.bytes(n.0 * k.0);
-                }
-                if let Some(w) = cost::work(i) {
-                    t.macs += m * w.macs;
-                    t.flops += m * (2 * w.macs + w.vector_ops);
-                    t.vector_ops += m * w.vector_ops;
-                    t.unit_cycles += m * cost::unit_cycles(&chip.tile, i, &w).0;
-                    t.sram_bytes += m * w.sram_bytes;
-                    t.kv_read += m * w.kv_bytes;
-                }
-                match i {
-                    Instr::Load { mem, bytes, .. } => {
-                        t.loads += m;
+                match i.effect() {
+                    Effect::LoopOpen(count) => mult.push(m * count.0),
+                    // Runs once per iteration of its loop.
+                    Effect::LoopClose => {
+                        mult.pop();
+                    }
+                    Effect::Compute { work: w, dtype, .. } => {
+                        t.macs += m * w.macs;
+                        t.flops += m * (2 * w.macs + w.vector_ops);
+                        t.vector_ops += m * w.vector_ops;
+                        t.unit_cycles += m * cost::unit_cycles(&chip.tile, dtype, &w).0;
+                        t.sram_bytes += m * w.sram_bytes;
+                        t.kv_read += m * w.kv_bytes;
+                        t.weight_bytes += m * w.weight_bytes;
+                    }
+                    Effect::Dma { dir, mem, bytes, .. } => {
                         t.sram_bytes += m * bytes.0;
-                        if matches!(mem.space(), Space::Hbm | Space::Dram) {
-                            t.memory_read += m * bytes.0;
+                        let memory = matches!(mem.space(), Space::Hbm | Space::Dram);
+                        match dir {
+                            Dir::Load => {
+                                t.loads += m;
+                                if memory {
+                                    t.memory_read += m * bytes.0;
+                                }
+                            }
+                            Dir::Store => {
+                                t.stores += m;
+                                if memory {
+                                    t.memory_write += m * bytes.0;
+                                }
+                            }
                         }
                     }
-                    Instr::Store { mem, bytes, .. } => {
-                        t.stores += m;
-                        t.sram_bytes += m * bytes.0;
-                        if matches!(mem.space(), Space::Hbm | Space::Dram) {
-                            t.memory_write += m * bytes.0;
-                        }
-                    }
-                    Instr::Send { bytes, .. } => {
+                    Effect::Send { bytes, .. } => {
                         t.sends += m;
                         t.message_bytes += m * bytes.0;
                         t.sram_bytes += m * bytes.0;
                     }
-                    Instr::Recv { bytes, .. } => t.sram_bytes += m * bytes.0,
-                    Instr::Wait { .. }
-                    | Instr::Gemm { .. }
-                    | Instr::Attn { .. }
-                    | Instr::Vec { .. }
-                    | Instr::Barrier { .. }
-                    | Instr::Delay { .. }
-                    | Instr::Loop { .. }
-                    | Instr::EndLoop {} => {}
+                    Effect::Recv { bytes, .. } => t.sram_bytes += m * bytes.0,
+                    Effect::Wait(_) | Effect::Barrier(_) | Effect::Delay(_) => {}
                 }
             }
         }

@@ -29,7 +29,9 @@ fn every_compiled_trace_adds_up_to_the_model() {
         let m = model(mname);
         for (cname, _) in shipped::CHIPS {
             let c = chip(cname);
-            for w in [decode(&m), Workload { phase: compiler::Phase::Prefill, context: 0, prompt: 128, ..decode(&m) }] {
+            // A short prompt: longer ones are computed in blocks that read
+            // weights or KV again (checked by long_prefill_is_split_...).
+            for w in [decode(&m), Workload { phase: compiler::Phase::Prefill, context: 0, prompt: 32, ..decode(&m) }] {
                 let comp = match compiler::compile(&m, &c, &w, &PlanRequest::default()) {
                     Ok(x) => x,
                     Err(CompileError::DoesNotFit(_)) => continue,
@@ -244,17 +246,81 @@ fn long_prefill_is_split_to_fit_the_tile_buffers() {
 
 #[test]
 fn a_mapping_that_would_overflow_a_tile_is_refused_not_emitted() {
-    // SRAM-only chips keep a pass's activations at a root tile; an 8192-token
-    // prompt does not fit there, and the compiler says so instead of writing
-    // a trace the simulator would reject.
+    // The root strategy keeps a pass's activations at a root tile; an
+    // 8192-token prompt does not fit there, and the compiler says so
+    // instead of writing a trace the simulator would reject. The tiled
+    // strategy spreads them over the grid and takes the prompt in blocks.
     let mut m = model("llama-2-7b");
     m.layers = 1;
     let w = Workload { phase: compiler::Phase::Prefill, context: 0, prompt: 8192, ..decode(&m) };
-    match compiler::compile(&m, &chip("groq-576"), &w, &PlanRequest::default()) {
+    let groq = chip("groq-576");
+    let tiled = compiler::compile(&m, &groq, &w, &PlanRequest::default()).map(|_| ());
+    assert!(tiled.is_ok(), "the tiled strategy takes a long prompt: {:?}", tiled.err());
+    let root = PlanRequest { strategy: Some(compiler::Strategy::Root), ..Default::default() };
+    match compiler::compile(&m, &groq, &w, &root) {
         Err(CompileError::Unsupported(msg)) => {
             assert!(msg.contains("beyond the tile's SRAM") && msg.contains("--prompt"), "{msg}")
         }
         Err(e) => panic!("expected Unsupported, got {e}"),
         Ok(_) => panic!("expected Unsupported, got a trace"),
     }
+}
+
+/// Software fixed costs (arch/timing.md): every kernel boundary of the
+/// memory strategy is followed by the chip's launch gap, and every
+/// collective call pays its call and step costs, as `delay`s the trace
+/// shows and `run` reports as overhead. A chip without `[software]` (Groq)
+/// gets none.
+#[test]
+fn kernel_gaps_and_collective_costs_are_delays_in_the_trace() {
+    let mut m = model("llama-2-7b");
+    m.layers = 1;
+    let c = chip("dgx-h100");
+    let w = decode(&m);
+    let compiled = compiler::compile(&m, &c, &w, &PlanRequest::default()).expect("compiles");
+    let sw = &c.software;
+    assert!(sw.kernel_launch.0 > 0 && sw.collective_call.0 > 0, "dgx-h100 states its software costs");
+    let p = compiled.program(tilesim::ids::TileId(0));
+    let barriers = p.iter().filter(|i| matches!(i, tilesim::isa::Instr::Barrier { .. })).count();
+    let launches =
+        p.iter().filter(|i| matches!(i, tilesim::isa::Instr::Delay { cycles } if *cycles == sw.kernel_launch)).count();
+    let calls = p
+        .iter()
+        .filter(|i| matches!(i, tilesim::isa::Instr::Delay { cycles } if *cycles == sw.collective_call))
+        .count();
+    assert!(barriers > 0 && launches == barriers, "{barriers} kernel boundaries, {launches} launch gaps");
+    assert!(calls >= 2, "tile 0 takes part in the two all-reduces of the layer: {calls} calls");
+    let r = run(&m, &c, &w, &PlanRequest::default());
+    assert!(r.time.overhead > 0.02, "software shows as overhead: {:.3}", r.time.overhead);
+
+    let groq = chip("groq-576");
+    let w8 = compiler::Workload { weights: tilesim::dtype::Dtype::Int8, kv: tilesim::dtype::Dtype::Int8, ..w };
+    let compiled = compiler::compile(&m, &groq, &w8, &PlanRequest::default()).expect("compiles");
+    let delays = (0..groq.tiles_per_chip())
+        .flat_map(|t| compiled.program(tilesim::ids::TileId(t)))
+        .filter(|i| matches!(i, tilesim::isa::Instr::Delay { .. }))
+        .count();
+    assert_eq!(delays, 0, "a statically scheduled chip pays no software cost");
+}
+
+/// A type the matrix unit has no path for is refused with the rates the
+/// chip has, never run at another type's rate; a config's `runs_as` maps it.
+#[test]
+fn a_type_without_a_matrix_path_is_refused_naming_the_rates() {
+    let m = model("llama-2-7b");
+    let w = compiler::Workload { weights: tilesim::dtype::Dtype::Fp8, ..decode(&m) };
+    match compiler::compile(&m, &chip("mesh8x8"), &w, &PlanRequest::default()) {
+        Err(CompileError::Workload(msg)) => {
+            assert!(msg.contains("fp8") && msg.contains("fp16 at 1 MACs/cycle") && msg.contains("runs_as"), "{msg}")
+        }
+        Err(e) => panic!("expected a workload error, got {e}"),
+        Ok(_) => panic!("fp8 on a chip without an fp8 path compiled"),
+    }
+    // groq-lpu states that fp8 runs on its fp16 path.
+    let groq = chip("groq-lpu");
+    assert_eq!(groq.tile.mac_path(tilesim::dtype::Dtype::Fp8), Some(tilesim::dtype::Dtype::Fp16));
+    assert_eq!(
+        groq.tile.macs_per_cycle(tilesim::dtype::Dtype::Fp8),
+        groq.tile.macs_per_cycle(tilesim::dtype::Dtype::Fp16)
+    );
 }

@@ -141,7 +141,7 @@ mod regressions {
     /// bytes failed" (exit 134).
     #[test]
     fn regression_huge_tile_count() {
-        let t = "tilesim-trace 1\nchip x\ntiles 4294967295\n\ntile 0\ndelay cycles=1\n";
+        let t = "tilesim-trace 2\nchip x\ntiles 4294967295\n\ntile 0\ndelay cycles=1\n";
         assert_reported("huge.trace", t, "huge.trace:");
     }
 
@@ -150,7 +150,7 @@ mod regressions {
     /// 16 GiB vector.
     #[test]
     fn regression_huge_group_range() {
-        let t = "tilesim-trace 1\nchip x\ntiles 16\ngroup 0 0-4294967295\n";
+        let t = "tilesim-trace 2\nchip x\ntiles 16\ngroup 0 0-4294967295\n";
         assert_reported("group.trace", t, "group.trace:4:");
     }
 

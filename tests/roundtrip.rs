@@ -110,6 +110,15 @@ fn fix(mut i: Instr, header: &Header, tile: TileId, depth: &mut usize, rng: &mut
             }
             *group = Group(groups[rng.below(groups.len() as u64) as usize]);
         }
+        Instr::Mcast { group, .. } => {
+            let groups: Vec<u32> = (0..header.groups.len() as u32)
+                .filter(|&g| header.groups[g as usize].iter().any(|&m| m != tile))
+                .collect();
+            if groups.is_empty() {
+                return None;
+            }
+            *group = Group(groups[rng.below(groups.len() as u64) as usize]);
+        }
         Instr::Loop { count } => {
             count.0 = count.0.max(1);
             *depth += 1;

@@ -6,7 +6,8 @@
 //! - GEMV: MAC-bound and SRAM-port-bound on resident weights, HBM-bound on
 //!   streamed weights, 2%.
 //! - Ring all-reduce on a ring, a 2-D torus and a switch system: the
-//!   alpha-beta formula 2(p-1) alpha + 2(p-1)/p n beta (+ the vector adds), 5%.
+//!   alpha-beta formula 2(p-1) alpha + 2(p-1)/p n beta (+ the vector adds)
+//!   for chunks of one slice, the link-bound pipeline for larger ones, 5%.
 //! - One send across k mesh hops at zero load: exact.
 //!
 //! arch/timing.md derives every formula used here; run
@@ -246,9 +247,10 @@ fn ar_head(hops: f64, switch: f64) -> f64 {
 /// Closed-form time of the ring all-reduce of `n` bytes (fp16) over `p`
 /// participants whose ring edge i -> i+1 has head latency `edge(i)`.
 ///
-/// Each of the 2(p-1) steps moves a chunk c = n/p: the first packet is read
-/// from SRAM (min(packet, c) / SRAM bw), its head crosses the path (the edge's
-/// head latency), the chunk serializes on the chip link (c / link bw), the
+/// A chunk of at most one slice (collective::SLICE): each of the 2(p-1)
+/// steps moves a chunk c = n/p: the first packet is read from SRAM
+/// (min(packet, c) / SRAM bw), its head crosses the path (the edge's head
+/// latency), the chunk serializes on the chip link (c / link bw), the
 /// receiver writes it into SRAM (c / SRAM bw), and in the p-1 reduce-scatter
 /// steps a vector add reads two chunks and writes one: max(c/2 / lanes,
 /// 3c / SRAM bw) + vector latency. So, with equal edges,
@@ -257,9 +259,22 @@ fn ar_head(hops: f64, switch: f64) -> f64 {
 /// With unequal edges (the torus) a tile waits only for its predecessor, so
 /// finish times follow F(i, s) = max(F(i, s-1), F(i-1, s-1) + M(i-1 -> i))
 /// + write + add: the max-plus form of the same model, evaluated below.
+///
+/// Larger chunks travel in S slices, slice j of a step leaving as soon as
+/// slice j of the step before is in and added, so once the pipeline is full
+/// every chip link carries the 2(p-1) chunks back to back:
+///   T = 2(p-1) c / link bw + the slowest edge's head + what the last slice
+///       still needs (its first packet's read, its write and its add).
 fn ar_closed(p: usize, n: u64, edge: &dyn Fn(usize) -> f64) -> f64 {
     let c = (n / p as u64) as f64;
     let steps = 2 * (p - 1);
+    let slices = (c / tilesim::collective::SLICE as f64).ceil().clamp(1.0, tilesim::collective::MAX_SLICES as f64);
+    if slices > 1.0 {
+        let sigma = c / slices;
+        let head = (0..p).map(edge).fold(0.0, f64::max);
+        let add = (sigma / 2.0 / AR_LANES).max(3.0 * sigma / AR_SRAM_BW) + AR_VECTOR_LATENCY;
+        return steps as f64 * c / AR_LINK_BW + head + AR_PACKET.min(sigma) / AR_SRAM_BW + sigma / AR_SRAM_BW + add;
+    }
     let write = c / AR_SRAM_BW;
     let add = (c / 2.0 / AR_LANES).max(3.0 * c / AR_SRAM_BW) + AR_VECTOR_LATENCY;
     let mut f = vec![0.0f64; p];
@@ -390,4 +405,62 @@ fn zero_load_multi_packet_message_pipelines() {
     let k = 6;
     let expected = 2 + (k + 1) * 3 + k + 1 + bytes / 64;
     assert_eq!(s.message_latency.mean(), expected as f64);
+}
+
+// ----- Multicast ----------------------------------------------------------------
+
+/// A multicast crosses each link of the union of its routes once: from the
+/// middle of a mini-mesh row to the whole row, and from a corner to the
+/// whole 4x4 chip (an x-first tree: 3 links along row 0, 4 x 3 down the
+/// columns, 16 - 1 ejections and 1 injection). Every member's `recv`
+/// matches, and the NoC bytes are exactly (tree links) x bytes.
+#[test]
+fn multicast_crosses_each_tree_link_once() {
+    let chip = shipped_chip("mini-mesh");
+    let bytes = 4 * KIB;
+    for (from, members, links) in [(5u32, vec![4u32, 5, 6, 7], 7u64), (0, (0..16).collect(), 3 + 12 + 15 + 1)] {
+        let header = tilesim::trace::Header {
+            chip: chip.name.clone(),
+            tiles: chip.total_tiles(),
+            groups: vec![members.iter().map(|&t| TileId(t)).collect()],
+            ..Default::default()
+        };
+        let mut streams = vec![(
+            TileId(from),
+            vec![
+                Instr::Mcast {
+                    tok: Token(0),
+                    group: tilesim::isa::Group(0),
+                    tag: Tag(7),
+                    sram: SramAddr(0),
+                    bytes: Bytes(bytes),
+                },
+                wait(0),
+            ],
+        )];
+        for &m in members.iter().filter(|&&m| m != from) {
+            streams.push((
+                TileId(m),
+                vec![
+                    Instr::Recv {
+                        tok: Token(0),
+                        from: TileId(from),
+                        tag: Tag(7),
+                        sram: SramAddr(0x8000),
+                        bytes: Bytes(bytes),
+                    },
+                    wait(0),
+                ],
+            ));
+        }
+        let stats = run(&chip, &trace_of(&chip, Some(header), streams, "multicast"));
+        eprintln!(
+            "multicast from {from} to {} tiles: {} cycles, {} NoC bytes",
+            members.len(),
+            stats.cycles.0,
+            stats.bytes.noc
+        );
+        assert_eq!(stats.bytes.noc, links * bytes, "multicast from tile {from}");
+        assert_eq!(stats.bytes.messages, bytes);
+    }
 }

@@ -38,15 +38,23 @@ pub fn sliced(m: Model, a: &WorkloadArgs) -> Result<Model, CliError> {
     }
 }
 
-pub fn request(a: &WorkloadArgs) -> PlanRequest {
-    PlanRequest { tp: a.tp, pp: a.pp, ep: a.ep, steps: a.steps }
+/// The plan flags; at most one `--strategy` (only `compare` takes several).
+pub fn request(a: &WorkloadArgs) -> Result<PlanRequest, CliError> {
+    if a.strategy.len() > 1 {
+        return Err(CliError::Usage("--strategy: give one (only `compare` runs several side by side)".into()));
+    }
+    Ok(with_strategy(a, a.strategy.first().map(|&s| s.into())))
+}
+
+fn with_strategy(a: &WorkloadArgs, strategy: Option<compiler::Strategy>) -> PlanRequest {
+    PlanRequest { tp: a.tp, pp: a.pp, ep: a.ep, steps: a.steps, strategy, regions: a.regions }
 }
 
 pub fn compile(a: &CompileArgs) -> Result<ExitCode, CliError> {
     let model = sliced(super::load_model(&a.model)?, &a.workload)?;
     let chip = super::load_chip(&a.chip)?;
     let w = workload(&a.workload, &model)?;
-    let c = compiler::compile(&model, &chip, &w, &request(&a.workload))?;
+    let c = compiler::compile(&model, &chip, &w, &request(&a.workload)?)?;
     let format = if a.output.extension().is_some_and(|e| e == "tbin") { Format::Binary } else { Format::Text };
     let err = |e: std::io::Error| CliError::Output { path: a.output.display().to_string(), message: e.to_string() };
     let mut sink = trace::create(&a.output, format).map_err(err)?;
@@ -66,7 +74,7 @@ pub fn roofline(a: &RooflineArgs) -> Result<ExitCode, CliError> {
     let model = sliced(super::load_model(&a.model)?, &a.workload)?;
     let chip = super::load_chip(&a.chip)?;
     let w = workload(&a.workload, &model)?;
-    let row = floor(&model, &chip, &w, &request(&a.workload))?;
+    let row = floor(&model, &chip, &w, &request(&a.workload)?)?;
     if a.json {
         super::out(&format!("{}\n", serde_json::to_string_pretty(&row).expect("serialises")))?;
     } else {
@@ -78,10 +86,17 @@ pub fn roofline(a: &RooflineArgs) -> Result<ExitCode, CliError> {
 pub fn compare(a: &CompareArgs) -> Result<ExitCode, CliError> {
     let model = sliced(super::load_model(&a.model)?, &a.workload)?;
     let w = workload(&a.workload, &model)?;
+    let strategies: Vec<Option<compiler::Strategy>> = if a.workload.strategy.is_empty() {
+        vec![None]
+    } else {
+        a.workload.strategy.iter().map(|&s| Some(s.into())).collect()
+    };
     let mut rows = Vec::new();
     for name in &a.chips {
         let chip = super::load_chip(name)?;
-        rows.push(Row::evaluate(&model, &chip, &w, &request(&a.workload), true)?);
+        for &s in &strategies {
+            rows.push(Row::evaluate(&model, &chip, &w, &with_strategy(&a.workload, s), true)?);
+        }
     }
     let cmp = Comparison { model: model.name.clone(), workload: w.describe(), rows };
     if a.json {

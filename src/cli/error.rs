@@ -1,6 +1,8 @@
 //! The errors a command can end with, and their exit statuses:
-//! 2 for bad input or usage, 3 for a deadlocked trace, 1 for anything else
-//! (an output file that cannot be written).
+//! 2 for bad input or usage, 3 for a deadlocked trace, 4 for snapshots that
+//! differ from the accepted ones (`tilesim snap`) or calibration figures
+//! outside their tolerance (`tilesim validate --strict`), 1 for anything else (an
+//! output file that cannot be written).
 
 use tilesim::config::ConfigError;
 use tilesim::trace::TraceError;
@@ -19,6 +21,15 @@ pub enum CliError {
     Compile(#[from] tilesim::compiler::CompileError),
     #[error("{count} of {total} files failed the check")]
     CheckFailed { count: usize, total: usize },
+    #[error("{count} of {total} cases could not run")]
+    CasesFailed { count: usize, total: usize },
+    #[error(
+        "{count} of {total} cases differ from their accepted snapshots (new or changed): review them with `tilesim \
+         snap {suite} --review`, or accept them all with `--accept`"
+    )]
+    SnapshotsChanged { count: usize, total: usize, suite: String },
+    #[error("{count} of {total} calibration benchmarks are outside their tolerance")]
+    OutsideCalibration { count: usize, total: usize },
     #[error("cannot write {path}: {message}")]
     Output { path: String, message: String },
     #[error(transparent)]
@@ -38,7 +49,12 @@ impl From<tilesim::report::compare::PointError> for CliError {
 impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Config(_) | CliError::Trace(_) | CliError::Usage(_) | CliError::CheckFailed { .. } => 2,
+            CliError::Config(_)
+            | CliError::Trace(_)
+            | CliError::Usage(_)
+            | CliError::CheckFailed { .. }
+            | CliError::CasesFailed { .. } => 2,
+            CliError::SnapshotsChanged { .. } | CliError::OutsideCalibration { .. } => 4,
             CliError::Sim(e) => e.exit_code(),
             CliError::Compile(_) => 2,
             CliError::Output { .. } => 1,

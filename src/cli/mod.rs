@@ -9,6 +9,7 @@ mod list;
 mod plot;
 mod run;
 mod serve;
+mod snap;
 mod sweep;
 
 pub use error::CliError;
@@ -48,6 +49,9 @@ pub enum Command {
     Compare(CompareArgs),
     /// Sweep models, chips, chip-config overrides and workload axes: one CSV or JSON row per point.
     Sweep(Box<sweep::SweepArgs>),
+    /// Snapshot-test cycle counts: run a suite's cases and compare each with its accepted
+    /// snapshot (exit 4 when any is new or changed).
+    Snap(snap::SnapArgs),
     /// Draw a line chart (SVG) from a sweep's CSV output, or any CSV with a header.
     Plot(plot::PlotArgs),
     /// Serve a stream of requests on simulated chips: TTFT, TPOT, throughput, goodput, tokens per
@@ -62,6 +66,17 @@ pub enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Simulate every calibration microbenchmark of the reference (memory
+    /// streaming and latency, NCCL and Wormhole all-reduces, chip-link and
+    /// fabric latencies) on the shipped configs, beside the measurements.
+    Validate {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Exit 4 when a figure is outside its tolerance.
+        #[arg(long)]
+        strict: bool,
     },
     /// List the shipped chip and model configs.
     List,
@@ -152,6 +167,34 @@ pub struct WorkloadArgs {
     /// Activation data type (default: fp16).
     #[arg(long)]
     pub act_dtype: Option<String>,
+    /// How activations move between operations: memory (in HBM, GPU
+    /// kernels), root (a root tile), tiled (spread over the tile grid).
+    /// Default: memory for HBM chips on a crossbar, tiled otherwise.
+    /// `compare` takes several (comma list or repeated) and runs each chip
+    /// with each.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub strategy: Vec<StrategyArg>,
+    /// Layer regions per chip, pipelined (tiled strategy; default: the
+    /// plan's estimate of the fastest that fits).
+    #[arg(long)]
+    pub regions: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum StrategyArg {
+    Memory,
+    Root,
+    Tiled,
+}
+
+impl From<StrategyArg> for tilesim::compiler::Strategy {
+    fn from(s: StrategyArg) -> Self {
+        match s {
+            StrategyArg::Memory => tilesim::compiler::Strategy::Memory,
+            StrategyArg::Root => tilesim::compiler::Strategy::Root,
+            StrategyArg::Tiled => tilesim::compiler::Strategy::Tiled,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -274,6 +317,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Roofline(a) => compile::roofline(&a),
         Command::Compare(a) => compile::compare(&a),
         Command::Sweep(a) => sweep::run(&a),
+        Command::Snap(a) => snap::run(&a),
         Command::Plot(a) => plot::run(&a),
         Command::Serve(a) => serve::run(&a),
         Command::Characterize { chip, json } => {
@@ -287,5 +331,23 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Gen(g) => generate::run(g),
+        Command::Validate { json, strict } => {
+            let benchmarks = tilesim::validate::benchmarks();
+            let outcomes = benchmarks
+                .iter()
+                .map(tilesim::validate::run)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(CliError::Usage)?;
+            if json {
+                out(&format!("{}\n", serde_json::to_string_pretty(&outcomes).expect("serialises")))?;
+            } else {
+                out(&tilesim::validate::table(&outcomes))?;
+            }
+            let outside = outcomes.iter().filter(|o| !o.pass).count();
+            if strict && outside > 0 {
+                return Err(CliError::OutsideCalibration { count: outside, total: outcomes.len() });
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

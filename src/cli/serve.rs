@@ -96,6 +96,13 @@ pub struct ServeArgs {
     /// Expert-parallel degree.
     #[arg(long)]
     pub ep: Option<u32>,
+    /// How activations move between operations (memory, root, tiled;
+    /// default: the compiler's choice for the chip).
+    #[arg(long, value_enum)]
+    pub strategy: Option<super::StrategyArg>,
+    /// Layer regions per chip (tiled strategy; default: the plan's choice).
+    #[arg(long)]
+    pub regions: Option<u32>,
     /// Serve only the first N layers of the model (quick studies).
     #[arg(long)]
     pub layers: Option<u64>,
@@ -238,7 +245,14 @@ fn common(a: &ServeArgs) -> Result<Common, CliError> {
     Ok(Common {
         model,
         workload,
-        request: PlanRequest { tp: a.tp, pp: a.pp, ep: a.ep, steps: None },
+        request: PlanRequest {
+            tp: a.tp,
+            pp: a.pp,
+            ep: a.ep,
+            steps: None,
+            strategy: a.strategy.map(Into::into),
+            regions: a.regions,
+        },
         policy: parse("--scheduler", &a.scheduler)?,
         jobs,
     })

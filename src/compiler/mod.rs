@@ -11,11 +11,12 @@ pub mod analytic;
 pub mod gemm;
 mod lower;
 pub mod plan;
+pub mod regions;
 pub mod tree;
 pub mod workload;
 
 pub use lower::Compiled;
-pub use plan::{Home, Plan, PlanRequest};
+pub use plan::{Home, Plan, PlanRequest, Strategy};
 pub use workload::{Phase, Workload, WorkloadSpec};
 
 use crate::chip::Chip;
@@ -43,8 +44,26 @@ pub fn compile<'a>(
     req: &PlanRequest,
 ) -> Result<Compiled<'a>, CompileError> {
     workload.validate().map_err(CompileError::Workload)?;
+    check_types(chip, workload)?;
     let plan = plan::choose(model, workload, chip, req)?;
     let c = Compiled::new(model, chip, workload, plan)?;
     c.check_against_chip()?;
     Ok(c)
+}
+
+/// The matrix unit must have a path for the weight and KV types: its own
+/// rate, or a `tile.runs_as` mapping the config states (never silently
+/// another type's rate).
+pub fn check_types(chip: &Chip, w: &Workload) -> Result<(), CompileError> {
+    for (flag, d) in [("--weights-dtype", w.weights), ("--kv-dtype", w.kv)] {
+        if chip.tile.mac_path(d).is_none() {
+            return Err(CompileError::Workload(format!(
+                "`{}` has no matrix-unit path for {d} ({flag}): it runs {}. Choose one of those types, or, if the part \
+                 runs {d} on one of them, say so in the chip config (tile.runs_as = {{ {d} = \"TYPE\" }}) with its source",
+                chip.name,
+                chip.tile.describe_rates()
+            )));
+        }
+    }
+    Ok(())
 }

@@ -4,8 +4,9 @@
 
 use super::CompileError;
 use super::analytic::{chip_kv_bytes, chip_weight_bytes};
+use super::regions;
 use super::workload::Workload;
-use crate::chip::{Chip, Memory, SystemTopology};
+use crate::chip::{Chip, Memory, NocTopology, SystemTopology};
 use crate::dtype::Dtype;
 use crate::model::Model;
 use crate::units::human_bytes;
@@ -18,6 +19,61 @@ pub struct PlanRequest {
     pub pp: Option<u32>,
     pub ep: Option<u32>,
     pub steps: Option<u64>,
+    /// Activation strategy (`--strategy`).
+    pub strategy: Option<Strategy>,
+    /// Layer regions per chip, tiled strategy only (`--regions`).
+    pub regions: Option<u32>,
+}
+
+/// How activations are held and moved between operations
+/// (arch/compiler.md, "Activations"); one lowering module each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// Activations in HBM, barriers between operations (GPU kernels).
+    Memory,
+    /// Activations at each chip's root tile, trees to and from it.
+    Root,
+    /// Activations spread over the tile grid: weight-stationary tiled
+    /// GEMV/GEMM with multicast along one grid dimension and reductions
+    /// along the other; layers in regions of the chip.
+    Tiled,
+}
+
+impl Strategy {
+    pub const ALL: [Strategy; 3] = [Strategy::Memory, Strategy::Root, Strategy::Tiled];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Memory => "memory",
+            Strategy::Root => "root",
+            Strategy::Tiled => "tiled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Strategy> {
+        Strategy::ALL.into_iter().find(|x| x.name() == s)
+    }
+
+    /// The strategy a chip gets by default, and why.
+    pub fn default_for(chip: &Chip) -> (Strategy, &'static str) {
+        match (&chip.memory, chip.noc.topology) {
+            (Memory::Hbm { .. }, NocTopology::Crossbar { .. } | NocTopology::FatTree { .. }) => {
+                (Strategy::Memory, "HBM behind a shared crossbar (a GPU): activations stay in HBM between kernels")
+            }
+            (Memory::Hbm { .. }, _) => (
+                Strategy::Tiled,
+                "HBM on a grid of tiles: each tile streams its own weight block, activations stay spread over the grid",
+            ),
+            (Memory::Dram3d { .. }, _) => (
+                Strategy::Tiled,
+                "3D-DRAM: each tile streams its weight block from its own vault, activations stay spread over the grid",
+            ),
+            (Memory::SramOnly, _) => (
+                Strategy::Tiled,
+                "SRAM only: weights resident in each tile's block, activations spread over the grid (tiled GEMV)",
+            ),
+        }
+    }
 }
 
 /// Where the weights and KV cache live.
@@ -65,6 +121,14 @@ pub struct Plan {
     /// Bytes of each tile's SRAM kept for buffers (the rest holds resident
     /// weights and KV cache on SRAM-only chips).
     pub buffer_bytes: u64,
+    pub strategy: Strategy,
+    /// Why the strategy was chosen.
+    pub strategy_reason: String,
+    /// Pipeline stages within each chip: regions of tiles, each holding a
+    /// slice of the chip's layers (tiled strategy; 1 otherwise). `stages`
+    /// has `pp * regions` entries; stage s is region s % regions of chip
+    /// stage s / regions.
+    pub regions: u32,
 }
 
 impl Plan {
@@ -75,22 +139,29 @@ impl Plan {
     pub fn chip(&self, replica: u32, stage: u32, rank: u32) -> u32 {
         replica * self.chips_per_replica() + stage * self.tp + rank
     }
+    /// Pipeline stages in all: chip stages times regions per chip.
+    pub fn total_stages(&self) -> u32 {
+        self.pp * self.regions
+    }
     /// Micro-batches of a replica's users (one per stage, when there are
     /// enough users to fill the pipeline).
     pub fn micro_batches(&self, replica: u32) -> Vec<u64> {
         let users = self.replica_users[replica as usize];
-        let n = if self.pp > 1 { (self.pp as u64).min(users) } else { 1 };
+        let stages = self.total_stages() as u64;
+        let n = if stages > 1 { stages.min(users) } else { 1 };
         split(users, n)
     }
     pub fn describe(&self) -> String {
+        let regions = if self.regions > 1 { format!(" regions={}", self.regions) } else { String::new() };
         format!(
-            "tp={} pp={} ep={} dp={} steps={} weights in {}",
+            "tp={} pp={}{regions} ep={} dp={} steps={} weights in {}; {} strategy",
             self.tp,
             self.pp,
             self.ep,
             self.dp,
             self.steps,
-            self.home.name()
+            self.home.name(),
+            self.strategy.name()
         )
     }
 }
@@ -195,6 +266,40 @@ fn check_tp(m: &Model, tp: u32) -> Result<(), String> {
 pub fn choose(m: &Model, w: &Workload, chip: &Chip, req: &PlanRequest) -> Result<Plan, CompileError> {
     let chips = chip.system.chips;
     let home = Home::of(chip);
+    let (strategy, strategy_reason) = match req.strategy {
+        Some(Strategy::Memory) if home != Home::Hbm => {
+            return Err(CompileError::Plan(format!(
+                "--strategy memory keeps activations in HBM, and `{}` has none (its weights live in {})",
+                chip.name,
+                home.name()
+            )));
+        }
+        Some(s) => {
+            let (d, why) = Strategy::default_for(chip);
+            (s, format!("requested with --strategy (the default here is {}: {why})", d.name()))
+        }
+        None => {
+            let (s, why) = Strategy::default_for(chip);
+            (s, why.to_string())
+        }
+    };
+    if let Some(r) = req.regions {
+        if strategy != Strategy::Tiled && r != 1 {
+            return Err(CompileError::Plan(format!(
+                "--regions applies to the tiled strategy only (this plan uses the {} strategy)",
+                strategy.name()
+            )));
+        }
+        if !regions::feasible(chip, r) {
+            return Err(CompileError::Plan(format!(
+                "--regions {r} does not cut `{}` ({} tiles, {}) into regions of at least {} tiles",
+                chip.name,
+                chip.tiles_per_chip(),
+                chip.noc.topology.name(),
+                regions::MIN_TILES
+            )));
+        }
+    }
     let ep = req.ep.unwrap_or(1);
     if ep == 0 || !m.experts.is_multiple_of(ep as u64) {
         return Err(CompileError::Plan(format!("--ep {ep} must divide the model's experts ({})", m.experts)));
@@ -268,25 +373,106 @@ pub fn choose(m: &Model, w: &Workload, chip: &Chip, req: &PlanRequest) -> Result
         if f.need > f.have {
             continue;
         }
+        let buffer_bytes = buffer_bytes(m, w, chip, tp, replica_users[0]);
+        let regions = if strategy == Strategy::Tiled {
+            match choose_regions(m, w, chip, tp, pp, replica_users[0], req.regions) {
+                Some(r) => r,
+                None => {
+                    last_err = Some(format!(
+                        "--regions {} leaves a region too small for its layers' weights and KV cache",
+                        req.regions.unwrap_or(1)
+                    ));
+                    continue;
+                }
+            }
+        } else {
+            1
+        };
+        let steps = req.steps.unwrap_or(if pp * regions > 1 { 4 } else { 1 });
+        if steps == 0 {
+            return Err(CompileError::Plan("--steps must be at least 1".into()));
+        }
         let mut start = 0;
-        let stages = stage_layers(m.layers, pp as u64)
+        let stages = stage_layers(m.layers, (pp * regions) as u64)
             .into_iter()
             .map(|n| {
                 start += n;
                 start - n..start
             })
             .collect();
-        let steps = req.steps.unwrap_or(if pp > 1 { 4 } else { 1 });
-        if steps == 0 {
-            return Err(CompileError::Plan("--steps must be at least 1".into()));
-        }
-        let buffer_bytes = buffer_bytes(m, w, chip, tp, replica_users[0]);
-        return Ok(Plan { tp, pp, ep, dp, stages, replica_users, steps, home, buffer_bytes });
+        return Ok(Plan {
+            tp,
+            pp,
+            ep,
+            dp,
+            stages,
+            replica_users,
+            steps,
+            home,
+            buffer_bytes,
+            strategy,
+            strategy_reason,
+            regions,
+        });
     }
     if let (Some(e), true) = (last_err, req.tp.is_some() || req.pp.is_some()) {
         return Err(CompileError::Plan(e));
     }
     Err(does_not_fit(m, w, chip, req))
+}
+
+/// Layer regions per chip for the tiled strategy: `requested` if it fits,
+/// else the count the estimate finds fastest among those whose every region
+/// holds its layers' weights and KV cache (`regions::Estimate`). `None`
+/// when the requested count does not fit.
+fn choose_regions(
+    m: &Model,
+    w: &Workload,
+    chip: &Chip,
+    tp: u32,
+    pp: u32,
+    users: u64,
+    requested: Option<u32>,
+) -> Option<u32> {
+    let stages = stage_layers(m.layers, pp as u64);
+    let fullest = stages.iter().copied().max().unwrap_or(1);
+    let buffers = buffer_bytes(m, w, chip, tp, users);
+    let fits = |r: u32| {
+        let per_region = capacity(chip, buffers) * regions::smallest(chip, r) as f64 / chip.tiles_per_chip() as f64;
+        let layers = stage_layers(m.layers, (pp * r) as u64);
+        let last = layers.len() - 1;
+        layers.iter().enumerate().all(|(s, &l)| {
+            let weights = chip_weight_bytes(m, w, tp, l, s == 0, s == last);
+            weights + chip_kv_bytes(m, w, tp, users, l) <= per_region
+        })
+    };
+    if let Some(r) = requested {
+        return fits(r).then_some(r);
+    }
+    let est = regions::Estimate {
+        chip,
+        model: m,
+        weight_bytes: w.weights.bits() as f64 / 8.0,
+        kv_bytes: w.kv.bits() as f64 / 8.0,
+        tp,
+        layers: fullest,
+        tokens_per_user: w.tokens_per_user(),
+        positions: w.attn_positions(),
+        users,
+        pp,
+    };
+    let mut best = (f64::INFINITY, 1);
+    for r in (1..=fullest.min(chip.tiles_per_chip() as u64) as u32).filter(|&r| regions::feasible(chip, r)) {
+        if r > 1 && !fits(r) {
+            continue;
+        }
+        let t = est.cycles(r);
+        // A clear gain only: more regions also mean more, smaller messages.
+        if t < best.0 * 0.97 {
+            best = (t, r);
+        }
+    }
+    Some(best.1)
 }
 
 /// The message for a model that fits no plan: what is needed, what there

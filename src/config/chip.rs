@@ -4,7 +4,8 @@
 use super::quantity::{Frequency, Power, Rate, Size, Time};
 use super::{ConfigError, Invalid, invalid, locate, parse_toml};
 use crate::chip::{
-    Chip, Cost, DramSpec, DramTiming, Memory, NocSpec, NocTopology, SystemSpec, SystemTopology, TileSpec,
+    Chip, CollectiveKind, Cost, DramSpec, DramTiming, Memory, NocSpec, NocTopology, Software, SystemSpec,
+    SystemTopology, TileSpec,
 };
 use crate::dtype::Dtype;
 use crate::units::{Bytes, BytesPerCycle, Cycles};
@@ -31,6 +32,27 @@ pub struct ChipFile {
     pub system: Option<SystemFile>,
     /// Price and power of the whole configured system (optional).
     pub cost: Option<CostFile>,
+    /// Fixed costs of the software that drives the chips (omit for chips
+    /// whose compiled schedule is the program: Groq, Cerebras).
+    pub software: Option<SoftwareFile>,
+}
+
+/// Software fixed costs, charged as `delay`s the compiler and the
+/// collective lowering emit (arch/timing.md, "Software fixed costs").
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SoftwareFile {
+    /// Gap between consecutive kernels, launch to start (time). The memory
+    /// strategy's operations, separated by barriers, are kernels.
+    pub kernel_launch: Option<Time>,
+    /// Fixed cost of one collective call: the library's setup and its
+    /// kernel launch (time).
+    pub collective_call: Option<Time>,
+    /// Cost of each step of a collective (the protocol's synchronisation
+    /// between peers), by algorithm: `ring`, `recursive-doubling`, `2d`
+    /// (table of times). When given, collectives use only the algorithms
+    /// listed, as a collective library does.
+    pub collective_step: Option<BTreeMap<String, Time>>,
 }
 
 /// Resources of one tile (a core, or a cluster of cores standing as one).
@@ -51,6 +73,10 @@ pub struct TileFile {
     pub vector_latency: Time,
     /// DMA transfers in flight per tile (integer).
     pub dma_engines: u32,
+    /// Types the matrix unit runs on another type's path, with that type
+    /// (table: type = "type"), e.g. `{ bf16 = "fp16" }`. A type with no
+    /// rate and no entry here is refused, never run at another's rate.
+    pub runs_as: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -188,6 +214,10 @@ pub struct SystemFile {
     pub switch_latency: Option<Time>,
     /// Local tile whose router the chip's links attach to (integer).
     pub gateway: u32,
+    /// Share of a chip link's peak that carries payload (number in
+    /// (0, 1]; default 1): protocol headers, flow control and the copy
+    /// engines of the collective library.
+    pub link_efficiency: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -217,6 +247,11 @@ pub fn load_with(file: &str, text: &str, overrides: &[super::overrides::Override
     let name = super::overrides::display_name(file, overrides);
     let changed = super::overrides::apply(&name, text, overrides)?;
     load_str(&name, &changed).map_err(|e| ConfigError { loc: crate::diag::Location::file(name), kind: e.kind })
+}
+
+/// The types a tile has MAC rates for, for messages.
+fn rate_names(macs: &[(Dtype, u64)]) -> String {
+    macs.iter().map(|(d, m)| format!("{d} = {m}")).collect::<Vec<_>>().join(", ")
 }
 
 fn positive_rate(field: &str, r: Rate) -> Result<(), Invalid> {
@@ -294,6 +329,26 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
         at_least(&field, v, 1)?;
         macs.push((d, v));
     }
+    let mut runs_as = Vec::new();
+    for (k, v) in t.runs_as.iter().flatten() {
+        let field = format!("tile.runs_as.{k}");
+        let from: Dtype = k
+            .parse()
+            .map_err(|_| invalid(&field, format!("is not a data type (expected one of {})", Dtype::names())))?;
+        let to: Dtype = v.parse().map_err(|_| {
+            invalid(&field, format!("names `{v}`, not a data type (expected one of {})", Dtype::names()))
+        })?;
+        if macs.iter().any(|&(d, _)| d == from) {
+            return Err(invalid(&field, format!("{from} has its own rate in tile.macs_per_cycle; remove one")));
+        }
+        if !macs.iter().any(|&(d, _)| d == to) {
+            return Err(invalid(
+                &field,
+                format!("maps {from} to {to}, which has no rate in tile.macs_per_cycle (rates: {})", rate_names(&macs)),
+            ));
+        }
+        runs_as.push((from, to));
+    }
     at_least("tile.vector_lanes", t.vector_lanes, 1)?;
     at_least("tile.dma_engines", t.dma_engines as u64, 1)?;
     let tile = TileSpec {
@@ -304,6 +359,7 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
         matrix_latency: t.matrix_latency.whole_cycles(hz),
         vector_latency: t.vector_latency.whole_cycles(hz),
         dma_engines: t.dma_engines,
+        runs_as,
     };
 
     // NoC.
@@ -456,6 +512,7 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
             link_latency: Default::default(),
             switch_latency: Default::default(),
             gateway: 0,
+            link_efficiency: 1.0,
         },
         Some(s) => {
             in_range("system.chips", s.chips, 1, 1 << 20)?;
@@ -526,6 +583,16 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
                 link_latency: s.link_latency.whole_cycles(hz),
                 switch_latency: s.switch_latency.map(|t| t.whole_cycles(hz)).unwrap_or_default(),
                 gateway: s.gateway,
+                link_efficiency: match s.link_efficiency {
+                    None => 1.0,
+                    Some(e) if e > 0.0 && e <= 1.0 => e,
+                    Some(e) => {
+                        return Err(invalid(
+                            "system.link_efficiency",
+                            format!("must be a share of the peak in (0, 1], found {e}"),
+                        ));
+                    }
+                },
             }
         }
     };
@@ -546,5 +613,38 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
     if f.name.is_empty() || f.name.contains(char::is_whitespace) {
         return Err(invalid("name", "must be a non-empty name without spaces"));
     }
-    Ok(Chip { name: f.name.clone(), description: f.description.clone(), clock_hz: hz, tile, noc, memory, system, cost })
+    let software = match &f.software {
+        None => Software::default(),
+        Some(sw) => {
+            let mut steps = Vec::new();
+            for (k, t) in sw.collective_step.iter().flatten() {
+                let kind = CollectiveKind::parse(k).ok_or_else(|| {
+                    invalid(
+                        format!("software.collective_step.{k}"),
+                        format!("is not a collective algorithm (expected one of {})", CollectiveKind::names()),
+                    )
+                })?;
+                steps.push((kind, t.whole_cycles(hz)));
+            }
+            if sw.collective_step.as_ref().is_some_and(|m| m.is_empty()) {
+                return Err(invalid("software.collective_step", "lists no algorithm; give one or leave it out"));
+            }
+            Software {
+                kernel_launch: sw.kernel_launch.map_or(Cycles::ZERO, |t| t.whole_cycles(hz)),
+                collective_call: sw.collective_call.map_or(Cycles::ZERO, |t| t.whole_cycles(hz)),
+                collective_step: steps,
+            }
+        }
+    };
+    Ok(Chip {
+        name: f.name.clone(),
+        description: f.description.clone(),
+        clock_hz: hz,
+        tile,
+        noc,
+        memory,
+        system,
+        cost,
+        software,
+    })
 }

@@ -20,19 +20,25 @@ impl Override {
     /// `text` is parsed as a TOML value (`8`, `true`, `"900 GB/s"`, `[4, 2]`)
     /// and, when it is not one, taken as a bare string (`450 GB/s`, `torus`).
     pub fn new(key: &str, text: &str) -> Result<Override, String> {
-        let bare = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        if !key.split('.').all(bare) {
-            return Err(format!(
-                "`{key}` is not a dotted key of the chip config (like `system.link_bandwidth`: letters, digits, `_` \
-                 and `-`, parts joined by `.`)"
-            ));
-        }
+        check_key(key)?;
         let text = text.trim();
         if text.is_empty() {
             return Err(format!("`{key}=` has an empty value"));
         }
         let value = text.parse::<toml::Value>().unwrap_or_else(|_| toml::Value::String(text.to_string()));
         Ok(Override { key: key.to_string(), text: text.to_string(), value })
+    }
+
+    /// An override whose value is already TOML (a snap suite's `set`
+    /// table, arch/snap.md). It is labelled as it would be given to
+    /// `--set`: a string as itself, any other value as TOML.
+    pub fn from_value(key: &str, value: toml::Value) -> Result<Override, String> {
+        check_key(key)?;
+        let text = match &value {
+            toml::Value::String(s) => s.clone(),
+            v => v.to_string(),
+        };
+        Ok(Override { key: key.to_string(), text, value })
     }
 
     pub fn key(&self) -> &str {
@@ -48,6 +54,52 @@ impl Override {
 impl fmt::Display for Override {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}={}", self.key, self.text)
+    }
+}
+
+/// Checks `key` is a dotted path of bare TOML keys.
+fn check_key(key: &str) -> Result<(), String> {
+    let bare = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if key.split('.').all(bare) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{key}` is not a dotted key of the chip config (like `system.link_bandwidth`: letters, digits, `_` and \
+             `-`, parts joined by `.`)"
+        ))
+    }
+}
+
+/// A TOML table of overrides, as a snap suite's `set` (arch/snap.md):
+/// `set = { "hbm.bandwidth" = "1.6 TB/s" }`. A key may be dotted, and
+/// nested tables are flattened into dotted keys, so `set = { hbm = {
+/// bandwidth = "1.6 TB/s" } }` is the same override; every other value is
+/// the field's new value, as it would be written in the chip file. Keys
+/// come out sorted, so the overrides' order does not depend on how the
+/// table was written.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OverrideSet(pub Vec<Override>);
+
+impl<'de> serde::Deserialize<'de> for OverrideSet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        fn flatten(prefix: &str, table: &toml::Table, out: &mut Vec<Override>) -> Result<(), String> {
+            for (k, v) in table {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                match v {
+                    toml::Value::Table(inner) => flatten(&key, inner, out)?,
+                    v => out.push(Override::from_value(&key, v.clone())?),
+                }
+            }
+            Ok(())
+        }
+        let table = toml::Table::deserialize(d)?;
+        let mut out = Vec::new();
+        flatten("", &table, &mut out).map_err(serde::de::Error::custom)?;
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        if let Some(w) = out.windows(2).find(|w| w[0].key == w[1].key) {
+            return Err(serde::de::Error::custom(format!("sets `{}` twice", w[0].key)));
+        }
+        Ok(OverrideSet(out))
     }
 }
 
@@ -122,6 +174,20 @@ mod tests {
         assert!(parse_axis("system..chips=1").is_err());
         assert!(parse_axis("system.chips=1||2").is_err());
         assert!(parse_axis("=1").is_err());
+    }
+
+    #[test]
+    fn a_set_table_flattens_into_sorted_dotted_keys() {
+        #[derive(serde::Deserialize)]
+        struct F {
+            set: OverrideSet,
+        }
+        let f: F = toml::from_str("set = { \"system.chips\" = 4, hbm = { bandwidth = \"1 TB/s\" } }").unwrap();
+        let shown: Vec<String> = f.set.0.iter().map(|o| o.to_string()).collect();
+        assert_eq!(shown, ["hbm.bandwidth=1 TB/s", "system.chips=4"]);
+        let twice = toml::from_str::<F>("set = { \"hbm.bandwidth\" = 1, hbm = { bandwidth = 2 } }");
+        assert!(twice.err().unwrap().to_string().contains("sets `hbm.bandwidth` twice"));
+        assert!(toml::from_str::<F>("set = { \"hbm..x\" = 1 }").is_err());
     }
 
     #[test]

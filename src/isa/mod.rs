@@ -7,6 +7,7 @@
 //! the generated reference table there matches this one.
 
 pub mod operand;
+pub mod semantics;
 pub mod varint;
 
 use crate::dtype::Dtype;
@@ -17,6 +18,7 @@ use bitflags::bitflags;
 pub use operand::{
     Count, DecodeError, DecodeErrorKind, Group, Loc, Operand, Reader, Space, SramAddr, Tag, Token, VecOp,
 };
+pub use semantics::{ComputeUnit, Dest, Dir, Effect, Work};
 
 /// The functional unit an instruction occupies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -326,6 +328,14 @@ instructions! {
     }
     EndLoop "endloop" unit(Control) flags(LOOP_CLOSE)
     doc("Close the innermost loop.") {}
+    Mcast "mcast" unit(Net) flags(ASYNC | NETWORK)
+    doc("Multicast `bytes` from this tile's SRAM at `sram` to every other member of tile group `group` (declared in the header) with tag `tag`, in one traversal: each link of the union of the routes to the members carries the data once, and each member takes it with a `recv` from this tile. Token released when every member has the last byte.") {
+        tok: Token = "completion token",
+        group: Group = "destination group (the sender, if a member, is skipped)",
+        tag: Tag = "matching tag",
+        sram: SramAddr = "source address in this tile's SRAM",
+        bytes: Bytes = "message size",
+    }
 }
 
 impl Opcode {

@@ -138,7 +138,7 @@ int_operand!(
     Tag(u32), "a tag", "integer", 32
 );
 int_operand!(
-    /// A barrier group declared in the trace header.
+    /// A tile group declared in the trace header (barriers and multicasts).
     Group(u32), "a group", "integer", 8
 );
 

@@ -15,6 +15,9 @@ use std::fmt::Write;
 pub struct Row {
     pub chip: String,
     pub plan: String,
+    /// How activations move (memory, root, tiled) and why the plan picked it.
+    pub strategy: &'static str,
+    pub strategy_reason: String,
     pub chips_used: u32,
     /// Closed-form work of one trace (all steps, replicas, micro-batches).
     pub totals: Totals,
@@ -57,6 +60,7 @@ impl Row {
     /// would choose: bytes and FLOPs from the model shape over the plan's
     /// chips' peak rates (`tilesim roofline`).
     pub fn planned(model: &Model, chip: &Chip, w: &Workload, req: &PlanRequest) -> Result<Row, CompileError> {
+        compiler::check_types(chip, w)?;
         let plan = compiler::plan::choose(model, w, chip, req)?;
         let t = analytic::for_plan(model, w, &plan);
         Ok(Row::floor(chip, w, &plan, t))
@@ -107,6 +111,8 @@ impl Row {
         Row {
             chip: chip.name.clone(),
             plan: plan.describe(),
+            strategy: plan.strategy.name(),
+            strategy_reason: plan.strategy_reason.clone(),
             chips_used: used as u32,
             totals: t,
             memory_floor,
@@ -177,16 +183,27 @@ impl Comparison {
         let _ = writeln!(s, "workload  {}\n", self.workload);
         let _ = writeln!(
             s,
-            "{:<16} {:>5} {:>11} {:>11} {:>7} {:>10} {:>11} {:>9} {:>10} {:>9}",
-            "chip", "chips", "floor", "simulated", "x floor", "bound", "s/token", "tok/s", "tok/s/$1k", "tok/J"
+            "{:<16} {:<8} {:>5} {:>11} {:>11} {:>7} {:>10} {:>11} {:>9} {:>10} {:>9}",
+            "chip",
+            "strategy",
+            "chips",
+            "floor",
+            "simulated",
+            "x floor",
+            "bound",
+            "s/token",
+            "tok/s",
+            "tok/s/$1k",
+            "tok/J"
         );
         for r in &self.rows {
             let sim = r.simulated.as_ref();
             let opt = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
             let _ = writeln!(
                 s,
-                "{:<16} {:>5} {:>11} {:>11} {:>7} {:>10} {:>11} {:>9} {:>10} {:>9}",
+                "{:<16} {:<8} {:>5} {:>11} {:>11} {:>7} {:>10} {:>11} {:>9} {:>10} {:>9}",
                 r.chip,
+                r.strategy,
                 r.chips_used,
                 human_seconds(r.floor_seconds),
                 sim.map_or("-".into(), |x| human_seconds(x.seconds)),
@@ -200,7 +217,8 @@ impl Comparison {
         }
         let _ = writeln!(s);
         for r in &self.rows {
-            let _ = writeln!(s, "{:<16} {}", r.chip, r.plan);
+            let _ =
+                writeln!(s, "{:<16} {}\n{:<16}   {} strategy: {}", r.chip, r.plan, "", r.strategy, r.strategy_reason);
         }
         s
     }

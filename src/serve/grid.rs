@@ -173,10 +173,11 @@ impl Point {
 
 impl Target<'_> {
     /// Depths simulated for each node: the full model, or one and two
-    /// layers per pipeline stage.
+    /// layers per pipeline stage (chip stages times the tiled strategy's
+    /// regions per chip).
     pub fn depths(&self) -> Vec<u64> {
-        let (l, pp) = (self.model.layers, self.plan.pp as u64);
-        if self.full_depth || 2 * pp >= l { vec![l] } else { vec![pp, 2 * pp] }
+        let (l, stages) = (self.model.layers, self.plan.total_stages() as u64);
+        if self.full_depth || 2 * stages >= l { vec![l] } else { vec![stages, 2 * stages] }
     }
 
     /// The plan request every point compiles with: the serving plan's
@@ -189,13 +190,15 @@ impl Target<'_> {
             pp: Some(self.plan.pp),
             ep: Some(self.plan.ep),
             steps: (phase == Phase::Prefill).then_some(1),
+            strategy: Some(self.plan.strategy),
+            regions: Some(self.plan.regions),
         }
     }
 
     pub fn key(&self, p: &Point) -> String {
         let w = self.workload;
         format!(
-            "{} {}#{} {}#{} tp={},pp={},ep={} w={},kv={},act={},keep={} layers={} size={} context={}",
+            "{} {}#{} {}#{} tp={},pp={},ep={},{},regions={} w={},kv={},act={},keep={} layers={} size={} context={}",
             p.phase.name(),
             self.model.name,
             fingerprint(&format!("{:?}", self.model)),
@@ -204,6 +207,8 @@ impl Target<'_> {
             self.plan.tp,
             self.plan.pp,
             self.plan.ep,
+            self.plan.strategy.name(),
+            self.plan.regions,
             w.weights,
             w.kv,
             w.act,

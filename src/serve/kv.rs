@@ -5,7 +5,7 @@
 use crate::chip::Chip;
 use crate::compiler::analytic::{chip_kv_bytes, chip_weight_bytes};
 use crate::compiler::plan::{self, Home, Plan};
-use crate::compiler::{Phase, Workload};
+use crate::compiler::{Phase, Workload, regions};
 use crate::model::Model;
 
 /// Pages of `block_tokens` tokens; a request holds whole pages.
@@ -59,7 +59,8 @@ pub struct Capacity {
     pub tokens: u64,
     /// Where the cache lives (HBM, 3D-DRAM, SRAM).
     pub memory: &'static str,
-    /// Bytes one chip of the fullest stage has for weights and cache.
+    /// Bytes one chip (or, with the tiled strategy, one region) of the
+    /// fullest stage has for weights and cache.
     pub chip_bytes: f64,
     /// Of those, weights.
     pub weight_bytes: f64,
@@ -84,11 +85,20 @@ pub fn capacity(model: &Model, chip: &Chip, w: &Workload, largest: &Workload, pl
     let replicas = (chip.system.chips / plan.chips_per_replica().max(1)).max(1);
     let mut tokens = u64::MAX;
     let mut worst = (0.0, 0.0);
+    // A stage is a chip's stage, or with the tiled strategy one of its
+    // regions, holding its layers on its share of the chip's tiles (the
+    // smallest region's share, as the compiler checks the fit).
+    let region_share = if plan.regions > 1 {
+        regions::smallest(chip, plan.regions) as f64 / chip.tiles_per_chip() as f64
+    } else {
+        1.0
+    };
+    let have_stage = have * region_share;
     for (s, layers) in plan.stages.iter().enumerate() {
         let n = layers.end - layers.start;
         let weights = chip_weight_bytes(model, w, plan.tp, n, s == 0, s + 1 == plan.stages.len());
         let kv = chip_kv_bytes(model, &per_token, plan.tp, 1, n);
-        let t = if kv > 0.0 { ((have - weights).max(0.0) / kv).floor() as u64 } else { u64::MAX };
+        let t = if kv > 0.0 { ((have_stage - weights).max(0.0) / kv).floor() as u64 } else { u64::MAX };
         if t < tokens {
             tokens = t;
             worst = (weights, kv);
@@ -97,7 +107,7 @@ pub fn capacity(model: &Model, chip: &Chip, w: &Workload, largest: &Workload, pl
     Capacity {
         tokens: tokens.saturating_mul(replicas as u64),
         memory: Home::of(chip).name(),
-        chip_bytes: have,
+        chip_bytes: have_stage,
         weight_bytes: worst.0,
         chip_bytes_per_token: worst.1,
         bytes_per_token: chip_kv_bytes(model, &per_token, 1, 1, model.layers),

@@ -162,13 +162,15 @@ pub fn real_pool(
     let spec = grid_spec(role, policy, &limits, requests);
     let plan = serving_plan(sys, &spec)?;
     let cap = kv::capacity(sys.model, sys.chip, sys.workload, &largest_pass(sys, &spec), &plan);
+    let regions = if plan.regions > 1 { format!(" regions={}", plan.regions) } else { String::new() };
     let plan_text = format!(
-        "tp={} pp={} ep={} x{} replica(s), weights in {}",
+        "tp={} pp={}{regions} ep={} x{} replica(s), weights in {}, {} strategy",
         plan.tp,
         plan.pp,
         plan.ep,
         cap.replicas,
-        plan.home.name()
+        plan.home.name(),
+        plan.strategy.name()
     );
     check_requests(role, policy, &sys.chip.name, &plan_text, cap.tokens, limits, block_tokens, requests)?;
     let target =

@@ -4,16 +4,19 @@ use super::cost;
 use super::dram::{Channel, ChannelTiming, split_interleaved, split_interleaved_only};
 use super::event::EventQueue;
 use super::hist::Histogram;
+use super::mcast;
 use super::network::{End, Network, Vc, VcGrant};
 use super::slab::Slab;
 use super::stats::{Blocked, ByteCounts, RunStats, SimError, StuckTile, TileStats, WaitKind};
 use super::timeline::{Timeline, TimelineOptions, Track};
 use crate::chip::{Chip, DramSpec, Memory};
+use crate::dtype::Dtype;
 use crate::ids::{ChipId, LinkId, TileId};
-use crate::isa::{Instr, Loc, Space};
+use crate::isa::{ComputeUnit, Dest, Dir, Effect, Instr, Loc, Space, Work};
 use crate::trace::{Pos, Trace, against};
 use crate::units::{BandwidthServer, Bytes, Cycle, Cycles, FRAC};
 use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
 
 /// Everything that can happen, in one closed set.
 #[derive(Clone, Copy, Debug)]
@@ -24,6 +27,8 @@ enum Event {
     Hop(u32),
     /// A message's last byte has been delivered.
     Delivered(u32),
+    /// A multicast's last byte has reached destination `.1` (its index).
+    DeliveredTo(u32, u32),
     /// A DMA request reaches the vault or SRAM that serves it.
     MemArrive(u32),
     /// A load request, or store data, reaches HBM stack `.1`'s channels.
@@ -76,19 +81,33 @@ enum OnDelivery {
     Send(u32),
 }
 
+/// The links a message crosses.
+enum Route {
+    /// One destination: the links in order.
+    Path(Vec<LinkId>),
+    /// A multicast: the union of the routes to every destination.
+    Tree(Rc<mcast::Tree>),
+}
+
 struct Msg {
-    route: Vec<LinkId>,
+    route: Route,
+    /// Packets still to arrive (a multicast: at every destination, below).
     packets_left: u32,
     created: Cycle,
     done: OnDelivery,
     /// Load data: when the last packet so far has been written into SRAM.
     written: Cycle,
+    /// A multicast: packets still to arrive at each destination.
+    dest_left: Vec<u32>,
+    /// A multicast: destinations still to be reached.
+    dests_left: u32,
 }
 
 struct Packet {
     msg: u32,
     bytes: u64,
-    hop: u16,
+    /// Index of the link it is at: in the message's path, or its tree node.
+    hop: u32,
     /// Earliest tick the tail can reach the current link.
     tail_in: u64,
     /// The virtual channel it holds in the router it is in (`noc.vcs`).
@@ -148,6 +167,8 @@ struct Sim<'a> {
     /// kept out of `Packet` so packets stay small).
     granted: HashMap<u32, (Vc, u64)>,
     mail: HashMap<(u32, u32, u32), VecDeque<Mail>>,
+    /// Multicast trees by (sender, group), built on first use.
+    trees: HashMap<(u32, u32), Rc<mcast::Tree>>,
     groups: Vec<GroupState>,
     /// Zero-load request latency from a chip-local tile to each HBM stack.
     stack_latency: Vec<Cycles>,
@@ -254,6 +275,7 @@ impl<'a> Sim<'a> {
             pkts: Slab::default(),
             granted: HashMap::new(),
             mail: HashMap::new(),
+            trees: HashMap::new(),
             groups,
             stack_latency,
             route_buf: Vec::new(),
@@ -281,6 +303,7 @@ impl<'a> Sim<'a> {
                 Event::Issue(t) => self.issue(t, now),
                 Event::Hop(p) => self.hop(p, now),
                 Event::Delivered(m) => self.delivered(m, now),
+                Event::DeliveredTo(m, d) => self.delivered_to(m, d, now),
                 Event::MemArrive(op) => self.mem_arrive(op, now),
                 Event::StackArrive(op, stack) => self.stack_arrive(op, stack, now),
                 Event::PartDone(op) => self.part_done(op, now),
@@ -325,8 +348,8 @@ impl<'a> Sim<'a> {
             let instr = prog.instrs[pc];
             let pos = prog.pos[pc];
             self.stats[ti].instructions += 1;
-            match instr {
-                Instr::Load { tok, mem, sram: _, bytes } | Instr::Store { tok, mem, sram: _, bytes } => {
+            match instr.effect() {
+                Effect::Dma { dir, tok, mem, bytes, .. } => {
                     if self.tiles[ti].dma_busy >= self.chip.tile.dma_engines {
                         self.stats[ti].instructions -= 1;
                         let ts = &mut self.tiles[ti];
@@ -334,16 +357,22 @@ impl<'a> Sim<'a> {
                         ts.block_start = now;
                         return;
                     }
-                    let kind = if matches!(instr, Instr::Load { .. }) { OpKind::Load } else { OpKind::Store };
+                    let kind = match dir {
+                        Dir::Load => OpKind::Load,
+                        Dir::Store => OpKind::Store,
+                    };
                     self.start_dma(At { tile: t, now, pos }, kind, tok.0, mem, bytes.0);
                 }
-                Instr::Send { tok, to, tag, sram: _, bytes } => {
+                Effect::Send { tok, to: Dest::Tile(to), tag, bytes, .. } => {
                     self.start_msg(At { tile: t, now, pos }, OpKind::Send, tok.0, to, tag.0, bytes.0);
                 }
-                Instr::Recv { tok, from, tag, sram: _, bytes } => {
+                Effect::Send { tok, to: Dest::Group(group), tag, bytes, .. } => {
+                    self.start_mcast(At { tile: t, now, pos }, tok.0, group.0, tag.0, bytes.0);
+                }
+                Effect::Recv { tok, from, tag, bytes, .. } => {
                     self.start_msg(At { tile: t, now, pos }, OpKind::Recv, tok.0, from, tag.0, bytes.0);
                 }
-                Instr::Wait { tok } => {
+                Effect::Wait(tok) => {
                     let ts = &mut self.tiles[ti];
                     let i = Self::token_slot(ts, tok.0);
                     if ts.tokens[i] > 0 {
@@ -352,14 +381,14 @@ impl<'a> Sim<'a> {
                         return;
                     }
                 }
-                Instr::Gemm { .. } | Instr::Attn { .. } | Instr::Vec { .. } => {
-                    let end = self.compute(t, now, &instr, pos);
+                Effect::Compute { unit, work, dtype } => {
+                    let end = self.compute(t, now, unit, &work, dtype, &instr, pos);
                     self.tiles[ti].pc += 1;
                     self.tiles[ti].blocked = Blocked::Busy;
                     self.q.schedule(end, Event::Issue(t));
                     return;
                 }
-                Instr::Delay { cycles } => {
+                Effect::Delay(cycles) => {
                     self.tiles[ti].pc += 1;
                     if cycles.0 > 0 {
                         self.stats[ti].waits[WaitKind::Overhead.index()] += cycles.0;
@@ -369,7 +398,7 @@ impl<'a> Sim<'a> {
                     }
                     continue;
                 }
-                Instr::Barrier { group } => {
+                Effect::Barrier(group) => {
                     self.tiles[ti].pc += 1;
                     let ts = &mut self.tiles[ti];
                     ts.blocked = Blocked::Barrier(group.0);
@@ -389,10 +418,10 @@ impl<'a> Sim<'a> {
                     }
                     return;
                 }
-                Instr::Loop { count } => {
+                Effect::LoopOpen(count) => {
                     self.tiles[ti].loops.push((pc + 1, count.0));
                 }
-                Instr::EndLoop {} => {
+                Effect::LoopClose => {
                     let ts = &mut self.tiles[ti];
                     let top = ts.loops.last_mut().expect("checker guarantees balanced loops");
                     top.1 -= 1;
@@ -408,27 +437,38 @@ impl<'a> Sim<'a> {
     }
 
     /// Starts a compute instruction; returns when issue may continue.
-    fn compute(&mut self, t: TileId, now: Cycle, instr: &Instr, pos: Pos) -> Cycle {
+    #[allow(clippy::too_many_arguments)]
+    fn compute(
+        &mut self,
+        t: TileId,
+        now: Cycle,
+        unit: ComputeUnit,
+        w: &Work,
+        dtype: Dtype,
+        instr: &Instr,
+        pos: Pos,
+    ) -> Cycle {
         let tile = &self.chip.tile;
-        let w = cost::work(instr).expect("compute instruction has work");
-        let unit = cost::unit_cycles(tile, instr, &w);
+        let busy = cost::unit_cycles(tile, dtype, w);
         let ts = &mut self.tiles[t.index()];
         let (_, port_end) = ts.sram.reserve(now, Bytes(w.sram_bytes));
-        let end = (now + unit).max(port_end) + cost::latency(tile, instr);
+        let end = (now + busy).max(port_end) + cost::latency(tile, unit);
         let st = &mut self.stats[t.index()];
         st.compute_cycles += (end - now).0;
         st.macs += w.macs;
         st.flops += 2 * w.macs + w.vector_ops;
         st.vector_ops += w.vector_ops;
-        if matches!(instr, Instr::Vec { .. }) {
-            st.vector_busy += unit.0;
-        } else {
-            st.matrix_busy += unit.0;
+        match unit {
+            ComputeUnit::Vector => st.vector_busy += busy.0,
+            ComputeUnit::Matrix => st.matrix_busy += busy.0,
         }
         self.bytes.sram += w.sram_bytes;
         self.bytes.kv_read += w.kv_bytes;
         if let Some(tl) = &mut self.timeline {
-            let track = if matches!(instr, Instr::Vec { .. }) { Track::Vector(t) } else { Track::Matrix(t) };
+            let track = match unit {
+                ComputeUnit::Vector => Track::Vector(t),
+                ComputeUnit::Matrix => Track::Matrix(t),
+            };
             tl.span(track, instr.opcode().mnemonic(), now, end, pos);
         }
         end
@@ -703,6 +743,50 @@ impl<'a> Sim<'a> {
         }
     }
 
+    /// A multicast of `bytes` from the issuing tile to every other member
+    /// of `group`: one message along the union of the routes, done when
+    /// every member has it all.
+    fn start_mcast(&mut self, at: At, tok: u32, group: u32, tag: u32, bytes: u64) {
+        let (t, now) = (at.tile, at.now);
+        let tree = match self.trees.get(&(t.0, group)) {
+            Some(tree) => Rc::clone(tree),
+            None => {
+                let members = &self.trace.header.groups[group as usize];
+                let tree = Rc::new(mcast::Tree::build(&self.net, t, members));
+                self.trees.insert((t.0, group), Rc::clone(&tree));
+                tree
+            }
+        };
+        let op = self.new_op(at, tok, OpKind::Send, Loc::Sram { tile: t, addr: 0 }, bytes);
+        let o = self.ops.get_mut(op);
+        o.tag = tag;
+        o.parts = tree.tiles.len() as u32;
+        self.stats[t.index()].sends += 1;
+        self.bytes.messages += bytes;
+        let (first, last) = self.tiles[t.index()].sram.reserve(now, Bytes(bytes));
+        let psize = self.chip.noc.packet.0.max(1);
+        let n = bytes.div_ceil(psize).max(1);
+        let msg = self.msgs.insert(Msg {
+            route: Route::Tree(Rc::clone(&tree)),
+            packets_left: 0,
+            created: now,
+            done: OnDelivery::Send(op),
+            written: Cycle::ZERO,
+            dest_left: vec![n as u32; tree.tiles.len()],
+            dests_left: tree.tiles.len() as u32,
+        });
+        let span = last.since(first).0;
+        for k in 0..n {
+            let b = if k + 1 == n { bytes - psize * (n - 1) } else { psize };
+            let head = first + Cycles(span * k / n);
+            let tail_in = (first + Cycles(span * (k + 1) / n)).0 * FRAC;
+            for &r in &tree.roots {
+                let p = self.pkts.insert(Packet { msg, bytes: b, hop: r, tail_in, held: None });
+                self.q.schedule(head, Event::Hop(p));
+            }
+        }
+    }
+
     /// Completes receive `op` with a message of `got` bytes.
     fn match_recv(&mut self, op: u32, got: u64, send_pos: Pos, from: TileId, now: Cycle) {
         let o = self.ops.get(op);
@@ -739,7 +823,15 @@ impl<'a> Sim<'a> {
         self.net.route(from, to, &mut route);
         let psize = self.chip.noc.packet.0.max(1);
         let n = bytes.div_ceil(psize).max(1);
-        let msg = self.msgs.insert(Msg { route, packets_left: n as u32, created, done, written: Cycle::ZERO });
+        let msg = self.msgs.insert(Msg {
+            route: Route::Path(route),
+            packets_left: n as u32,
+            created,
+            done,
+            written: Cycle::ZERO,
+            dest_left: Vec::new(),
+            dests_left: 0,
+        });
         // Data streams out of its source: a packet's head may leave once its
         // first bytes are there, its tail not before its last bytes are.
         let span = last.since(first).0;
@@ -754,10 +846,17 @@ impl<'a> Sim<'a> {
 
     fn hop(&mut self, p: u32, now: Cycle) {
         let pk = self.pkts.get(p);
-        let (msg, hop, bytes, tail_in) = (pk.msg, pk.hop as usize, pk.bytes, pk.tail_in);
-        let m = self.msgs.get(msg);
-        let l = m.route[hop];
-        let last = hop + 1 == m.route.len();
+        let (msg, hop, bytes, tail_in) = (pk.msg, pk.hop, pk.bytes, pk.tail_in);
+        let (l, deliver) = match &self.msgs.get(msg).route {
+            Route::Path(r) => (r[hop as usize], (hop as usize + 1 == r.len()).then_some(None)),
+            Route::Tree(t) => (
+                t.links[hop as usize],
+                match t.next(hop) {
+                    mcast::Next::Deliver(d) => Some(Some(d)),
+                    mcast::Next::Children(_) => None,
+                },
+            ),
+        };
         let Some((not_before, next_vc)) = self.take_vc(p, l, now) else { return };
         let (start, tail_out) = self.net.traverse(l, now, not_before, tail_in, bytes);
         // Its tail has now left the router it was in: that port's VC goes
@@ -775,32 +874,61 @@ impl<'a> Sim<'a> {
         } else {
             self.bytes.links += bytes;
         }
-        if last {
-            let lat = self.net.links[l.index()].latency;
-            self.pkts.remove(p);
-            let at = Cycle(tail_out.div_ceil(FRAC)) + lat;
-            // Load data is written into the tile's SRAM packet by packet.
-            if let OnDelivery::LoadData(op) = self.msgs.get(msg).done {
-                let t = self.ops.get(op).tile;
-                let (_, written) = self.tiles[t.index()].sram.reserve(at, Bytes(bytes));
-                let m = self.msgs.get_mut(msg);
-                m.written = m.written.max(written);
-            }
-            let m = self.msgs.get_mut(msg);
-            m.packets_left -= 1;
-            if m.packets_left == 0 {
-                self.q.schedule(at, Event::Delivered(msg));
-            }
-            // Accepted throughput counts what is ejected inside the window.
-            if at >= self.window.0 && at < self.window.1 {
-                self.window_bytes += bytes;
-            }
-        } else {
+        let Some(dest) = deliver else {
             let d = self.net.hop_delay(l);
-            let pk = self.pkts.get_mut(p);
-            pk.hop += 1;
-            pk.tail_in = tail_out + d.0 * FRAC;
-            self.q.schedule(start + d, Event::Hop(p));
+            let tail_in = tail_out + d.0 * FRAC;
+            let next = match &self.msgs.get(msg).route {
+                Route::Path(_) => {
+                    let pk = self.pkts.get_mut(p);
+                    pk.hop += 1;
+                    pk.tail_in = tail_in;
+                    self.q.schedule(start + d, Event::Hop(p));
+                    return;
+                }
+                Route::Tree(t) => Rc::clone(t),
+            };
+            // A multicast branches: the packet goes on along its first
+            // child, a copy along each other one.
+            let mcast::Next::Children(kids) = next.next(hop) else { unreachable!("a delivering node has no children") };
+            for (j, &c) in kids.iter().enumerate() {
+                let q = if j == 0 {
+                    let pk = self.pkts.get_mut(p);
+                    pk.hop = c;
+                    pk.tail_in = tail_in;
+                    p
+                } else {
+                    self.pkts.insert(Packet { msg, bytes, hop: c, tail_in, held: None })
+                };
+                self.q.schedule(start + d, Event::Hop(q));
+            }
+            return;
+        };
+        let lat = self.net.links[l.index()].latency;
+        self.pkts.remove(p);
+        let at = Cycle(tail_out.div_ceil(FRAC)) + lat;
+        // Accepted throughput counts what is ejected inside the window.
+        if at >= self.window.0 && at < self.window.1 {
+            self.window_bytes += bytes;
+        }
+        if let Some(d) = dest {
+            let m = self.msgs.get_mut(msg);
+            m.dest_left[d as usize] -= 1;
+            if m.dest_left[d as usize] == 0 {
+                self.q.schedule(at, Event::DeliveredTo(msg, d));
+            }
+            return;
+        }
+        // Load data is written into the tile's SRAM packet by packet.
+        if let OnDelivery::LoadData(op) = self.msgs.get(msg).done {
+            let t = self.ops.get(op).tile;
+            let (_, written) = self.tiles[t.index()].sram.reserve(at, Bytes(bytes));
+            let m = self.msgs.get_mut(msg);
+            m.written = m.written.max(written);
+        }
+        let m = self.msgs.get_mut(msg);
+        m.packets_left -= 1;
+        if m.packets_left == 0 {
+            self.q.schedule(at, Event::Delivered(msg));
         }
     }
 
@@ -859,22 +987,48 @@ impl<'a> Sim<'a> {
                 self.q.schedule(now + extra, Event::MemArrive(op));
             }
             OnDelivery::Send(op) => {
-                let o = self.ops.get(op).clone();
-                let lat = now.since(m.created).0;
-                self.message_latency.add(lat);
-                if m.created >= self.window.0 && m.created < self.window.1 {
-                    self.window_latency.add(lat);
-                }
-                self.part_done(op, now);
-                let q = self.mail.entry((o.peer.0, o.tile.0, o.tag)).or_default();
-                match q.front() {
-                    Some(Mail::Posted(_)) => {
-                        let Some(Mail::Posted(r)) = q.pop_front() else { unreachable!() };
-                        self.match_recv(r, o.bytes, o.pos, o.tile, now);
-                    }
-                    _ => q.push_back(Mail::Arrived { bytes: o.bytes, send_pos: o.pos, from_tile: o.tile }),
-                }
+                let to = self.ops.get(op).peer;
+                self.arrive(op, to, m.created, now);
             }
+        }
+    }
+
+    /// A multicast has fully reached destination `d`.
+    fn delivered_to(&mut self, msg: u32, d: u32, now: Cycle) {
+        let m = self.msgs.get_mut(msg);
+        m.dests_left -= 1;
+        let (created, done, route) = if m.dests_left == 0 {
+            let m = self.msgs.remove(msg);
+            (m.created, m.done, m.route)
+        } else {
+            let Route::Tree(t) = &m.route else { unreachable!("only multicasts deliver per destination") };
+            (m.created, m.done, Route::Tree(Rc::clone(t)))
+        };
+        let (OnDelivery::Send(op), Route::Tree(t)) = (done, route) else {
+            unreachable!("a multicast is a send along a tree")
+        };
+        self.arrive(op, t.tiles[d as usize], created, now);
+    }
+
+    /// Send `op`'s message (created at `created`) has fully arrived at tile
+    /// `to`: one part of the send is done, and a receive posted there for it
+    /// matches (or it waits for one).
+    fn arrive(&mut self, op: u32, to: TileId, created: Cycle, now: Cycle) {
+        let o = self.ops.get(op);
+        let (from, tag, bytes, pos) = (o.tile, o.tag, o.bytes, o.pos);
+        let lat = now.since(created).0;
+        self.message_latency.add(lat);
+        if created >= self.window.0 && created < self.window.1 {
+            self.window_latency.add(lat);
+        }
+        self.part_done(op, now);
+        let q = self.mail.entry((to.0, from.0, tag)).or_default();
+        match q.front() {
+            Some(Mail::Posted(_)) => {
+                let Some(Mail::Posted(r)) = q.pop_front() else { unreachable!() };
+                self.match_recv(r, bytes, pos, from, now);
+            }
+            _ => q.push_back(Mail::Arrived { bytes, send_pos: pos, from_tile: from }),
         }
     }
 

@@ -12,6 +12,7 @@ pub mod dram;
 mod engine;
 pub mod event;
 pub mod hist;
+mod mcast;
 pub mod network;
 pub mod slab;
 pub mod stats;

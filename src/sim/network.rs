@@ -295,7 +295,9 @@ impl Network {
                 gw_out.push(b.link(g, router, gw_bw, noc.inject, LinkClass::Gateway));
                 gateway.push(g);
             }
-            let (bw, lat) = (sys.link_bw, sys.link_latency);
+            // The payload a link carries: its peak times the protocol's efficiency.
+            let eff = sys.link_efficiency;
+            let (bw, lat) = (BytesPerCycle(sys.link_bw.0 * eff), sys.link_latency);
             match sys.topology {
                 SystemTopology::Single => {}
                 SystemTopology::Switch => {
@@ -360,7 +362,7 @@ impl Network {
                             b.pair(
                                 gateway[ca as usize],
                                 gateway[cb as usize],
-                                sys.global_link_bw,
+                                BytesPerCycle(sys.global_link_bw.0 * eff),
                                 lat,
                                 LinkClass::GlobalLink,
                             );

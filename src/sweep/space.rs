@@ -139,7 +139,8 @@ impl Axes {
             kv: self.kv[at[11]],
             act: self.act[at[12]],
         };
-        let req = PlanRequest { tp: self.tp[at[7]], pp: self.pp[at[8]], ep: self.ep[at[9]], steps };
+        let req =
+            PlanRequest { tp: self.tp[at[7]], pp: self.pp[at[8]], ep: self.ep[at[9]], steps, ..Default::default() };
         (spec, req)
     }
 }

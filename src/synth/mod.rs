@@ -145,11 +145,33 @@ pub fn allreduce_trace(chip: &Chip, alg_name: &str, bytes: u64) -> Result<Genera
     let tiles = participants(chip);
     let p = tiles.len() as u64;
     let chunk = if let crate::collective::Algorithm::RecursiveDoubling = alg { bytes } else { bytes.div_ceil(p) };
-    if chunk > chip.tile.sram.0 {
-        return Err(format!("a {chunk}-byte chunk does not fit the tile SRAM ({})", chip.tile.sram));
+    // Chunks travel in slices (collective::SLICE); one must fit the SRAM.
+    let slice = chunk.div_ceil(chunk.div_ceil(crate::collective::SLICE).clamp(1, crate::collective::MAX_SLICES));
+    if slice > chip.tile.sram.0 {
+        return Err(format!("a {slice}-byte slice does not fit the tile SRAM ({})", chip.tile.sram));
     }
+    // The chip's collective library: its fixed costs, and only the
+    // algorithms it runs.
+    let step = chip.software.step(alg.kind()).ok_or_else(|| {
+        let runs: Vec<&str> = chip.software.collective_step.iter().map(|(k, _)| k.name()).collect();
+        format!(
+            "`{}`'s collective library runs {} (software.collective_step), not {}",
+            chip.name,
+            runs.join(", "),
+            alg.name()
+        )
+    })?;
     let mut streams = Vec::new();
-    let r = crate::collective::Resources { send_token: 0, recv_token: 1, tag_base: 0, sram: 0, dtype: Dtype::Fp16 };
+    let r = crate::collective::Resources {
+        send_token: 0,
+        recv_token: 1,
+        tag_base: 0,
+        sram: 0,
+        dtype: Dtype::Fp16,
+        call: chip.software.collective_call,
+        step,
+        slice_token: 2,
+    };
     crate::collective::all_reduce(&tiles, bytes, alg, r, &mut streams)?;
     let header = Header {
         chip: chip.name.clone(),

@@ -3,7 +3,7 @@
 
 use crate::chip::{Chip, Memory};
 use crate::ids::TileId;
-use crate::isa::{Instr, Loc, Space, SramAddr};
+use crate::isa::{ComputeUnit, Effect, Instr, Loc, Space, SramAddr};
 use crate::units::Bytes;
 
 /// Checks the header against the chip.
@@ -57,25 +57,22 @@ fn mem_range(chip: &Chip, mem: &Loc, bytes: Bytes) -> Result<(), String> {
 
 /// Checks one instruction of `tile`'s stream against the chip.
 pub fn check_instr(chip: &Chip, _tile: TileId, i: &Instr) -> Result<(), String> {
-    match i {
-        Instr::Load { mem, sram, bytes, .. } | Instr::Store { mem, sram, bytes, .. } => {
-            sram_range(chip, "SRAM range", *sram, *bytes)?;
-            mem_range(chip, mem, *bytes)
+    let effect = i.effect();
+    if let Some((sram, bytes)) = effect.sram_range() {
+        sram_range(chip, "SRAM range", sram, bytes)?;
+    }
+    match effect {
+        Effect::Dma { mem, bytes, .. } => mem_range(chip, &mem, bytes),
+        Effect::Compute { unit: ComputeUnit::Matrix, dtype, .. } if chip.tile.macs_per_cycle(dtype).is_none() => {
+            Err(format!("the matrix unit of `{}` has no {dtype} path (or a wider one)", chip.name))
         }
-        Instr::Send { sram, bytes, .. } | Instr::Recv { sram, bytes, .. } => {
-            sram_range(chip, "SRAM range", *sram, *bytes)
-        }
-        Instr::Gemm { dtype, .. } | Instr::Attn { dtype, .. } => {
-            if chip.tile.macs_per_cycle(*dtype).is_none() {
-                return Err(format!("the matrix unit of `{}` has no {dtype} path (or a wider one)", chip.name));
-            }
-            Ok(())
-        }
-        Instr::Wait { .. }
-        | Instr::Vec { .. }
-        | Instr::Barrier { .. }
-        | Instr::Delay { .. }
-        | Instr::Loop { .. }
-        | Instr::EndLoop {} => Ok(()),
+        Effect::Compute { .. }
+        | Effect::Send { .. }
+        | Effect::Recv { .. }
+        | Effect::Wait(_)
+        | Effect::Barrier(_)
+        | Effect::Delay(_)
+        | Effect::LoopOpen(_)
+        | Effect::LoopClose => Ok(()),
     }
 }

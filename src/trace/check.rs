@@ -2,7 +2,7 @@
 //! indices in range, one stream per tile, loops balanced, groups declared.
 
 use super::{Header, Item, Pos, TraceErrorKind};
-use crate::isa::{Flags, Instr, Loc};
+use crate::isa::{Dest, Effect, Flags, Instr, Loc};
 use std::collections::HashMap;
 
 /// Tokens a tile may use (its token counters are a plain vector).
@@ -87,47 +87,40 @@ impl Checker {
     /// bounds that keep per-tile state and arithmetic small.
     fn operands(&self, i: &Instr) -> Result<(), TraceErrorKind> {
         let current = self.current.unwrap_or(0);
-        let tok = match i {
-            Instr::Load { tok, .. } | Instr::Store { tok, .. } | Instr::Send { tok, .. } | Instr::Recv { tok, .. } => {
-                Some(tok)
-            }
-            Instr::Wait { tok } => Some(tok),
-            _ => None,
-        };
-        if let Some(t) = tok.filter(|t| t.0 >= MAX_TOKENS) {
+        let mnemonic = i.opcode().mnemonic();
+        let effect = i.effect();
+        if let Some(t) = effect.token().filter(|t| t.0 >= MAX_TOKENS) {
             return Err(TraceErrorKind::Syntax(format!("token {} is too large (tokens are 0..{MAX_TOKENS})", t.0)));
         }
-        if let Some(w) = crate::sim::cost::checked_work(i).err() {
-            return Err(TraceErrorKind::Syntax(w));
-        }
-        if let Instr::Delay { cycles } = i
-            && cycles.0 > MAX_DELAY
-        {
-            return Err(TraceErrorKind::Syntax(format!(
-                "delay of {} cycles is too long (at most {MAX_DELAY})",
-                cycles.0
-            )));
-        }
-        match i {
-            Instr::Load { mem, .. } => self.loc_tile(mem, "load"),
-            Instr::Store { mem, .. } => self.loc_tile(mem, "store"),
-            Instr::Send { to, .. } => self.tile_in_range(to.0, "operand `to` of `send`".into()),
-            Instr::Recv { from, .. } => self.tile_in_range(from.0, "operand `from` of `recv`".into()),
-            Instr::Barrier { group } => match self.header.groups.get(group.0 as usize) {
+        i.check_work().map_err(TraceErrorKind::Syntax)?;
+        match effect {
+            Effect::Delay(cycles) if cycles.0 > MAX_DELAY => {
+                Err(TraceErrorKind::Syntax(format!("delay of {} cycles is too long (at most {MAX_DELAY})", cycles.0)))
+            }
+            Effect::Dma { mem, .. } => self.loc_tile(&mem, mnemonic),
+            Effect::Send { to: Dest::Tile(to), .. } => {
+                self.tile_in_range(to.0, format!("operand `to` of `{mnemonic}`"))
+            }
+            Effect::Send { to: Dest::Group(group), .. } => match self.header.groups.get(group.0 as usize) {
+                None => Err(TraceErrorKind::UnknownGroup { group: group.0, declared: self.header.groups.len() }),
+                Some(members) if members.iter().all(|m| m.0 == current) => Err(TraceErrorKind::Syntax(format!(
+                    "tile {current} multicasts to group {} but the group has no other member",
+                    group.0
+                ))),
+                Some(_) => Ok(()),
+            },
+            Effect::Recv { from, .. } => self.tile_in_range(from.0, format!("operand `from` of `{mnemonic}`")),
+            Effect::Barrier(group) => match self.header.groups.get(group.0 as usize) {
                 None => Err(TraceErrorKind::UnknownGroup { group: group.0, declared: self.header.groups.len() }),
                 Some(members) if !members.contains(&crate::ids::TileId(current)) => Err(TraceErrorKind::Syntax(
                     format!("tile {current} waits on barrier group {} but is not a member of it", group.0),
                 )),
                 Some(_) => Ok(()),
             },
-            Instr::Loop { count } if count.0 == 0 => Err(TraceErrorKind::ZeroLoop),
-            Instr::Loop { .. }
-            | Instr::EndLoop {}
-            | Instr::Wait { .. }
-            | Instr::Gemm { .. }
-            | Instr::Attn { .. }
-            | Instr::Vec { .. }
-            | Instr::Delay { .. } => Ok(()),
+            Effect::LoopOpen(count) if count.0 == 0 => Err(TraceErrorKind::ZeroLoop),
+            Effect::LoopOpen(_) | Effect::LoopClose | Effect::Wait(_) | Effect::Compute { .. } | Effect::Delay(_) => {
+                Ok(())
+            }
         }
     }
 

@@ -26,7 +26,7 @@ use std::io::{self, Read};
 use std::path::Path;
 
 /// Version written by this build and the only one it reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// First word of a text trace.
 pub const TEXT_MAGIC: &str = "tilesim-trace";
 /// First bytes of a binary trace.

@@ -1,0 +1,202 @@
+//! What each instruction does, in one place: the work of compute
+//! instructions and the effect every instruction has when a tile issues
+//! it. The simulator (`Sim::issue`), the trace checkers and the roofline's
+//! totals all read instructions through `Instr::effect`, so none of them
+//! matches on opcodes and a new instruction is described here once, beside
+//! its row in the table (`instructions!`).
+
+use super::{Count, Group, Instr, Loc, SramAddr, Tag, Token};
+use crate::dtype::Dtype;
+use crate::ids::TileId;
+use crate::units::{Bytes, Cycles};
+
+/// The work of a compute instruction, independent of the tile it runs on.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Work {
+    /// Multiply-accumulates on the matrix unit.
+    pub macs: u64,
+    /// Operations on the vector lanes.
+    pub vector_ops: u64,
+    /// Bytes moved through the SRAM port (operands read, results written).
+    pub sram_bytes: u64,
+    /// Of those, KV-cache bytes read (attention only).
+    pub kv_bytes: u64,
+    /// Weight bytes read by the matrix unit (the W operand of a GEMM).
+    pub weight_bytes: u64,
+}
+
+/// Which compute unit an instruction occupies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ComputeUnit {
+    /// The matrix unit, at the MAC rate of `Compute::dtype`.
+    Matrix,
+    /// The vector lanes.
+    Vector,
+}
+
+/// Direction of a DMA transfer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    /// Memory into this tile's SRAM.
+    Load,
+    /// This tile's SRAM into memory.
+    Store,
+}
+
+/// Where a message goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dest {
+    Tile(TileId),
+    /// Every member of a header group but the sender, in one traversal.
+    Group(Group),
+}
+
+/// What issuing an instruction does: a closed set every consumer matches.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Effect {
+    /// Asynchronous copy between SRAM and a memory location.
+    Dma { dir: Dir, tok: Token, mem: Loc, sram: SramAddr, bytes: Bytes },
+    /// Asynchronous message out of this tile's SRAM.
+    Send { tok: Token, to: Dest, tag: Tag, sram: SramAddr, bytes: Bytes },
+    /// Asynchronous receive of the next matching message into SRAM.
+    Recv { tok: Token, from: TileId, tag: Tag, sram: SramAddr, bytes: Bytes },
+    /// Work on a compute unit; issue resumes when it is done.
+    Compute { unit: ComputeUnit, work: Work, dtype: Dtype },
+    /// Hold issue until the token has nothing outstanding.
+    Wait(Token),
+    /// Hold issue until every member of the group has arrived.
+    Barrier(Group),
+    /// Hold issue for a fixed time.
+    Delay(Cycles),
+    /// Open a loop body repeated `count` times.
+    LoopOpen(Count),
+    /// Close the innermost loop body.
+    LoopClose,
+}
+
+impl Effect {
+    /// The token an asynchronous operation (or a wait) uses.
+    pub fn token(&self) -> Option<Token> {
+        match *self {
+            Effect::Dma { tok, .. } | Effect::Send { tok, .. } | Effect::Recv { tok, .. } | Effect::Wait(tok) => {
+                Some(tok)
+            }
+            Effect::Compute { .. }
+            | Effect::Barrier(_)
+            | Effect::Delay(_)
+            | Effect::LoopOpen(_)
+            | Effect::LoopClose => None,
+        }
+    }
+
+    /// The SRAM range of this tile the instruction reads or writes (not
+    /// counting compute operands, which carry no addresses).
+    pub fn sram_range(&self) -> Option<(SramAddr, Bytes)> {
+        match *self {
+            Effect::Dma { sram, bytes, .. } | Effect::Send { sram, bytes, .. } | Effect::Recv { sram, bytes, .. } => {
+                Some((sram, bytes))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Every product of a compute instruction's operands stays below this, so
+/// sums over many instructions fit 64-bit counters.
+const WORK_LIMIT: u64 = 1 << 56;
+
+impl Instr {
+    /// What issuing this instruction does.
+    pub fn effect(&self) -> Effect {
+        match *self {
+            Instr::Load { tok, mem, sram, bytes } => Effect::Dma { dir: Dir::Load, tok, mem, sram, bytes },
+            Instr::Store { tok, mem, sram, bytes } => Effect::Dma { dir: Dir::Store, tok, mem, sram, bytes },
+            Instr::Wait { tok } => Effect::Wait(tok),
+            Instr::Gemm { m, n, k, dtype } => {
+                let (m, n, k) = (m.0, n.0, k.0);
+                let operands = product(&[m, k]).saturating_add(product(&[k, n])).saturating_add(product(&[m, n]));
+                let work = Work {
+                    macs: product(&[m, n, k]),
+                    vector_ops: 0,
+                    sram_bytes: bytes(dtype, operands),
+                    kv_bytes: 0,
+                    weight_bytes: bytes(dtype, product(&[k, n])),
+                };
+                Effect::Compute { unit: ComputeUnit::Matrix, work, dtype }
+            }
+            Instr::Attn { q, ctx, heads, kv_heads, hd, dtype } => {
+                let (q, ctx, heads, kv_heads, hd) = (q.0, ctx.0, heads.0, kv_heads.0, hd.0);
+                let kv = bytes(dtype, product(&[2, ctx, kv_heads, hd]));
+                let work = Work {
+                    macs: product(&[2, q, heads, ctx, hd]),
+                    // Softmax over every score: max, subtract, exp, sum, divide.
+                    vector_ops: product(&[5, q, heads, ctx]),
+                    sram_bytes: kv.saturating_add(bytes(dtype, product(&[2, q, heads, hd]))),
+                    kv_bytes: kv,
+                    weight_bytes: 0,
+                };
+                Effect::Compute { unit: ComputeUnit::Matrix, work, dtype }
+            }
+            Instr::Vec { op, n, dtype } => {
+                let n = n.0;
+                let outputs = if op.reduces() { 0 } else { n };
+                let work = Work {
+                    macs: 0,
+                    vector_ops: product(&[n, op.ops_per_element()]),
+                    sram_bytes: bytes(dtype, product(&[n, op.inputs()]).saturating_add(outputs)),
+                    kv_bytes: 0,
+                    weight_bytes: 0,
+                };
+                Effect::Compute { unit: ComputeUnit::Vector, work, dtype }
+            }
+            Instr::Send { tok, to, tag, sram, bytes } => Effect::Send { tok, to: Dest::Tile(to), tag, sram, bytes },
+            Instr::Recv { tok, from, tag, sram, bytes } => Effect::Recv { tok, from, tag, sram, bytes },
+            Instr::Barrier { group } => Effect::Barrier(group),
+            Instr::Delay { cycles } => Effect::Delay(cycles),
+            Instr::Loop { count } => Effect::LoopOpen(count),
+            Instr::EndLoop {} => Effect::LoopClose,
+            Instr::Mcast { tok, group, tag, sram, bytes } => {
+                Effect::Send { tok, to: Dest::Group(group), tag, sram, bytes }
+            }
+        }
+    }
+
+    /// The work of a compute instruction (`None` for the others).
+    pub fn work(&self) -> Option<Work> {
+        match self.effect() {
+            Effect::Compute { work, .. } => Some(work),
+            _ => None,
+        }
+    }
+
+    /// Checks that the work of a compute instruction fits 64-bit counters
+    /// with room to sum many instructions: every figure below 2^56.
+    pub fn check_work(&self) -> Result<(), String> {
+        let Some(w) = self.work() else { return Ok(()) };
+        let figures = [
+            ("MACs", w.macs),
+            ("vector operations", w.vector_ops),
+            ("SRAM-port bytes", w.sram_bytes),
+            ("weight bytes", w.weight_bytes),
+        ];
+        match figures.iter().find(|(_, v)| *v >= WORK_LIMIT) {
+            Some((what, v)) => Err(format!(
+                "`{}` asks for {} {what}, more than the 2^56 a trace may ask",
+                self.opcode().mnemonic(),
+                if *v == u64::MAX { "more than 2^64".to_string() } else { v.to_string() }
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The product of `factors`, saturating at `u64::MAX` (so an absurd
+/// instruction is caught by `check_work`, never wrapped).
+fn product(factors: &[u64]) -> u64 {
+    factors.iter().try_fold(1u64, |acc, &f| acc.checked_mul(f)).unwrap_or(u64::MAX)
+}
+
+/// Bytes of `elems` elements of `d`, saturating.
+fn bytes(d: Dtype, elems: u64) -> u64 {
+    if elems > u64::MAX / 8 { u64::MAX } else { d.bytes(elems) }
+}
