@@ -1,7 +1,7 @@
 //! The decode pool of a disaggregated system (Splitwise, DistServe):
 //! requests arrive with their prompt's KV cache already computed (and
 //! their first token out), are admitted FCFS when the running set has room
-//! and the cache has pages for their KV, and decode in continuous batches.
+//! and the cache has pages for their KV and next token, and decode in continuous batches.
 //! When the cache cannot take the next tokens the newest are preempted;
 //! their KV is gone, so the engine sends them back to the prefill pool to
 //! be recomputed.
@@ -22,7 +22,8 @@ impl Scheduler for DecodeOnly {
                 // Preempted here: the engine moves it to the prefill pool.
                 break;
             }
-            let computed = reqs[i].computed;
+            // Its KV and the token it decodes next.
+            let computed = reqs[i].computed + 1;
             if q.try_admit(reqs, computed).is_none() {
                 break;
             }

@@ -39,7 +39,7 @@ impl Scheduler for Sarathi {
         }
         while left > 0 {
             let Some(&i) = q.waiting.front() else { break };
-            let target = reqs[i].target;
+            let target = reqs[i].target + 1;
             if q.try_admit(reqs, target).is_none() {
                 break;
             }

@@ -1,6 +1,7 @@
 //! vLLM-style continuous batching (vLLM's v0 scheduler without chunked
 //! prefill): prefill first. While requests wait and fit (running-set room,
-//! the token budget, KV pages for the whole prompt), a step prefills whole
+//! the token budget, KV pages for the whole prompt and its first decoded
+//! token), a step prefills whole
 //! prompts of as many as fit, FCFS; only when none can be admitted does a
 //! step decode every running request, preempting the newest (recompute)
 //! when the cache cannot take their next tokens. Decodes stall while
@@ -33,7 +34,9 @@ pub(super) fn admit_whole_prompts(q: &mut Queue, reqs: &mut [Live], batch: &mut 
         if tokens + need > q.limits.token_budget {
             break;
         }
-        let target = reqs[i].target;
+        // The prompt and its first decoded token: a request admitted into
+        // a full cache would be the newest, preempted at once.
+        let target = reqs[i].target + 1;
         if q.try_admit(reqs, target).is_none() {
             break;
         }
