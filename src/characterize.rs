@@ -119,6 +119,11 @@ pub fn message_seconds(chip: &Chip, to: TileId) -> Result<f64, SimError> {
 
 /// The simulated microbenchmarks of `chip`.
 pub fn characterize(chip: &Chip) -> Result<Characterization, SimError> {
+    // The streams below hold ~70 instructions per tile of chip 0: estimate
+    // them with the simulator's structures before building anything.
+    let streams = chip.tiles_per_chip() as u128 * 140 * crate::limits::BYTES_PER_INSTRUCTION;
+    crate::limits::check_memory("characterize", crate::sim::budget::chip_memory(chip) + streams)
+        .map_err(|m| SimError::Mismatch(crate::diag::Location::file(&chip.name), m))?;
     let totals = chip.totals();
     let chips = chip.system.chips as f64;
     let mut figures = Vec::new();
@@ -150,7 +155,7 @@ pub fn characterize(chip: &Chip) -> Result<Characterization, SimError> {
             },
             Instr::Wait { tok: Token(0) },
         ];
-        let s = seconds(chip, "latency", vec![(TileId(0), load)])?;
+        let s = seconds(chip, "latency", vec![(TileId(0), load.clone())])?;
         figures.push(Figure {
             key: "memory_latency",
             what: "memory load-to-use latency, 64 B from tile 0".into(),
@@ -158,6 +163,18 @@ pub fn characterize(chip: &Chip) -> Result<Characterization, SimError> {
             unit: "ns",
             peak: None,
         });
+        // With a cache in front of HBM, the same load again hits it: the
+        // second load's time is the hit's load-to-use latency.
+        if matches!(chip.memory, Memory::Hbm { cache: Some(_), .. }) {
+            let twice = seconds(chip, "cache latency", vec![(TileId(0), [load.clone(), load].concat())])?;
+            figures.push(Figure {
+                key: "cache_latency",
+                what: "L2 (hbm.cache) hit load-to-use latency, 64 B from tile 0".into(),
+                value: (twice - s) * 1e9,
+                unit: "ns",
+                peak: None,
+            });
+        }
     }
 
     // NoC: tile 0 to the last tile of chip 0, 64 bytes, idle network.

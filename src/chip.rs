@@ -212,9 +212,25 @@ pub enum Memory {
         capacity: Bytes,
         /// Tile whose router each stack attaches to (crossbar: the switch).
         attach: Vec<u32>,
+        /// A cache in front of the stacks (a GPU's L2), if any.
+        cache: Option<CacheSpec>,
     },
     /// A DRAM vault stacked under every tile.
     Dram3d { dram: DramSpec, capacity_per_tile: Bytes },
+}
+
+/// A last-level cache in front of HBM (a GPU's L2): one slice per stack,
+/// least recently used out, stores written through (arch/timing.md, "HBM
+/// cache (L2)").
+#[derive(Clone, Debug)]
+pub struct CacheSpec {
+    /// Bytes per chip, all slices.
+    pub capacity: Bytes,
+    /// Bandwidth per chip, all slices: each stack's port carries
+    /// `bw / stacks`.
+    pub bw: BytesPerCycle,
+    /// From a request reaching its slice to a hit's data leaving it.
+    pub hit: Cycles,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,6 +15,7 @@ pub mod dtype;
 pub mod fileio;
 pub mod ids;
 pub mod isa;
+pub mod limits;
 pub mod model;
 pub mod report;
 pub mod rng;

@@ -199,6 +199,19 @@ pub fn benchmarks() -> Vec<Benchmark> {
             measure: |c| figure(c, "memory_latency"),
         },
         Benchmark {
+            chip: "h100",
+            overrides: &[],
+            what: "L2 hit load-to-use latency, 64 B",
+            // The row's own HBM pair gives its clock: 690 cycles / 350 ns =
+            // 1.97 GHz, so L2 281 cycles = 142.5 ns.
+            measured: 281.0 * 350.0 / 690.0,
+            unit: "ns",
+            check: Check::Within(0.10),
+            source: "Hopper memory latency (pointer chase): L1 40, L2 281, HBM 690 cycles (HBM ~ 350 ns)",
+            sets: "the [noc] round trip and hbm.cache.hit_latency",
+            measure: |c| figure(c, "cache_latency"),
+        },
+        Benchmark {
             chip: "dgx-h100",
             overrides: &[],
             what: "NCCL all-reduce bus bandwidth, large messages, 8 GPUs",

@@ -20,7 +20,20 @@
 //! are the iSLIP allocators and input speedup, so both sizes saturate a
 //! little above BookSim's points.
 //!
-//! `cargo test --test booksim -- --nocapture` prints both curves side by side.
+//! Torus and ring (`torus_and_ring_match_booksim2`): the same network as an
+//! 8x8 torus (configs/chips/booksim-torus8x8.toml) and a 16-node ring
+//! (tests/chips/booksim-ring16.toml) with dimension-order routing and
+//! dateline VC classes, against BookSim2 runs of `dim_order_torus` made
+//! with tests/data/booksim2/torus/make-curves.sh (its configs and CSVs are
+//! beside it). Asserted: zero-load latency within 10%, saturation within
+//! 20%, and the accepted rate at offered 1.0 against BookSim's
+//! throughput-mode run (both fall below saturation on these networks) within
+//! 25%. The wider limits than the mesh's: with twice the mesh's channel-load
+//! bound, the torus saturates where BookSim's one-iteration iSLIP switch
+//! allocation limits it, which this model does not draw (arch/timing.md,
+//! "Validating against BookSim2").
+//!
+//! `cargo test --test booksim -- --nocapture` prints the curves side by side.
 
 mod simcommon;
 
@@ -48,8 +61,9 @@ struct Row {
     accepted: f64,
 }
 
-fn reference(flits: u64) -> Vec<Row> {
-    let path: PathBuf = manifest_path(&format!("tests/data/booksim2/booksim2-mesh8x8-uniform-p{flits}.csv"));
+/// The rows of a BookSim CSV (tests/data/booksim2/), all for `flits`-flit packets.
+fn reference(rel: &str, flits: u64) -> Vec<Row> {
+    let path: PathBuf = manifest_path(&format!("tests/data/booksim2/{rel}"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
             "cannot read the BookSim2 reference {}: {e}\n\
@@ -74,7 +88,6 @@ fn reference(flits: u64) -> Vec<Row> {
             }
         })
         .collect();
-    assert!(rows.len() >= 5, "{}: expected a latency curve, found {} rows", path.display(), rows.len());
     rows
 }
 
@@ -117,19 +130,20 @@ fn saturation(rows: &[Row]) -> f64 {
 }
 
 struct Curves {
+    net: &'static str,
     flits: u64,
     booksim: Vec<Row>,
     sim: Vec<Row>,
 }
 
-fn curves(chip: &Chip, flits: u64) -> Curves {
-    let booksim = reference(flits);
+/// Simulates BookSim's rates and `extra` ones on `chip`.
+fn curves(net: &'static str, chip: &Chip, flits: u64, booksim: Vec<Row>, extra: &[f64]) -> Curves {
+    assert!(booksim.len() >= 5, "{net}: expected a BookSim latency curve, found {} rows", booksim.len());
     let mut rates: Vec<f64> = booksim.iter().map(|r| r.rate).collect();
-    let extra: Vec<f64> =
-        EXTRA_RATES.iter().copied().filter(|&x| rates.iter().all(|&r| (r - x).abs() > 1e-9)).collect();
+    let extra: Vec<f64> = extra.iter().copied().filter(|&x| rates.iter().all(|&r| (r - x).abs() > 1e-9)).collect();
     rates.extend(extra);
     let sim = sweep(chip, flits, &rates);
-    let c = Curves { flits, booksim, sim };
+    let c = Curves { net, flits, booksim, sim };
     c.print();
     c
 }
@@ -137,8 +151,8 @@ fn curves(chip: &Chip, flits: u64) -> Curves {
 impl Curves {
     fn print(&self) {
         eprintln!(
-            "\n{}-flit packets, 8x8 mesh, uniform random (latency in cycles, rates in flits/node/cycle)",
-            self.flits
+            "\n{}-flit packets, {}, uniform random (latency in cycles, rates in flits/node/cycle)",
+            self.flits, self.net
         );
         eprintln!(
             "{:>8} | {:>12} {:>9} | {:>12} {:>9}",
@@ -178,8 +192,12 @@ impl Curves {
 fn mesh8x8_uniform_matches_booksim2() {
     let chip = shipped_chip("booksim-mesh8x8");
     assert_eq!(chip.noc.link_bw.0, FLIT as f64, "booksim-mesh8x8 must carry one 16-byte flit per link-cycle");
-    let p1 = curves(&chip, 1);
-    let p4 = curves(&chip, 4);
+    let mesh = |flits| {
+        let rows = reference(&format!("booksim2-mesh8x8-uniform-p{flits}.csv"), flits);
+        curves("8x8 mesh", &chip, flits, rows, &EXTRA_RATES)
+    };
+    let p1 = mesh(1);
+    let p4 = mesh(4);
 
     let mut failures = Vec::new();
     for c in [&p1, &p4] {
@@ -219,4 +237,94 @@ fn mesh8x8_uniform_matches_booksim2() {
         eprintln!("{}-flit first offered rate with latency > 2x zero-load: tilesim {s:.2}, BookSim {b:.2}", c.flits);
     }
     assert!(failures.is_empty(), "NoC model disagrees with BookSim2:\n  {}", failures.join("\n  "));
+}
+
+/// Offered rates simulated beyond BookSim's converged ones on the torus and
+/// ring, by network and packet size: just past this model's saturation
+/// (found with a finer sweep), then offered 1.0.
+fn torus_extra(name: &str, flits: u64) -> &'static [f64] {
+    match (name, flits) {
+        ("torus8x8", 1) => &[0.34, 0.35, 0.36, 1.0],
+        ("torus8x8", _) => &[0.65, 0.7, 0.72, 1.0],
+        ("ring16", 1) => &[0.18, 0.19, 1.0],
+        _ => &[0.36, 0.38, 0.4, 1.0],
+    }
+}
+
+/// Zero-load latency, saturation throughput and the accepted rate at
+/// offered 1.0 on the 8x8 torus and the 16-node ring, 1- and 4-flit packets.
+#[test]
+fn torus_and_ring_match_booksim2() {
+    let torus = shipped_chip("booksim-torus8x8");
+    let ring = simcommon::test_chip("booksim-ring16");
+    // BookSim's offered-1.0 throughput runs, by (k, n, packet size).
+    let saturated = reference_any("torus/booksim2-saturated.csv");
+    let mut all = Vec::new();
+    for (net, chip, name, k, n) in [("8x8 torus", &torus, "torus8x8", 8, 2), ("16-node ring", &ring, "ring16", 16, 1)] {
+        for flits in [1, 4] {
+            let rows = reference(&format!("torus/booksim2-{name}-uniform-p{flits}.csv"), flits);
+            let c = curves(net, chip, flits, rows, torus_extra(name, flits));
+            let at_one = saturated
+                .iter()
+                .find(|r| r.0 == (k, n, flits))
+                .unwrap_or_else(|| panic!("no offered-1.0 row for {name} p{flits}"))
+                .1;
+            all.push((c, at_one));
+        }
+    }
+    let mut failures = Vec::new();
+    for (c, at_one) in &all {
+        let what = format!("{}, {}-flit", c.net, c.flits);
+        let (s, b) = c.zero_load();
+        let e = rel(s, b);
+        eprintln!(
+            "{what} zero-load latency (0.02): tilesim {s:.2}, BookSim {b:.2}, error {:+.1}% (limit 10%)",
+            100.0 * e
+        );
+        if e.abs() > 0.10 {
+            failures.push(format!("{what} zero-load latency {s:.2} vs BookSim {b:.2} ({:+.1}%)", 100.0 * e));
+        }
+        let (s, b) = c.saturation();
+        let e = rel(s, b);
+        eprintln!("{what} saturation throughput: tilesim {s:.3}, BookSim {b:.3}, error {:+.1}% (limit 20%)", 100.0 * e);
+        if e.abs() > 0.20 {
+            failures.push(format!("{what} saturation {s:.3} vs BookSim {b:.3} ({:+.1}%)", 100.0 * e));
+        }
+        let (s, b) = c.knee();
+        eprintln!("{what} first offered rate with latency > 2x zero-load: tilesim {s:.2}, BookSim {b:.2}");
+        let top = c.sim.last().expect("rates");
+        assert!((top.rate - 1.0).abs() < 1e-9, "the last rate simulated is offered 1.0");
+        let e = rel(top.accepted, *at_one);
+        eprintln!(
+            "{what} accepted at offered 1.0: tilesim {:.3}, BookSim {at_one:.3}, error {:+.1}% (limit 25%)",
+            top.accepted,
+            100.0 * e
+        );
+        if e.abs() > 0.25 {
+            failures.push(format!(
+                "{what} accepted at 1.0 {:.3} vs BookSim {at_one:.3} ({:+.1}%)",
+                top.accepted,
+                100.0 * e
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "torus/ring NoC model disagrees with BookSim2:\n  {}", failures.join("\n  "));
+}
+
+/// ((k, n, packet size), accepted flits/node/cycle) of every row of a
+/// BookSim CSV.
+fn reference_any(rel: &str) -> Vec<((u64, u64, u64), f64)> {
+    let path = manifest_path(&format!("tests/data/booksim2/{rel}"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("empty CSV").split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no column {name}"));
+    let (ck, cn, cp, ca) = (col("k"), col("n"), col("packet_size"), col("accepted_flits_per_node_cycle"));
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            ((f[ck].parse().unwrap(), f[cn].parse().unwrap(), f[cp].parse().unwrap()), f[ca].parse().unwrap())
+        })
+        .collect()
 }

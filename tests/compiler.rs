@@ -116,16 +116,22 @@ fn decode_sits_at_or_above_the_floor_and_near_it_on_single_hbm_chips() {
         let floor = tilesim::report::compare::Row::floor(&c, &w, &plan, analytic::for_plan(&m, &w, &plan));
         let r = run(&m, &c, &w, &req);
         let ratio = r.seconds / floor.floor_seconds;
+        // Kernel launch gaps and collective calls are modelled software
+        // time (`[software]`), serial with the work on one chip: the
+        // hardware part of the step is what must sit near the floor.
+        let software = r.seconds * r.time.overhead;
+        let hardware = (r.seconds - software) / floor.floor_seconds;
         eprintln!(
-            "{mname} on {cname}: simulated {:.3} ms, floor {:.3} ms, {ratio:.3}x",
+            "{mname} on {cname}: simulated {:.3} ms ({:.3} ms software), floor {:.3} ms, {ratio:.3}x ({hardware:.3}x without software)",
             r.seconds * 1e3,
+            software * 1e3,
             floor.floor_seconds * 1e3
         );
         if ratio < 1.0 {
             failures.push(format!("{mname} on {cname} beats the floor: {ratio:.3}x"));
         }
-        if near && ratio > 1.25 {
-            failures.push(format!("{mname} on {cname} is {ratio:.3}x the floor (> 1.25x)"));
+        if near && hardware > 1.25 {
+            failures.push(format!("{mname} on {cname} is {hardware:.3}x the floor without software gaps (> 1.25x)"));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -96,13 +96,24 @@ fn member_groups(header: &Header, tile: TileId) -> Vec<u32> {
 fn fix(mut i: Instr, header: &Header, tile: TileId, depth: &mut usize, rng: &mut Rng) -> Option<Instr> {
     let tiles = header.tiles;
     let wrap = |t: &mut TileId| t.0 %= tiles;
+    // The checker bounds one transfer at 64 GiB (arch/limits.md).
+    let transfer = |b: &mut tilesim::units::Bytes| b.0 %= 1 << 36;
     match &mut i {
-        Instr::Load { mem, .. } | Instr::Store { mem, .. } => match mem {
-            Loc::Hbm { .. } | Loc::Dram { tile: None, .. } => {}
-            Loc::Dram { tile: Some(t), .. } | Loc::Sram { tile: t, .. } => wrap(t),
-        },
-        Instr::Send { to, .. } => wrap(to),
-        Instr::Recv { from, .. } => wrap(from),
+        Instr::Load { mem, bytes, .. } | Instr::Store { mem, bytes, .. } => {
+            transfer(bytes);
+            match mem {
+                Loc::Hbm { .. } | Loc::Dram { tile: None, .. } => {}
+                Loc::Dram { tile: Some(t), .. } | Loc::Sram { tile: t, .. } => wrap(t),
+            }
+        }
+        Instr::Send { to, bytes, .. } => {
+            transfer(bytes);
+            wrap(to)
+        }
+        Instr::Recv { from, bytes, .. } => {
+            transfer(bytes);
+            wrap(from)
+        }
         Instr::Barrier { group } => {
             let groups = member_groups(header, tile);
             if groups.is_empty() {
@@ -110,7 +121,8 @@ fn fix(mut i: Instr, header: &Header, tile: TileId, depth: &mut usize, rng: &mut
             }
             *group = Group(groups[rng.below(groups.len() as u64) as usize]);
         }
-        Instr::Mcast { group, .. } => {
+        Instr::Mcast { group, bytes, .. } => {
+            transfer(bytes);
             let groups: Vec<u32> = (0..header.groups.len() as u32)
                 .filter(|&g| header.groups[g as usize].iter().any(|&m| m != tile))
                 .collect();
@@ -119,8 +131,11 @@ fn fix(mut i: Instr, header: &Header, tile: TileId, depth: &mut usize, rng: &mut
             }
             *group = Group(groups[rng.below(groups.len() as u64) as usize]);
         }
+        // The checker bounds the loop product and the instructions issued
+        // (2^32 each): counts shrink with depth, 1 from depth 3 on.
         Instr::Loop { count } => {
-            count.0 = count.0.max(1);
+            let most = [1u64 << 16, 16, 4].get(*depth).copied().unwrap_or(1);
+            count.0 = 1 + count.0 % most;
             *depth += 1;
         }
         Instr::EndLoop {} => {
@@ -136,9 +151,12 @@ fn fix(mut i: Instr, header: &Header, tile: TileId, depth: &mut usize, rng: &mut
             }
         }
         Instr::Attn { q, ctx, heads, kv_heads, hd, .. } => {
-            for c in [q, ctx, heads, kv_heads, hd] {
+            for c in [&mut *q, &mut *ctx, &mut *heads, &mut *kv_heads, &mut *hd] {
                 c.0 %= 1 << 11;
             }
+            // kv_heads >= 1 dividing heads.
+            kv_heads.0 = kv_heads.0.max(1);
+            heads.0 = (heads.0 / kv_heads.0).max(1) * kv_heads.0;
         }
         Instr::Vec { n, .. } => n.0 %= 1 << 50,
         Instr::Wait { .. } | Instr::Delay { .. } => {}

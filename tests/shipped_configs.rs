@@ -313,6 +313,20 @@ fn expectations() -> Vec<Expect> {
             sys_bisection: Some(0.0),
             chip_link: Some(0.0),
         },
+        // BookSim2's torus twin of mesh88_lat (tests/data/booksim2/torus/):
+        // a k-ary 2-cube torus has 4k bisection channels ("Collective and
+        // NoC formulas"), k = 8; VCs do not change totals.
+        Expect {
+            chip: "booksim-torus8x8",
+            sram: 64.0 * MIB,
+            sram_bw: Some(64.0 * 4096.0 * 1e9),
+            mem: 0.0,
+            mem_bw: 0.0,
+            peak: &[(Dtype::Fp16, 64.0 * 2.0 * 1e9)],
+            noc_bisection: Some(4.0 * 8.0 * 16e9),
+            sys_bisection: Some(0.0),
+            chip_link: Some(0.0),
+        },
         // The same network with wrap-around links: a k-ary 2-cube torus has
         // 4k bisection channels ("Collective and NoC formulas"), k = 8.
         Expect {

@@ -1,12 +1,14 @@
-//! Properties of the simulator on random small chips and traces:
+//! Properties of the simulator on random small chips and traces (mesh,
+//! torus or ring NoCs, with or without virtual channels, dateline classes
+//! on tori and rings, with or without an HBM cache):
 //!
 //! - more resource never hurts: doubling the HBM bandwidth, the NoC link
 //!   bandwidth, the chip-link bandwidth, the MACs or the SRAM port never
 //!   makes a trace slower, for traces whose operations do not overlap (see
 //!   below);
 //! - conservation: every byte sent is received, every byte put into the
-//!   network comes out of it, and the memory counters equal the trace's
-//!   loads and stores;
+//!   network comes out of it, and the memory counters (DRAM plus cache hits)
+//!   equal the trace's loads and stores;
 //! - determinism: the same trace on the same chip gives identical results on
 //!   every run, also when two runs execute concurrently on two threads.
 //!
@@ -74,12 +76,24 @@ use tilesim::units::{Bytes, Cycles};
 
 // ----- random chips -----------------------------------------------------------
 
+/// The NoC of a random chip: a grid as a mesh or a torus, or its tiles
+/// as a ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Topo {
+    Mesh,
+    Torus,
+    Ring,
+}
+
 #[derive(Clone, Debug)]
 struct ChipParams {
     grid: (u32, u32),
-    torus: bool,
-    /// Virtual channels per router port (0: unbounded); meshes only.
+    topo: Topo,
+    /// Virtual channels per router port (0: unbounded); a torus or ring
+    /// needs two (its dateline classes), so 1 becomes 2 there.
     vcs: u32,
+    /// An HBM cache of this many KiB (`[hbm.cache]`; 0: none).
+    cache_kib: u32,
     chips: u32,
     link_bw: u32,
     router: u32,
@@ -99,6 +113,26 @@ impl ChipParams {
     fn toml(&self) -> String {
         let g = self.grid;
         let attach: Vec<String> = (0..self.stacks).map(|s| (s * (g.0 * g.1 - 1)).to_string()).collect();
+        let (topo, shape) = match self.topo {
+            Topo::Mesh => ("mesh", format!("grid = [{}, {}]", g.0, g.1)),
+            Topo::Torus => ("torus", format!("grid = [{}, {}]", g.0, g.1)),
+            Topo::Ring => ("ring", format!("tiles = {}", g.0 * g.1)),
+        };
+        let vcs = match (self.vcs, self.topo) {
+            (0, _) => String::new(),
+            (1, Topo::Torus | Topo::Ring) => "vcs = 2\ncredit_latency = \"1 cycle\"\n".to_string(),
+            (v, _) => format!("vcs = {v}\ncredit_latency = \"1 cycle\"\n"),
+        };
+        // The cache's bandwidth: twice the HBM's (it must be at least that).
+        let cache = if self.cache_kib > 0 {
+            format!(
+                "[hbm.cache]\ncapacity = \"{} KiB\"\nbandwidth = \"{} GB/s\"\nhit_latency = \"10 ns\"\n",
+                self.cache_kib,
+                2 * self.hbm_gbs
+            )
+        } else {
+            String::new()
+        };
         let system = if self.chips > 1 {
             format!(
                 "[system]\nchips = {}\ntopology = \"ring\"\nlink_bandwidth = \"{} GB/s\"\nlink_latency = \"200 ns\"\ngateway = 0\n",
@@ -123,7 +157,7 @@ dma_engines = {dma}
 
 [noc]
 topology = "{topo}"
-grid = [{gx}, {gy}]
+{shape}
 link_bandwidth = "{link_bw} B/cycle"
 router_latency = "{router} cycles"
 link_latency = "{link_latency} cycle"
@@ -153,23 +187,16 @@ trrd = "2.5 ns"
 trfc = "350 ns"
 trefi = "3.9 us"
 
+{cache}
 {system}"#,
             sram_bw = self.sram_bw,
             macs = self.macs,
             lanes = self.lanes,
             dma = self.dma,
-            topo = if self.torus { "torus" } else { "mesh" },
-            gx = g.0,
-            gy = g.1,
             link_bw = self.link_bw,
             router = self.router,
             link_latency = self.link_latency,
             packet = self.packet,
-            vcs = if self.vcs > 0 && !self.torus {
-                format!("vcs = {}\ncredit_latency = \"1 cycle\"\n", self.vcs)
-            } else {
-                String::new()
-            },
             stacks = self.stacks,
             cps = self.channels_per_stack,
             hbm = self.hbm_gbs,
@@ -185,10 +212,11 @@ trefi = "3.9 us"
 fn chip_params() -> impl Strategy<Value = ChipParams> {
     (
         (
-            prop_oneof![Just((2u32, 2u32)), Just((3, 2)), Just((2, 3)), Just((3, 3))],
-            any::<bool>(),
+            prop_oneof![Just((2u32, 2u32)), Just((3, 2)), Just((2, 3)), Just((3, 3)), Just((4, 2))],
+            prop::sample::select(vec![Topo::Mesh, Topo::Torus, Topo::Ring]),
             prop::sample::select(vec![0u32, 1, 2, 8]),
             1u32..=2,
+            prop::sample::select(vec![0u32, 0, 16, 256]),
         ),
         (
             prop::sample::select(vec![4u32, 8, 16, 32, 64]),
@@ -206,7 +234,7 @@ fn chip_params() -> impl Strategy<Value = ChipParams> {
     )
         .prop_map(
             |(
-                (grid, torus, vcs, chips),
+                (grid, topo, vcs, chips, cache_kib),
                 (link_bw, router, link_latency, packet),
                 (sram_bw, macs, lanes),
                 (dma, stacks, cps, hbm),
@@ -214,8 +242,9 @@ fn chip_params() -> impl Strategy<Value = ChipParams> {
             )| {
                 ChipParams {
                     grid,
-                    torus,
+                    topo,
                     vcs,
+                    cache_kib,
                     chips,
                     link_bw,
                     router,
@@ -271,9 +300,12 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     let tile = 0u32..64;
+    // Addresses in units of 64 B: half anywhere in 64 MiB, half in the first
+    // 4 KiB, so accesses overlap and an HBM cache has something to hit.
+    let addr = || prop_oneof![0u32..1 << 20, 0u32..64];
     prop_oneof![
-        2 => (tile.clone(), 0u32..1 << 20, 1u32..=32 * 1024).prop_map(|(tile, addr, bytes)| Op::Load { tile, addr, bytes }),
-        2 => (tile.clone(), 0u32..1 << 20, 1u32..=16 * 1024).prop_map(|(tile, addr, bytes)| Op::Store { tile, addr, bytes }),
+        2 => (tile.clone(), addr(), 1u32..=32 * 1024).prop_map(|(tile, addr, bytes)| Op::Load { tile, addr, bytes }),
+        2 => (tile.clone(), addr(), 1u32..=16 * 1024).prop_map(|(tile, addr, bytes)| Op::Store { tile, addr, bytes }),
         2 => (tile.clone(), 1u32..=8, 1u32..=256, 1u32..=256).prop_map(|(tile, m, n, k)| Op::Gemm { tile, m, n, k }),
         2 => (tile.clone(), 1u32..=4096).prop_map(|(tile, n)| Op::Vector { tile, n }),
         3 => (tile.clone(), tile, 1u32..=16 * 1024).prop_map(|(from, to, bytes)| Op::Send { from, to, bytes }),
@@ -503,7 +535,11 @@ proptest! {
         let (trace, e) = build(&chip, &ops);
         let s = sim(&chip, &trace);
         prop_assert_eq!(s.bytes.messages, e.sent);
-        prop_assert_eq!(s.bytes.memory_read, e.loaded);
+        // A cache serves some loads instead of the DRAM.
+        prop_assert_eq!(s.bytes.memory_read + s.bytes.cache_read, e.loaded);
+        if p.cache_kib == 0 {
+            prop_assert_eq!(s.bytes.cache_read, 0);
+        }
         prop_assert_eq!(s.bytes.memory_write, e.stored);
         let sends: Vec<u64> = s.tiles.iter().map(|t| t.sends).collect();
         let recvs: Vec<u64> = s.tiles.iter().map(|t| t.recvs).collect();
@@ -557,8 +593,9 @@ proptest! {
 fn generated_traces_exercise_every_path() {
     let p = ChipParams {
         grid: (2, 2),
-        torus: false,
+        topo: Topo::Mesh,
         vcs: 1,
+        cache_kib: 0,
         chips: 2,
         link_bw: 16,
         router: 1,
@@ -651,8 +688,9 @@ fn dram_channel_serves_in_arrival_order() {
 fn two_stack_load_not_slower_with_faster_hbm() {
     let p = ChipParams {
         grid: (2, 2),
-        torus: false,
+        topo: Topo::Mesh,
         vcs: 0,
+        cache_kib: 0,
         chips: 1,
         link_bw: 4,
         router: 1,
@@ -673,4 +711,75 @@ fn two_stack_load_not_slower_with_faster_hbm() {
     let base = sim(&chip, &trace).cycles.0;
     let faster = sim(&ChipParams { hbm_gbs: 512, ..p }.chip(), &trace).cycles.0;
     assert!(faster <= base, "HBM 512 GB/s: {faster} cycles, 256 GB/s: {base}");
+}
+
+/// Dimension-order routes over wrap-around links close a cycle of router
+/// ports in every ring; the dateline classes (two VCs per port, one per
+/// class) keep it from deadlocking. Every tile sends 4 KiB to every other
+/// tile at once, twice over, on an 8-node ring and a 4x4 torus with one VC
+/// per class, 64-byte packets and an 8-cycle credit loop, so ports fill and
+/// packets wait holding their VCs; every message must arrive.
+#[test]
+fn torus_and_ring_with_one_vc_per_class_do_not_deadlock() {
+    for (topo, shape) in [("ring", "tiles = 8"), ("torus", "grid = [4, 4]")] {
+        let text = format!(
+            r#"name = "dateline-{topo}"
+description = "all-to-all on a {topo} with two VCs per port"
+clock = "1 GHz"
+
+[tile]
+sram = "1 MiB"
+sram_bandwidth = "1024 B/cycle"
+macs_per_cycle = {{ fp16 = 16 }}
+vector_lanes = 8
+matrix_latency = "1 cycle"
+vector_latency = "1 cycle"
+dma_engines = 1
+
+[noc]
+topology = "{topo}"
+{shape}
+link_bandwidth = "16 B/cycle"
+router_latency = "3 cycles"
+link_latency = "1 cycle"
+inject_latency = "1 cycle"
+eject_latency = "1 cycle"
+packet = "64 B"
+vcs = 2
+credit_latency = "8 cycles"
+"#
+        );
+        let chip = chip_from_str(&format!("dateline-{topo}.toml"), &text);
+        let n = chip.total_tiles();
+        let (bytes, rounds) = (Bytes(4096), 2u32);
+        let mut progs: Vec<Vec<Instr>> = vec![Vec::new(); n as usize];
+        for round in 0..rounds {
+            for from in 0..n {
+                for to in (0..n).filter(|&t| t != from) {
+                    let tag = Tag(round * n * n + from * n + to);
+                    progs[from as usize].push(Instr::Send {
+                        tok: Token(0),
+                        to: TileId(to),
+                        tag,
+                        sram: SramAddr(0),
+                        bytes,
+                    });
+                    progs[to as usize].push(Instr::Recv {
+                        tok: Token(1),
+                        from: TileId(from),
+                        tag,
+                        sram: SramAddr(0),
+                        bytes,
+                    });
+                }
+            }
+        }
+        for p in &mut progs {
+            p.extend([Instr::Wait { tok: Token(0) }, Instr::Wait { tok: Token(1) }]);
+        }
+        let streams = progs.into_iter().enumerate().map(|(t, p)| (TileId(t as u32), p)).collect();
+        let s = sim(&chip, &trace_of(&chip, None, streams, "all-to-all"));
+        let expected = (rounds * n * (n - 1)) as u64 * bytes.0;
+        assert_eq!(s.bytes.messages, expected, "{topo}: every message delivered");
+    }
 }

@@ -179,3 +179,101 @@ fn virtual_channel_example() {
     assert_eq!(stream(&eight, 32) - stream(&eight, 16), 16 * 4);
     assert_eq!(stream(&one, 32) - stream(&one, 16), 16 * 12);
 }
+
+/// An 8-node ring with booksim-mesh8x8's routers and links and `vcs` VCs
+/// per port: the chip of the "Torus and ring VCs" examples.
+fn ring8(vcs: u32) -> Chip {
+    let text = tilesim::config::shipped::get(tilesim::config::shipped::Kind::Chip, "booksim-torus8x8").unwrap();
+    let text = text
+        .replace("topology = \"torus\"", "topology = \"ring\"")
+        .replace("grid = [8, 8]", "tiles = 8")
+        .replace("vcs = 8 ", &format!("vcs = {vcs} "));
+    chip_from_str("ring8", &text)
+}
+
+/// "Torus and ring VCs": the dateline class of each hop of a route on the
+/// 8-node ring, chosen where the route enters the ring and kept along it
+/// (class 1 when its start coordinate is above its end).
+#[test]
+fn dateline_class_example() {
+    use tilesim::sim::network::{End, Network};
+    let chip = ring8(2);
+    let net = Network::new(&chip);
+    let classes = |from: u32, to: u32| {
+        let mut route = Vec::new();
+        net.route(End::Tile(TileId(from)), End::Tile(TileId(to)), &mut route);
+        // Inject link, router-to-router links, eject link.
+        let hops: Vec<(u32, u32)> =
+            route.iter().map(|l| (net.links[l.index()].from.0, net.links[l.index()].to.0)).collect();
+        let classes: Vec<u8> = (0..route.len()).map(|h| net.vc_class(&route, h)).collect();
+        (hops[1..hops.len() - 1].to_vec(), classes[1..classes.len() - 1].to_vec())
+    };
+    // 6 -> 1 the positive way, across the wrap-around link 7 -> 0: class 1.
+    assert_eq!(classes(6, 1), (vec![(6, 7), (7, 0), (0, 1)], vec![1, 1, 1]));
+    // 1 -> 6 the negative way, across 0 -> 7: start 1 < end 6, class 0.
+    assert_eq!(classes(1, 6), (vec![(1, 0), (0, 7), (7, 6)], vec![0, 0, 0]));
+    // Without the wrap-around link: positive 2 -> 5 class 0, negative 5 -> 2 class 1.
+    assert_eq!(classes(2, 5).1, vec![0, 0, 0]);
+    assert_eq!(classes(5, 2).1, vec![1, 1, 1]);
+    // Halfway round, the way depends on the start's parity: 0 -> 4 positive, 1 -> 5 negative.
+    assert_eq!(classes(0, 4).0, vec![(0, 1), (1, 2), (2, 3), (3, 4)]);
+    assert_eq!(classes(1, 5).0, vec![(1, 0), (0, 7), (7, 6), (6, 5)]);
+}
+
+/// "Torus and ring VCs": two streams of 64-byte packets into tile 1 through
+/// router 1's port from router 0, one in each class: tile 0 -> 1 (class 0)
+/// and tile 7 -> 1 (across the wrap-around link, class 1). With one VC per
+/// class each stream runs at the one-VC pace of the mesh example, 12 cycles
+/// a packet, and neither waits for the other's VC.
+#[test]
+fn dateline_classes_share_a_port_example() {
+    let chip = ring8(2);
+    let stream = |from: &[u32], packets: u64| {
+        let bytes = packets * 64;
+        let mut streams: Vec<(TileId, Vec<Instr>)> =
+            from.iter().map(|&f| (TileId(f), vec![send(1, bytes), wait(0)])).collect();
+        let mut sink = Vec::new();
+        for &f in from {
+            sink.push(Instr::Recv {
+                tok: Token(1),
+                from: TileId(f),
+                tag: Tag(0),
+                sram: SramAddr(0),
+                bytes: Bytes(bytes),
+            });
+        }
+        sink.push(wait(1));
+        streams.push((TileId(1), sink));
+        run(&chip, &trace_of(&chip, None, streams, "streams")).cycles.0
+    };
+    assert_eq!(stream(&[0], 32) - stream(&[0], 16), 16 * 12);
+    assert_eq!(stream(&[7], 32) - stream(&[7], 16), 16 * 12);
+    // 2 KiB each: alone 386 and 390 cycles; together still 390.
+    assert_eq!((stream(&[0], 32), stream(&[7], 32), stream(&[0, 7], 32)), (386, 390, 390));
+}
+
+/// mini-mesh with a 1 MiB HBM cache of 512 GB/s and a 20 ns hit latency:
+/// the chip of the "HBM cache (L2)" examples.
+fn mini_l2() -> Chip {
+    let text = tilesim::config::shipped::get(tilesim::config::shipped::Kind::Chip, "mini-mesh").unwrap();
+    let cache = "\n[hbm.cache]\ncapacity = \"1 MiB\"\nbandwidth = \"512 GB/s\"\nhit_latency = \"20 ns\"\n";
+    chip_from_str("mini-mesh + L2", &format!("{text}{cache}"))
+}
+
+/// "HBM cache (L2)": from tile 4 (at stack 0's router), 64 B at hbm:0
+/// misses (100 cycles, as without the cache), the same load again hits (34
+/// cycles), and a load issued while the miss is in flight waits for its fill.
+#[test]
+fn l2_examples() {
+    let c = mini_l2();
+    let at4 = |prog: Vec<Instr>| run(&c, &trace_of(&c, None, vec![(TileId(4), prog)], "l2"));
+    let miss = at4(vec![load(0, 64), wait(0)]);
+    assert_eq!((miss.cycles.0, miss.bytes.cache_read), (100, 0));
+    let hit = at4(vec![load(0, 64), wait(0), load(0, 64), wait(0)]);
+    assert_eq!((hit.cycles.0, hit.bytes.cache_read, hit.bytes.memory_read), (134, 64, 64));
+    // Two loads in the same cycle on two tokens: the second finds the first's
+    // fill in flight and takes its data when it lands.
+    let two = Instr::Load { tok: Token(1), mem: Loc::Hbm { addr: 0 }, sram: SramAddr(64), bytes: Bytes(64) };
+    let merged = at4(vec![load(0, 64), two, wait(0), wait(1)]);
+    assert_eq!((merged.cycles.0, merged.bytes.cache_read, merged.bytes.memory_read), (101, 64, 64));
+}

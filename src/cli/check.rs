@@ -1,6 +1,7 @@
 //! `tilesim check`: validate configs and traces, reporting every failure.
 
 use super::CliError;
+use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 use tilesim::chip::Chip;
@@ -21,7 +22,7 @@ pub fn run(files: &[std::path::PathBuf], verbose: bool, chip: Option<&str>) -> R
             Ok(summary) => super::out(&format!("ok    {}  {summary}\n", f.display()))?,
             Err(e) => {
                 failed += 1;
-                eprintln!("error: {e}");
+                eprintln!("error: {}", tilesim::limits::cap_message(&e.to_string()));
             }
         }
     }
@@ -31,10 +32,67 @@ pub fn run(files: &[std::path::PathBuf], verbose: bool, chip: Option<&str>) -> R
     Ok(ExitCode::SUCCESS)
 }
 
+/// What a file to check holds.
+enum Input {
+    Config(String),
+    Trace(Box<dyn Read + Send>),
+}
+
+/// Opens `path` once and decides from its name, else its first bytes,
+/// whether it is a config or a trace (so `-`, `/dev/stdin` and pipes work:
+/// the bytes sniffed are handed on, nothing is reopened).
+fn sniff(path: &Path) -> Result<Input, CliError> {
+    let name = path.display().to_string();
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if ext == "toml" {
+        return Ok(Input::Config(config::read(path)?));
+    }
+    let io_err = |e: std::io::Error| TraceError::new(Location::file(&name), TraceErrorKind::Io(e.to_string()));
+    let mut f = tilesim::fileio::open_input(path).map_err(io_err)?;
+    let mut head = vec![0u8; 4096];
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_err(e).into()),
+        }
+    }
+    head.truncate(n);
+    let whole: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(head.clone()).chain(f));
+    if ext == "trace" || ext == "tbin" || looks_like_trace(&head) || !looks_like_toml(&head) {
+        return Ok(Input::Trace(whole));
+    }
+    Ok(Input::Config(config::read_from(&name, whole)?))
+}
+
+fn looks_like_trace(head: &[u8]) -> bool {
+    if head.starts_with(&trace::BINARY_MAGIC[..7]) {
+        return true;
+    }
+    let text = String::from_utf8_lossy(head);
+    let first = text.lines().map(|l| l.split('#').next().unwrap_or("").trim()).find(|l| !l.is_empty());
+    first.is_some_and(|l| l.split_whitespace().next() == Some(trace::TEXT_MAGIC))
+}
+
+/// A first line that is a TOML table header or `key = value`.
+fn looks_like_toml(head: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(head);
+    let first = text.lines().map(|l| l.split('#').next().unwrap_or("").trim()).find(|l| !l.is_empty());
+    first.is_some_and(|l| {
+        l.starts_with('[')
+            || l.split_once('=').is_some_and(|(k, _)| {
+                let k = k.trim();
+                !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || "_-.\"' ".contains(c))
+            })
+    })
+}
+
 fn check_one(path: &Path, verbose: bool, forced_chip: Option<&Chip>) -> Result<String, CliError> {
     let name = path.display().to_string();
-    if path.extension().is_some_and(|e| e == "toml") {
-        let text = config::read(path)?;
+    let input = sniff(path)?;
+    if let Input::Config(text) = input {
         match config::detect_kind(&text) {
             Some(Kind::Chip) => {
                 let c = chip_cfg::load_str(&name, &text)?;
@@ -63,7 +121,8 @@ fn check_one(path: &Path, verbose: bool, forced_chip: Option<&Chip>) -> Result<S
             },
         }
     } else {
-        check_trace(path, forced_chip)
+        let Input::Trace(f) = input else { unreachable!("configs are handled above") };
+        check_trace(&name, f, forced_chip)
     }
 }
 
@@ -75,8 +134,8 @@ fn summary(line: String, totals: Option<String>) -> String {
     }
 }
 
-fn check_trace(path: &Path, forced_chip: Option<&Chip>) -> Result<String, CliError> {
-    let mut src = trace::open(path)?;
+fn check_trace(name: &str, f: Box<dyn Read + Send>, forced_chip: Option<&Chip>) -> Result<String, CliError> {
+    let mut src = trace::open_reader(name, f)?;
     let header = src.header().clone();
     let shipped;
     let chip = match forced_chip {

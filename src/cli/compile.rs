@@ -51,6 +51,7 @@ fn with_strategy(a: &WorkloadArgs, strategy: Option<compiler::Strategy>) -> Plan
 }
 
 pub fn compile(a: &CompileArgs) -> Result<ExitCode, CliError> {
+    super::not_input(&a.output, &[&a.model, &a.chip])?;
     let model = sliced(super::load_model(&a.model)?, &a.workload)?;
     let chip = super::load_chip(&a.chip)?;
     let w = workload(&a.workload, &model)?;

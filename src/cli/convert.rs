@@ -13,6 +13,7 @@ pub fn run(input: &Path, output: &Path, to: Option<FormatArg>) -> Result<ExitCod
         None => Format::Text,
     };
     let out_err = |e: std::io::Error| CliError::Output { path: output.display().to_string(), message: e.to_string() };
+    super::not_input(output, &[&input.display().to_string()])?;
     let mut src = trace::open(input)?;
     let mut sink = trace::create(output, format).map_err(out_err)?;
     sink.header(src.header()).map_err(out_err)?;

@@ -20,6 +20,7 @@ pub fn write_trace(output: &Path, header: &Header, streams: &[(TileId, Vec<Instr
 pub fn run(cmd: GenCommand) -> Result<ExitCode, CliError> {
     let (output, made) = match cmd {
         GenCommand::Traffic { chip, pattern, rate, packet_flits, flit_bytes, cycles, seed, output } => {
+            super::not_input(&output, &[&chip])?;
             let chip = super::load_chip(&chip)?;
             let pattern = synth::traffic::Pattern::parse(&pattern).map_err(CliError::Usage)?;
             if packet_flits == 0 || flit_bytes == 0 || cycles == 0 {
@@ -28,6 +29,7 @@ pub fn run(cmd: GenCommand) -> Result<ExitCode, CliError> {
             (output, synth::traffic_trace(&chip, pattern, rate, packet_flits, flit_bytes, cycles, seed))
         }
         GenCommand::Allreduce { chip, algorithm, bytes, output } => {
+            super::not_input(&output, &[&chip])?;
             let chip = super::load_chip(&chip)?;
             (output, synth::allreduce_trace(&chip, &algorithm, bytes))
         }

@@ -23,13 +23,25 @@ use std::process::ExitCode;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Memory a command may plan to use (e.g. 8GiB); larger configs and
+    /// traces are refused with the estimate (arch/limits.md).
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_max_memory)]
+    pub max_memory: Option<u64>,
+}
+
+fn parse_max_memory(s: &str) -> Result<u64, String> {
+    let size = tilesim::config::quantity::Size::parse(s)?;
+    if size.0 < 1.0 || size.0 > u64::MAX as f64 {
+        return Err(format!("expected a size of at least 1 B, found \"{s}\""));
+    }
+    Ok(size.bytes())
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Validate chip configs, model configs and traces; exit 0 when all are valid.
     Check {
-        /// Config (.toml) and trace files.
+        /// Config (.toml) and trace files; `-` for standard input.
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Print derived totals for chips and models.
@@ -294,6 +306,27 @@ pub fn out(text: &str) -> Result<(), CliError> {
         .map_err(|e| CliError::Output { path: "standard output".into(), message: e.to_string() })
 }
 
+/// Opens the output `path` (`-`: standard output) after checking it is
+/// none of `inputs` (paths or shipped names; names that are no file are
+/// skipped): an output never replaces an input, a device node or a symlink
+/// (tilesim::fileio).
+pub fn output(path: &std::path::Path, inputs: &[&str]) -> Result<tilesim::fileio::Output, CliError> {
+    let paths: Vec<&std::path::Path> = inputs.iter().map(std::path::Path::new).collect();
+    tilesim::fileio::check_not_input(path, &paths).map_err(CliError::Usage)?;
+    tilesim::fileio::create(path).map_err(|e| output_error(path, e))
+}
+
+/// An output error, exit 1.
+pub fn output_error(path: &std::path::Path, e: std::io::Error) -> CliError {
+    CliError::Output { path: path.display().to_string(), message: e.to_string() }
+}
+
+/// Refuses an output that is an input, before anything is written.
+pub fn not_input(path: &std::path::Path, inputs: &[&str]) -> Result<(), CliError> {
+    let paths: Vec<&std::path::Path> = inputs.iter().map(std::path::Path::new).collect();
+    tilesim::fileio::check_not_input(path, &paths).map_err(CliError::Usage)
+}
+
 /// Resolves and loads a chip by shipped name or path.
 pub fn load_chip(arg: &str) -> Result<tilesim::chip::Chip, CliError> {
     let (file, text) = tilesim::config::shipped::resolve(tilesim::config::shipped::Kind::Chip, arg)?;
@@ -307,6 +340,9 @@ pub fn load_model(arg: &str) -> Result<tilesim::model::Model, CliError> {
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    if let Some(m) = cli.max_memory {
+        tilesim::limits::set_max_memory(m);
+    }
     match cli.command {
         Command::Check { files, verbose, chip } => check::run(&files, verbose, chip.as_deref()),
         Command::List => list::list(),
@@ -322,6 +358,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Serve(a) => serve::run(&a),
         Command::Characterize { chip, json } => {
             let c = load_chip(&chip)?;
+            tilesim::sim::budget::check_chip(&c).map_err(|m| CliError::Usage(format!("{chip}: {m}")))?;
             let r = tilesim::characterize::characterize(&c)?;
             if json {
                 out(&format!("{}\n", serde_json::to_string_pretty(&r).expect("serialises")))?;

@@ -4,7 +4,6 @@ use super::CliError;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tilesim::fileio::AtomicFile;
 use tilesim::report::{csv, plot};
 
 #[derive(Args, Debug)]
@@ -39,9 +38,11 @@ pub struct PlotArgs {
 
 pub fn run(a: &PlotArgs) -> Result<ExitCode, CliError> {
     let name = a.input.display().to_string();
-    let text = if name == "-" { std::io::read_to_string(std::io::stdin()) } else { std::fs::read_to_string(&a.input) }
-        .map_err(|e| CliError::Usage(format!("{name}: cannot read: {e}")))?;
-    let table = csv::parse(&text).map_err(|(line, m)| CliError::Usage(format!("{name}:{line}: {m}")))?;
+    super::not_input(&a.output, &[&name])?;
+    let table = csv::read(&a.input).map_err(|(line, m)| match line {
+        Some(line) => CliError::Usage(format!("{name}:{line}: {m}")),
+        None => CliError::Usage(format!("{name}: {m}")),
+    })?;
     let filters = a
         .filters
         .iter()
@@ -60,8 +61,8 @@ pub fn run(a: &PlotArgs) -> Result<ExitCode, CliError> {
         title: a.title.clone(),
     };
     let (chart, skipped) = plot::from_table(&table, &sel).map_err(|m| CliError::Usage(format!("{name}: {m}")))?;
-    let err = |e: std::io::Error| CliError::Output { path: a.output.display().to_string(), message: e.to_string() };
-    let mut f = AtomicFile::create(&a.output).map_err(err)?;
+    let err = |e: std::io::Error| super::output_error(&a.output, e);
+    let mut f = super::output(&a.output, &[&name])?;
     std::io::Write::write_all(&mut f, chart.svg().as_bytes()).map_err(err)?;
     f.commit().map_err(err)?;
     let points: usize = chart.series.iter().map(|s| s.points.len()).sum();

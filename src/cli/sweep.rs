@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 use tilesim::config::overrides;
 use tilesim::config::shipped::{self, Kind};
-use tilesim::fileio::AtomicFile;
+use tilesim::fileio::Output;
 use tilesim::sweep::{self, Axes, Shard, Space, Status, SweepRow};
 
 #[derive(Args, Debug)]
@@ -75,7 +75,7 @@ pub struct SweepArgs {
     #[arg(long)]
     pub floor_only: bool,
     /// Worker threads (default: the number of cores).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=tilesim::limits::MAX_JOBS as i64))]
     pub jobs: Option<u32>,
     /// Run only the points whose index is K modulo N (a job-array task).
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
@@ -101,7 +101,7 @@ fn parse_shard(s: &str) -> Result<Shard, String> {
 /// Where the rows go.
 enum Out {
     Stdout(std::io::StdoutLock<'static>),
-    File(AtomicFile),
+    File(Output),
 }
 
 impl Out {
@@ -164,6 +164,10 @@ fn space(a: &SweepArgs) -> Result<Space, CliError> {
 }
 
 pub fn run(a: &SweepArgs) -> Result<ExitCode, CliError> {
+    if let Some(p) = &a.output {
+        let inputs: Vec<&str> = a.chips.iter().chain(&a.models).map(String::as_str).collect();
+        super::not_input(p, &inputs)?;
+    }
     let space = space(a)?;
     let shard = a.shard.unwrap_or(Shard::ALL);
     let jobs = match a.jobs {
@@ -176,7 +180,7 @@ pub fn run(a: &SweepArgs) -> Result<ExitCode, CliError> {
     let path = a.output.as_ref().map_or("standard output".to_string(), |p| p.display().to_string());
     let err = |e: std::io::Error| CliError::Output { path: path.clone(), message: e.to_string() };
     let mut out = match &a.output {
-        Some(p) => Out::File(AtomicFile::create(p).map_err(err)?),
+        Some(p) => Out::File(tilesim::fileio::create(p).map_err(err)?),
         None => Out::Stdout(std::io::stdout().lock()),
     };
     if a.format == SweepFormat::Csv {

@@ -264,6 +264,7 @@ fn check_tp(m: &Model, tp: u32) -> Result<(), String> {
 /// the model and KV cache fit on, pipelined. The chips left over serve the
 /// batch as independent replicas.
 pub fn choose(m: &Model, w: &Workload, chip: &Chip, req: &PlanRequest) -> Result<Plan, CompileError> {
+    check_request(m, chip, req)?;
     let chips = chip.system.chips;
     let home = Home::of(chip);
     let (strategy, strategy_reason) = match req.strategy {
@@ -355,8 +356,9 @@ pub fn choose(m: &Model, w: &Workload, chip: &Chip, req: &PlanRequest) -> Result
             last_err = Some(e);
             continue;
         }
-        if tp * pp > chips || tp * pp == 0 {
-            last_err = Some(format!("tp x pp = {} does not fit the {chips} chips of `{}`", tp * pp, chip.name));
+        let used = tp as u64 * pp as u64;
+        if used > chips as u64 || used == 0 {
+            last_err = Some(format!("tp x pp = {used} does not fit the {chips} chips of `{}`", chip.name));
             continue;
         }
         if pp as u64 > m.layers {
@@ -475,6 +477,37 @@ fn choose_regions(
     Some(best.1)
 }
 
+/// Checks the requested degrees and steps before any arithmetic uses them:
+/// each at least 1 (no division by zero), a degree no more than the chips
+/// (and pp no more than the layers), steps at most `MAX_STEPS`.
+fn check_request(m: &Model, chip: &Chip, req: &PlanRequest) -> Result<(), CompileError> {
+    let chips = chip.system.chips;
+    for (flag, v) in [("--tp", req.tp), ("--pp", req.pp), ("--ep", req.ep)] {
+        match v {
+            Some(0) => return Err(CompileError::Plan(format!("{flag} must be at least 1, found 0"))),
+            Some(d) if d > chips => {
+                return Err(CompileError::Plan(format!(
+                    "{flag} {d} exceeds the {chips} chip{} of `{}`",
+                    if chips == 1 { "" } else { "s" },
+                    chip.name
+                )));
+            }
+            _ => {}
+        }
+    }
+    if let Some(pp) = req.pp.filter(|&p| p as u64 > m.layers) {
+        return Err(CompileError::Plan(format!("--pp {pp} exceeds the model's {} layers", m.layers)));
+    }
+    match req.steps {
+        Some(0) => Err(CompileError::Plan("--steps must be at least 1".into())),
+        Some(s) if s > crate::limits::MAX_STEPS => Err(CompileError::Plan(format!(
+            "--steps must be at most {} (arch/limits.md), found {s}",
+            crate::limits::MAX_STEPS
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// The message for a model that fits no plan: what is needed, what there
 /// is, and what would fit.
 fn does_not_fit(m: &Model, w: &Workload, chip: &Chip, req: &PlanRequest) -> CompileError {
@@ -489,7 +522,7 @@ fn does_not_fit(m: &Model, w: &Workload, chip: &Chip, req: &PlanRequest) -> Comp
     let pp = req.pp.unwrap_or((chips / tp).max(1)).min(m.layers as u32);
     let f = fit(m, w, chip, tp, pp, w.batch);
     let buffers = buffer_bytes(m, w, chip, tp, w.batch);
-    let n = (tp * pp) as f64;
+    let n = (tp as u64 * pp as u64) as f64;
     let total_need = f.total * tp as f64;
     let total_have = f.have * n;
     let medium = Home::of(chip).name();
@@ -511,7 +544,7 @@ fn does_not_fit(m: &Model, w: &Workload, chip: &Chip, req: &PlanRequest) -> Comp
         } else {
             String::new()
         },
-        tp * pp,
+        tp as u64 * pp as u64,
         human_bytes(total_need),
         human_bytes(total_have),
     );

@@ -123,11 +123,36 @@ impl Workload {
 
     /// Checks the numbers make sense together.
     pub fn validate(&self) -> Result<(), String> {
+        use crate::limits as lim;
         if self.batch == 0 {
             return Err("--batch must be at least 1".into());
         }
         if self.spec == 0 {
             return Err("--spec must be at least 1 (1 = no speculative decoding)".into());
+        }
+        for (flag, v, max) in [
+            ("--batch", self.batch, lim::MAX_BATCH),
+            ("--context", self.context, lim::MAX_CONTEXT),
+            ("--prompt", self.prompt, lim::MAX_PROMPT),
+            ("--spec", self.spec, lim::MAX_SPEC),
+        ] {
+            if v > max {
+                return Err(format!("{flag} must be at most {max} (arch/limits.md), found {v}"));
+            }
+        }
+        let tokens = self.batch * self.tokens_per_user();
+        if tokens > lim::MAX_TOKENS_PER_PASS {
+            let per_user = if self.phase == Phase::Decode { "--spec" } else { "--prompt" };
+            return Err(format!(
+                "--batch {} x {per_user} {} is {tokens} tokens in one pass, more than the {} allowed \
+                 (arch/limits.md)",
+                self.batch,
+                self.tokens_per_user(),
+                lim::MAX_TOKENS_PER_PASS
+            ));
+        }
+        if !self.accept_rate.is_finite() || !self.kv_keep.is_finite() {
+            return Err("--accept-rate and --kv-keep must be finite numbers".into());
         }
         if !(self.kv_keep > 0.0 && self.kv_keep <= 1.0) {
             return Err(format!("--kv-keep must be in (0, 1], found {}", self.kv_keep));

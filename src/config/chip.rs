@@ -4,10 +4,11 @@
 use super::quantity::{Frequency, Power, Rate, Size, Time};
 use super::{ConfigError, Invalid, invalid, locate, parse_toml};
 use crate::chip::{
-    Chip, CollectiveKind, Cost, DramSpec, DramTiming, Memory, NocSpec, NocTopology, Software, SystemSpec,
+    CacheSpec, Chip, CollectiveKind, Cost, DramSpec, DramTiming, Memory, NocSpec, NocTopology, Software, SystemSpec,
     SystemTopology, TileSpec,
 };
 use crate::dtype::Dtype;
+use crate::limits as lim;
 use crate::units::{Bytes, BytesPerCycle, Cycles};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -96,7 +97,7 @@ pub struct NocFile {
     /// mesh, torus, ring, crossbar or fat-tree.
     pub topology: NocKind,
     /// [x, y] tiles, for mesh and torus.
-    pub grid: Option<[u32; 2]>,
+    pub grid: Option<Grid>,
     /// Tile count, for ring, crossbar and fat-tree.
     pub tiles: Option<u32>,
     /// Ports per switch, for fat-tree.
@@ -117,7 +118,9 @@ pub struct NocFile {
     /// from when its head enters the port until its tail has left the
     /// router and that credit is back (`credit_latency` later); a link
     /// whose downstream port has no free VC holds the packet upstream.
-    /// Absent: unbounded buffering (no back-pressure).
+    /// On a torus or ring (at least 2) router-to-router ports split them
+    /// into two dateline classes. Absent: unbounded buffering (no
+    /// back-pressure).
     pub vcs: Option<u32>,
     /// The credit loop (time): from a packet's tail leaving a router to the
     /// upstream router sending a new packet through the freed VC (credit
@@ -164,6 +167,22 @@ pub struct HbmFile {
     /// ignored names are errors. Default: spread evenly over the tiles.
     pub attach: Option<Vec<u32>>,
     pub timing: TimingFile,
+    /// A cache in front of the stacks, a GPU's L2 (omit for none).
+    pub cache: Option<HbmCacheFile>,
+}
+
+/// A last-level cache in front of HBM: one slice per stack holding that
+/// stack's addresses, least recently used out, stores written through.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HbmCacheFile {
+    /// Capacity per chip, all slices (size).
+    pub capacity: Size,
+    /// Bandwidth per chip, all slices (bandwidth); each stack's port to the
+    /// NoC carries a slice's share. At least `hbm.bandwidth`.
+    pub bandwidth: Rate,
+    /// From a request reaching its slice to a hit's data leaving it (time).
+    pub hit_latency: Time,
 }
 
 #[derive(Debug, Deserialize)]
@@ -200,7 +219,7 @@ pub struct SystemFile {
     /// switch, ring, torus, fully-connected or dragonfly.
     pub topology: SystemKind,
     /// [x, y] chips, for torus.
-    pub grid: Option<[u32; 2]>,
+    pub grid: Option<Grid>,
     /// Chips per group, for dragonfly.
     pub group_size: Option<u32>,
     /// Bandwidth per direction of each chip link; for a switch, of each
@@ -254,12 +273,63 @@ fn rate_names(macs: &[(Dtype, u64)]) -> String {
     macs.iter().map(|(d, m)| format!("{d} = {m}")).collect::<Vec<_>>().join(", ")
 }
 
-fn positive_rate(field: &str, r: Rate) -> Result<(), Invalid> {
-    if r.0 > 0.0 { Ok(()) } else { Err(invalid(field, "must be a positive bandwidth, found 0")) }
+/// A bandwidth: positive, physically plausible (1 MB/s ..= 1 EB/s) and, at
+/// the clock, 1/1024 ..= 2^24 bytes per cycle (arch/limits.md).
+fn rate(field: &str, r: Rate, hz: f64) -> Result<BytesPerCycle, Invalid> {
+    if r.0 <= 0.0 {
+        return Err(invalid(field, "must be a positive bandwidth, found 0"));
+    }
+    let bps = r.bytes_per_second(hz);
+    if !(lim::MIN_RATE_BPS..=lim::MAX_RATE_BPS).contains(&bps) {
+        return Err(invalid(field, format!("is {bps:.3e} B/s, outside the plausible 1 MB/s ..= 1 EB/s")));
+    }
+    let per_cycle = r.bytes_per_cycle(hz);
+    if !(lim::MIN_RATE_PER_CYCLE..=lim::MAX_RATE_PER_CYCLE).contains(&per_cycle) {
+        return Err(invalid(
+            field,
+            format!("is {per_cycle:.3e} bytes per cycle at the clock, outside 1/1024 ..= 2^24 (1/1024-cycle ticks)"),
+        ));
+    }
+    Ok(BytesPerCycle(per_cycle))
+}
+
+/// One channel's share of a memory's bandwidth, itself at least 1/1024
+/// byte per cycle.
+fn channel_rate(field: &str, total: BytesPerCycle, channels: u32) -> Result<BytesPerCycle, Invalid> {
+    let per = total.0 / channels as f64;
+    if per < lim::MIN_RATE_PER_CYCLE {
+        return Err(invalid(
+            field,
+            format!("gives each of the {channels} channels {per:.3e} bytes per cycle, less than 1/1024"),
+        ));
+    }
+    Ok(BytesPerCycle(per))
 }
 
 fn positive_size(field: &str, s: Size) -> Result<Bytes, Invalid> {
     if s.bytes() > 0 { Ok(Bytes(s.bytes())) } else { Err(invalid(field, "must be a positive size, found 0")) }
+}
+
+/// A size in `min..=max` bytes.
+fn size_in(field: &str, s: Size, min: u64, max: u64) -> Result<Bytes, Invalid> {
+    if s.0 > max as f64 {
+        let most = crate::units::human_bytes(max as f64);
+        return Err(invalid(field, format!("is {:.3e} B, more than the {most} allowed", s.0)));
+    }
+    let b = positive_size(field, s)?;
+    if b.0 < min {
+        return Err(invalid(field, format!("is {} B, less than the {min} B allowed", b.0)));
+    }
+    Ok(b)
+}
+
+/// A latency or timing: at most 1 s (arch/limits.md), in whole cycles.
+fn latency(field: &str, t: Time, hz: f64) -> Result<Cycles, Invalid> {
+    let seconds = t.cycles(hz) / hz;
+    if seconds.is_nan() || seconds > lim::MAX_TIME_S {
+        return Err(invalid(field, format!("is {seconds:.3e} s, longer than the 1 s allowed")));
+    }
+    Ok(t.whole_cycles(hz))
 }
 
 fn at_least(field: &str, v: u64, min: u64) -> Result<(), Invalid> {
@@ -270,9 +340,46 @@ fn in_range(field: &str, v: u32, min: u32, max: u32) -> Result<(), Invalid> {
     if (min..=max).contains(&v) { Ok(()) } else { Err(invalid(field, format!("must be in {min}..={max}, found {v}"))) }
 }
 
+fn in_range64(field: &str, v: u64, min: u64, max: u64) -> Result<(), Invalid> {
+    if (min..=max).contains(&v) { Ok(()) } else { Err(invalid(field, format!("must be in {min}..={max}, found {v}"))) }
+}
+
 /// Most tiles one chip may have, and the whole system.
-pub const MAX_TILES_PER_CHIP: u32 = 1 << 24;
-pub const MAX_SYSTEM_TILES: u64 = crate::trace::MAX_TILES as u64;
+pub const MAX_TILES_PER_CHIP: u32 = lim::MAX_TILES_PER_CHIP;
+pub const MAX_SYSTEM_TILES: u64 = lim::MAX_TILES as u64;
+
+/// `[x, y]`: exactly two positive integers (a grid of tiles or chips).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grid(pub [u32; 2]);
+
+impl std::ops::Index<usize> for Grid {
+    type Output = u32;
+    fn index(&self, i: usize) -> &u32 {
+        &self.0[i]
+    }
+}
+
+impl<'de> Deserialize<'de> for Grid {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = toml::Value::deserialize(d)?;
+        let bad = || {
+            serde::de::Error::custom(format!(
+                "expected a grid `[x, y]` of exactly two integers in 1..={}, found {}",
+                u32::MAX,
+                crate::limits::excerpt(&v.to_string())
+            ))
+        };
+        let toml::Value::Array(a) = &v else { return Err(bad()) };
+        if a.len() != 2 {
+            return Err(bad());
+        }
+        let mut g = [0u32; 2];
+        for (i, e) in a.iter().enumerate() {
+            g[i] = e.as_integer().and_then(|n| u32::try_from(n).ok()).filter(|&n| n >= 1).ok_or_else(bad)?;
+        }
+        Ok(Grid(g))
+    }
+}
 
 fn forbid<T>(field: &str, v: &Option<T>, why: &str) -> Result<(), Invalid> {
     match v {
@@ -286,6 +393,19 @@ fn require<T: Copy>(field: &str, v: Option<T>, why: &str) -> Result<T, Invalid> 
 }
 
 fn timing(prefix: &str, t: &TimingFile, hz: f64) -> Result<DramTiming, Invalid> {
+    for (name, x) in [
+        ("cl", t.cl),
+        ("trcd", t.trcd),
+        ("trp", t.trp),
+        ("tras", t.tras),
+        ("trc", t.trc),
+        ("tfaw", t.tfaw),
+        ("trrd", t.trrd),
+        ("trfc", t.trfc),
+        ("trefi", t.trefi),
+    ] {
+        latency(&format!("{prefix}.timing.{name}"), x, hz)?;
+    }
     let c = |x: Time| x.cycles(hz);
     let d = DramTiming {
         cl: c(t.cl),
@@ -312,11 +432,14 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
     if hz <= 0.0 {
         return Err(invalid("clock", "must be a positive frequency"));
     }
+    if !(lim::MIN_CLOCK_HZ..=lim::MAX_CLOCK_HZ).contains(&hz) {
+        return Err(invalid("clock", format!("is {hz:.3e} Hz, outside the plausible 1 MHz ..= 100 GHz")));
+    }
 
     // Tile.
     let t = &f.tile;
-    let sram = positive_size("tile.sram", t.sram)?;
-    positive_rate("tile.sram_bandwidth", t.sram_bandwidth)?;
+    let sram = size_in("tile.sram", t.sram, 1, lim::MAX_SRAM_BYTES)?;
+    let sram_bw = rate("tile.sram_bandwidth", t.sram_bandwidth, hz)?;
     if t.macs_per_cycle.is_empty() {
         return Err(invalid("tile.macs_per_cycle", "needs at least one data type, e.g. { fp16 = 1024 }"));
     }
@@ -326,7 +449,7 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
         let d: Dtype = k
             .parse()
             .map_err(|_| invalid(&field, format!("is not a data type (expected one of {})", Dtype::names())))?;
-        at_least(&field, v, 1)?;
+        in_range64(&field, v, 1, lim::MAX_MACS_PER_CYCLE)?;
         macs.push((d, v));
     }
     let mut runs_as = Vec::new();
@@ -349,15 +472,15 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
         }
         runs_as.push((from, to));
     }
-    at_least("tile.vector_lanes", t.vector_lanes, 1)?;
-    at_least("tile.dma_engines", t.dma_engines as u64, 1)?;
+    in_range64("tile.vector_lanes", t.vector_lanes, 1, lim::MAX_VECTOR_LANES)?;
+    in_range("tile.dma_engines", t.dma_engines, 1, lim::MAX_DMA_ENGINES)?;
     let tile = TileSpec {
         sram,
-        sram_bw: BytesPerCycle(t.sram_bandwidth.bytes_per_cycle(hz)),
+        sram_bw,
         macs,
         vector_lanes: t.vector_lanes,
-        matrix_latency: t.matrix_latency.whole_cycles(hz),
-        vector_latency: t.vector_latency.whole_cycles(hz),
+        matrix_latency: latency("tile.matrix_latency", t.matrix_latency, hz)?,
+        vector_latency: latency("tile.vector_latency", t.vector_latency, hz)?,
         dma_engines: t.dma_engines,
         runs_as,
     };
@@ -401,32 +524,37 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
                 }
                 _ => {
                     let arity = require("noc.arity", n.arity, "for a fat-tree")?;
-                    at_least("noc.arity", arity as u64, 2)?;
+                    in_range("noc.arity", arity, 2, lim::MAX_ARITY)?;
                     NocTopology::FatTree { n: tiles, arity }
                 }
             }
         }
     };
     let tiles = topology.tiles();
-    positive_rate("noc.link_bandwidth", n.link_bandwidth)?;
     let noc = NocSpec {
         topology,
-        link_bw: BytesPerCycle(n.link_bandwidth.bytes_per_cycle(hz)),
-        router: n.router_latency.whole_cycles(hz),
-        link: n.link_latency.whole_cycles(hz),
-        inject: n.inject_latency.whole_cycles(hz),
-        eject: n.eject_latency.whole_cycles(hz),
-        packet: positive_size("noc.packet", n.packet)?,
+        link_bw: rate("noc.link_bandwidth", n.link_bandwidth, hz)?,
+        router: latency("noc.router_latency", n.router_latency, hz)?,
+        link: latency("noc.link_latency", n.link_latency, hz)?,
+        inject: latency("noc.inject_latency", n.inject_latency, hz)?,
+        eject: latency("noc.eject_latency", n.eject_latency, hz)?,
+        packet: size_in("noc.packet", n.packet, lim::MIN_PACKET_BYTES, lim::MAX_PACKET_BYTES)?,
         vcs: match n.vcs {
             Some(0) => return Err(invalid("noc.vcs", "must be at least 1 (leave it out for unbounded buffers)")),
-            Some(v) if v > 1024 => return Err(invalid("noc.vcs", format!("must be at most 1024, found {v}"))),
+            Some(v) if v > lim::MAX_VCS => {
+                return Err(invalid("noc.vcs", format!("must be at most {}, found {v}", lim::MAX_VCS)));
+            }
             // Dimension-order routes over wrap-around links form a cycle of
-            // ports; without dateline VC classes, finite VCs can deadlock it.
-            Some(_) if matches!(topology, NocTopology::Torus { .. } | NocTopology::Ring { .. }) => {
+            // ports: each port splits its VCs into two dateline classes
+            // (arch/timing.md, "Torus and ring VCs"), one VC each at least.
+            Some(1) if matches!(topology, NocTopology::Torus { .. } | NocTopology::Ring { .. }) => {
                 return Err(invalid(
                     "noc.vcs",
-                    "is supported on mesh, crossbar and fat-tree NoCs only (a torus or ring needs dateline VC classes, \
-                     which are not modelled)",
+                    format!(
+                        "must be at least 2 on a {}: its ports split their VCs into two dateline classes, one VC \
+                         each at least (found 1)",
+                        topology.name()
+                    ),
                 ));
             }
             v => v,
@@ -438,7 +566,8 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
                     "applies only with noc.vcs (credits return virtual channels)",
                 ));
             }
-            (_, t) => t.map_or(Cycles::ZERO, |t| t.whole_cycles(hz)),
+            (_, Some(t)) => latency("noc.credit_latency", t, hz)?,
+            (_, None) => Cycles::ZERO,
         },
     };
 
@@ -449,18 +578,19 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
         }
         (None, None) => Memory::SramOnly,
         (Some(h), None) => {
-            in_range("hbm.stacks", h.stacks, 1, 64)?;
-            in_range("hbm.channels_per_stack", h.channels_per_stack, 1, 1024)?;
-            in_range("hbm.banks", h.banks, 1, 1024)?;
-            positive_rate("hbm.bandwidth", h.bandwidth)?;
+            in_range("hbm.stacks", h.stacks, 1, lim::MAX_HBM_STACKS)?;
+            in_range("hbm.channels_per_stack", h.channels_per_stack, 1, lim::MAX_CHANNELS_PER_STACK)?;
+            in_range("hbm.banks", h.banks, 1, lim::MAX_BANKS)?;
+            let bw = rate("hbm.bandwidth", h.bandwidth, hz)?;
             let channels = h.stacks * h.channels_per_stack;
+            let (lo, hi) = (lim::MIN_DRAM_GRANULE_BYTES, lim::MAX_DRAM_GRANULE_BYTES);
             let dram = DramSpec {
                 channels,
-                channel_bw: BytesPerCycle(h.bandwidth.bytes_per_cycle(hz) / channels as f64),
+                channel_bw: channel_rate("hbm.bandwidth", bw, channels)?,
                 banks: h.banks,
-                row: positive_size("hbm.row_size", h.row_size)?,
-                interleave: positive_size("hbm.interleave", h.interleave)?,
-                controller: h.controller_latency.whole_cycles(hz),
+                row: size_in("hbm.row_size", h.row_size, lo, hi)?,
+                interleave: size_in("hbm.interleave", h.interleave, lo, hi)?,
+                controller: latency("hbm.controller_latency", h.controller_latency, hz)?,
                 timing: timing("hbm", &h.timing, hz)?,
             };
             let attach = match &h.attach {
@@ -483,22 +613,43 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
                 }
                 None => (0..h.stacks).map(|s| (s as u64 * tiles as u64 / h.stacks as u64) as u32).collect(),
             };
-            Memory::Hbm { stacks: h.stacks, dram, capacity: positive_size("hbm.capacity", h.capacity)?, attach }
+            let cache = match &h.cache {
+                None => None,
+                Some(c) => {
+                    let bw = rate("hbm.cache.bandwidth", c.bandwidth, hz)?;
+                    if c.bandwidth.bytes_per_cycle(hz) < h.bandwidth.bytes_per_cycle(hz) {
+                        return Err(invalid(
+                            "hbm.cache.bandwidth",
+                            "must be at least hbm.bandwidth: every byte read from the stacks passes through the cache",
+                        ));
+                    }
+                    Some(CacheSpec {
+                        capacity: size_in("hbm.cache.capacity", c.capacity, 1, lim::MAX_MEMORY_CAPACITY_BYTES)?,
+                        bw,
+                        hit: latency("hbm.cache.hit_latency", c.hit_latency, hz)?,
+                    })
+                }
+            };
+            let capacity = size_in("hbm.capacity", h.capacity, 1, lim::MAX_MEMORY_CAPACITY_BYTES)?;
+            Memory::Hbm { stacks: h.stacks, dram, capacity, attach, cache }
         }
         (None, Some(d)) => {
-            in_range("dram3d.channels_per_tile", d.channels_per_tile, 1, 64)?;
-            in_range("dram3d.banks", d.banks, 1, 1024)?;
-            positive_rate("dram3d.bandwidth_per_tile", d.bandwidth_per_tile)?;
+            in_range("dram3d.channels_per_tile", d.channels_per_tile, 1, lim::MAX_VAULT_CHANNELS)?;
+            in_range("dram3d.banks", d.banks, 1, lim::MAX_BANKS)?;
+            let bw = rate("dram3d.bandwidth_per_tile", d.bandwidth_per_tile, hz)?;
+            let (lo, hi) = (lim::MIN_DRAM_GRANULE_BYTES, lim::MAX_DRAM_GRANULE_BYTES);
             let dram = DramSpec {
                 channels: d.channels_per_tile,
-                channel_bw: BytesPerCycle(d.bandwidth_per_tile.bytes_per_cycle(hz) / d.channels_per_tile as f64),
+                channel_bw: channel_rate("dram3d.bandwidth_per_tile", bw, d.channels_per_tile)?,
                 banks: d.banks,
-                row: positive_size("dram3d.row_size", d.row_size)?,
-                interleave: positive_size("dram3d.interleave", d.interleave)?,
-                controller: d.controller_latency.whole_cycles(hz),
+                row: size_in("dram3d.row_size", d.row_size, lo, hi)?,
+                interleave: size_in("dram3d.interleave", d.interleave, lo, hi)?,
+                controller: latency("dram3d.controller_latency", d.controller_latency, hz)?,
                 timing: timing("dram3d", &d.timing, hz)?,
             };
-            Memory::Dram3d { dram, capacity_per_tile: positive_size("dram3d.capacity_per_tile", d.capacity_per_tile)? }
+            let capacity_per_tile =
+                size_in("dram3d.capacity_per_tile", d.capacity_per_tile, 1, lim::MAX_MEMORY_CAPACITY_BYTES)?;
+            Memory::Dram3d { dram, capacity_per_tile }
         }
     };
 
@@ -515,8 +666,8 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
             link_efficiency: 1.0,
         },
         Some(s) => {
-            in_range("system.chips", s.chips, 1, 1 << 20)?;
-            positive_rate("system.link_bandwidth", s.link_bandwidth)?;
+            in_range("system.chips", s.chips, 1, lim::MAX_CHIPS)?;
+            let link_bw = rate("system.link_bandwidth", s.link_bandwidth, hz)?;
             if s.gateway >= tiles {
                 return Err(invalid(
                     "system.gateway",
@@ -572,16 +723,20 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
                 s.switch_latency.is_some() && s.topology != SystemKind::Switch,
                 "except for a switch",
             )?;
-            if let Some(g) = s.global_link_bandwidth {
-                positive_rate("system.global_link_bandwidth", g)?;
-            }
+            let global_link_bw = match s.global_link_bandwidth {
+                Some(g) => rate("system.global_link_bandwidth", g, hz)?,
+                None => link_bw,
+            };
             SystemSpec {
                 chips: s.chips,
                 topology,
-                link_bw: BytesPerCycle(s.link_bandwidth.bytes_per_cycle(hz)),
-                global_link_bw: BytesPerCycle(s.global_link_bandwidth.unwrap_or(s.link_bandwidth).bytes_per_cycle(hz)),
-                link_latency: s.link_latency.whole_cycles(hz),
-                switch_latency: s.switch_latency.map(|t| t.whole_cycles(hz)).unwrap_or_default(),
+                link_bw,
+                global_link_bw,
+                link_latency: latency("system.link_latency", s.link_latency, hz)?,
+                switch_latency: match s.switch_latency {
+                    Some(t) => latency("system.switch_latency", t, hz)?,
+                    None => Cycles::default(),
+                },
                 gateway: s.gateway,
                 link_efficiency: match s.link_efficiency {
                     None => 1.0,
@@ -605,6 +760,12 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
         Some(c) => {
             if let Some(p) = c.price_usd.filter(|p| !(*p >= 0.0 && p.is_finite())) {
                 return Err(invalid("cost.price_usd", format!("must be a non-negative number, found {p}")));
+            }
+            if let Some(p) = c.price_usd.filter(|&p| p > lim::MAX_PRICE_USD) {
+                return Err(invalid("cost.price_usd", format!("is {p:e}, more than the 1e12 allowed")));
+            }
+            if let Some(p) = c.power.filter(|p| p.0 > lim::MAX_POWER_W) {
+                return Err(invalid("cost.power", format!("is {:e} W, more than the 1 GW allowed", p.0)));
             }
             Cost { price_usd: c.price_usd, power_w: c.power.map(|p| p.0) }
         }

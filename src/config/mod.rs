@@ -47,6 +47,7 @@ pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid 
 
 /// Parses TOML text into `T`, mapping serde errors to file:line:column.
 pub fn parse_toml<T: serde::de::DeserializeOwned>(file: &str, text: &str) -> Result<T, ConfigError> {
+    check_nesting(file, text)?;
     toml::from_str(text).map_err(|e| {
         let loc = match e.span() {
             Some(span) => Location::at_offset(file, text, span.start),
@@ -56,15 +57,80 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(file: &str, text: &str) -> Res
     })
 }
 
-/// Rewrites serde's type jargon into the words the config docs use.
+/// Refuses arrays and tables nested deeper than `MAX_CONFIG_NESTING`, at
+/// the bracket that goes too deep (the TOML parser's own recursion limit
+/// has no location). Strings and comments are skipped.
+fn check_nesting(file: &str, text: &str) -> Result<(), ConfigError> {
+    let max = crate::limits::MAX_CONFIG_NESTING;
+    let b = text.as_bytes();
+    let (mut i, mut depth) = (0, 0usize);
+    while i < b.len() {
+        match b[i] {
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            q @ (b'"' | b'\'') => {
+                let delim: &[u8] = if q == b'"' { b"\"\"\"" } else { b"'''" };
+                let triple = b[i..].starts_with(delim);
+                i += if triple { 3 } else { 1 };
+                while i < b.len() {
+                    if q == b'"' && b[i] == b'\\' {
+                        i += 2;
+                        continue;
+                    }
+                    if b[i] == q && (!triple || b[i..].starts_with(delim)) {
+                        i += if triple { 3 } else { 1 };
+                        break;
+                    }
+                    if !triple && b[i] == b'\n' {
+                        break;
+                    }
+                    i += 1;
+                }
+                continue;
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return Err(ConfigError {
+                        loc: Location::at_offset(file, text, i),
+                        kind: ConfigErrorKind::Parse(format!(
+                            "arrays and tables nested more than {max} deep (arch/limits.md)"
+                        )),
+                    });
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// Rewrites serde's type jargon into the words the config docs use, and
+/// keeps a message to one line of reasonable length whatever the input held.
 fn plain_serde_message(m: &str) -> String {
+    // TOML integers are 64-bit signed: a larger one arrives "as i128".
+    if let Some((head, _)) = m.split_once(" as i128")
+        && let Some(n) = head.rsplit('`').nth(1)
+    {
+        return format!(
+            "the integer {} is too large (TOML integers are at most {})",
+            crate::limits::excerpt(n),
+            i64::MAX
+        );
+    }
     let mut m = m.replace("expected u64", "expected a non-negative integer");
-    m = m.replace("expected u32", "expected a non-negative integer");
+    m = m.replace("expected u32", &format!("expected an integer in 0..={}", u32::MAX));
     m = m.replace("expected f64", "expected a number");
     if let Some(rest) = m.strip_prefix("missing field ") {
         m = format!("missing required field {rest} (arch/configs.md lists every field)");
     }
-    m
+    let m = m.replace(['\n', '\r'], " ");
+    if m.chars().count() > 4 * crate::limits::MAX_ECHO_CHARS { crate::limits::excerpt(&m) } else { m }
 }
 
 /// Which kind of config a TOML text looks like, judged by its top-level
@@ -84,9 +150,29 @@ pub fn detect_kind(text: &str) -> Option<shipped::Kind> {
         "dtype",
         "tied_embeddings",
     ];
-    let table: toml::Table = toml::from_str(text).ok()?;
-    let chip = table.keys().filter(|k| CHIP.contains(&k.as_str())).count();
-    let model = table.keys().filter(|k| MODEL.contains(&k.as_str())).count();
+    // Top-level keys: from the parsed table, or, when the text is not valid
+    // TOML (an integer too large, a syntax error), from its lines, so the
+    // error is reported by the right schema.
+    let keys: Vec<String> = match toml::from_str::<toml::Table>(text) {
+        Ok(table) => table.keys().cloned().collect(),
+        Err(_) => {
+            let mut keys = Vec::new();
+            let mut top = true;
+            for line in text.lines() {
+                let l = line.split('#').next().unwrap_or("").trim();
+                if let Some(t) = l.strip_prefix('[') {
+                    top = false;
+                    let name = t.trim_start_matches('[').split(['.', ']']).next().unwrap_or("").trim();
+                    keys.push(name.to_string());
+                } else if let (true, Some((k, _))) = (top, l.split_once('=')) {
+                    keys.push(k.trim().to_string());
+                }
+            }
+            keys
+        }
+    };
+    let chip = keys.iter().filter(|k| CHIP.contains(&k.as_str())).count();
+    let model = keys.iter().filter(|k| MODEL.contains(&k.as_str())).count();
     match chip.cmp(&model) {
         std::cmp::Ordering::Greater => Some(shipped::Kind::Chip),
         std::cmp::Ordering::Less => Some(shipped::Kind::Model),
@@ -132,10 +218,39 @@ fn field_offset(text: &str, path: &str) -> Option<usize> {
     best
 }
 
-/// Reads a file for a config loader.
+/// Reads a file for a config loader (`-`: standard input), at most
+/// `MAX_CONFIG_BYTES`; text that is not UTF-8 is an error at the line and
+/// column of the first bad byte.
 pub fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|e| ConfigError {
-        loc: Location::file(path.display().to_string()),
-        kind: ConfigErrorKind::Io(e.to_string()),
+    let name = path.display().to_string();
+    let f = crate::fileio::open_input(path)
+        .map_err(|e| ConfigError { loc: Location::file(&name), kind: ConfigErrorKind::Io(e.to_string()) })?;
+    read_from(&name, f)
+}
+
+/// `read` of any reader; `name` stands for the file in messages.
+pub fn read_from(name: &str, f: impl std::io::Read) -> Result<String, ConfigError> {
+    use std::io::Read;
+    let err = |kind| ConfigError { loc: Location::file(name), kind };
+    let limit = crate::limits::MAX_CONFIG_BYTES;
+    let mut bytes = Vec::new();
+    f.take(limit + 1).read_to_end(&mut bytes).map_err(|e| err(ConfigErrorKind::Io(e.to_string())))?;
+    let bytes = if bytes.len() as u64 > limit { None } else { Some(bytes) };
+    let Some(bytes) = bytes else {
+        return Err(err(ConfigErrorKind::Io(format!(
+            "the file is larger than {} (arch/limits.md); is it a config?",
+            crate::units::human_bytes(limit as f64)
+        ))));
+    };
+    String::from_utf8(bytes).map_err(|e| {
+        let good = e.utf8_error().valid_up_to();
+        let text = String::from_utf8_lossy(&e.as_bytes()[..good]).into_owned();
+        ConfigError {
+            loc: Location::at_offset(name, &text, good),
+            kind: ConfigErrorKind::Parse(format!(
+                "the file is not UTF-8 text: byte {good} is {:#04x} (TOML configs are UTF-8)",
+                e.as_bytes()[good]
+            )),
+        }
     })
 }

@@ -42,7 +42,7 @@ pub fn names(kind: Kind) -> Vec<&'static str> {
 /// Resolves `arg` (a shipped name, or a path to a .toml file) to a display
 /// name for messages and the config text.
 pub fn resolve(kind: Kind, arg: &str) -> Result<(String, String), ConfigError> {
-    let looks_like_path = arg.contains('/') || arg.ends_with(".toml") || Path::new(arg).exists();
+    let looks_like_path = arg == "-" || arg.contains('/') || arg.ends_with(".toml") || Path::new(arg).exists();
     if !looks_like_path {
         if let Some(text) = get(kind, arg) {
             let dir = match kind {
@@ -55,7 +55,7 @@ pub fn resolve(kind: Kind, arg: &str) -> Result<(String, String), ConfigError> {
             loc: Location::file(arg),
             kind: ConfigErrorKind::UnknownName {
                 what: kind.name(),
-                name: arg.to_string(),
+                name: crate::limits::excerpt(arg),
                 known: names(kind).join(", "),
             },
         });

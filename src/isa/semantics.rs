@@ -101,9 +101,13 @@ impl Effect {
     }
 }
 
-/// Every product of a compute instruction's operands stays below this, so
-/// sums over many instructions fit 64-bit counters.
-const WORK_LIMIT: u64 = 1 << 56;
+/// Every product of a compute instruction's operands (MACs, vector
+/// operations) stays below this, so sums over many instructions fit 64-bit
+/// counters (`limits::MAX_WORK`).
+const WORK_LIMIT: u64 = crate::limits::MAX_WORK as u64;
+/// Bytes a compute instruction may touch: `WORK_LIMIT` elements of the
+/// widest type (8 bytes).
+const WORK_BYTES_LIMIT: u64 = WORK_LIMIT * 8;
 
 impl Instr {
     /// What issuing this instruction does.
@@ -170,18 +174,27 @@ impl Instr {
     }
 
     /// Checks that the work of a compute instruction fits 64-bit counters
-    /// with room to sum many instructions: every figure below 2^56.
+    /// with room to sum many instructions: MACs and vector operations below
+    /// 2^56, bytes below 2^59 (2^56 elements of the widest type).
     pub fn check_work(&self) -> Result<(), String> {
+        if let Instr::Attn { heads, kv_heads, .. } = *self
+            && (kv_heads.0 == 0 || !heads.0.is_multiple_of(kv_heads.0))
+        {
+            return Err(format!(
+                "`attn` needs kv_heads >= 1 dividing heads ({}), found kv_heads={}",
+                heads.0, kv_heads.0
+            ));
+        }
         let Some(w) = self.work() else { return Ok(()) };
         let figures = [
-            ("MACs", w.macs),
-            ("vector operations", w.vector_ops),
-            ("SRAM-port bytes", w.sram_bytes),
-            ("weight bytes", w.weight_bytes),
+            ("MACs", w.macs, WORK_LIMIT, "2^56"),
+            ("vector operations", w.vector_ops, WORK_LIMIT, "2^56"),
+            ("SRAM-port bytes", w.sram_bytes, WORK_BYTES_LIMIT, "2^59"),
+            ("weight bytes", w.weight_bytes, WORK_BYTES_LIMIT, "2^59"),
         ];
-        match figures.iter().find(|(_, v)| *v >= WORK_LIMIT) {
-            Some((what, v)) => Err(format!(
-                "`{}` asks for {} {what}, more than the 2^56 a trace may ask",
+        match figures.iter().find(|(_, v, limit, _)| *v >= *limit) {
+            Some((what, v, _, bound)) => Err(format!(
+                "`{}` asks for {} {what}, more than the {bound} a trace may ask",
                 self.opcode().mnemonic(),
                 if *v == u64::MAX { "more than 2^64".to_string() } else { v.to_string() }
             )),

@@ -26,71 +26,44 @@ impl Table {
     }
 }
 
-/// Parses `text`. Errors carry the 1-based line and what was wrong.
+/// Parses `text` with the `csv` crate (RFC 4180 quoting, CRLF or LF line
+/// ends, a UTF-8 byte-order mark ignored, blank lines skipped). Errors
+/// carry the 1-based line and what was wrong; a record with more or fewer
+/// fields than the header is an error at its line.
 pub fn parse(text: &str) -> Result<Table, (usize, String)> {
+    parse_bytes(text.as_bytes())
+}
+
+pub fn parse_bytes(bytes: &[u8]) -> Result<Table, (usize, String)> {
+    let mut r = ::csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
     let mut records = Vec::new();
-    let mut field = String::new();
-    let mut record: Vec<String> = Vec::new();
-    let (mut line, mut start_line) = (1usize, 1usize);
-    let mut chars = text.chars().peekable();
-    let mut quoted = false;
-    let mut at_field_start = true;
-    while let Some(c) = chars.next() {
-        if quoted {
-            match c {
-                '"' if chars.peek() == Some(&'"') => {
-                    chars.next();
-                    field.push('"');
-                }
-                '"' => {
-                    quoted = false;
-                    if !matches!(chars.peek(), None | Some(',' | '\n' | '\r')) {
-                        return Err((line, "a closing quote must end its field".into()));
-                    }
-                }
-                '\n' => {
-                    line += 1;
-                    field.push(c);
-                }
-                _ => field.push(c),
+    let mut rec = ::csv::StringRecord::new();
+    // Where the previous record ended: the next one starts at the first
+    // byte after it that is no line end (the csv crate's record positions
+    // are those of the reader before it skips the previous terminator).
+    let mut end = 0usize;
+    loop {
+        match r.read_record(&mut rec) {
+            Ok(false) => break,
+            Ok(true) => {
+                let start = bytes[end.min(bytes.len())..]
+                    .iter()
+                    .position(|&b| b != b'\n' && b != b'\r')
+                    .map_or(bytes.len(), |i| end + i);
+                end = r.position().byte() as usize;
+                let line = line_at(bytes, start as u64);
+                records.push((line, rec.iter().map(str::to_string).collect::<Vec<String>>()));
             }
-            continue;
-        }
-        match c {
-            '"' if at_field_start => {
-                quoted = true;
-                at_field_start = false;
-            }
-            '"' => return Err((line, "a quote inside an unquoted field (quote the whole field)".into())),
-            ',' => {
-                record.push(std::mem::take(&mut field));
-                at_field_start = true;
-            }
-            '\r' if chars.peek() == Some(&'\n') => {}
-            '\n' | '\r' => {
-                record.push(std::mem::take(&mut field));
-                records.push((start_line, std::mem::take(&mut record)));
-                line += 1;
-                start_line = line;
-                at_field_start = true;
-            }
-            _ => {
-                field.push(c);
-                at_field_start = false;
-            }
+            Err(e) => return Err(csv_error(bytes, &e)),
         }
     }
-    if quoted {
-        return Err((start_line, "a quoted field is never closed".into()));
-    }
-    if !field.is_empty() || !record.is_empty() {
-        record.push(field);
-        records.push((start_line, record));
-    }
-    // Blank lines are not records.
-    records.retain(|(_, r)| !(r.len() == 1 && r[0].is_empty()));
     let mut it = records.into_iter();
-    let Some((_, header)) = it.next() else { return Err((1, "empty: expected a header line".into())) };
+    let Some((_, mut header)) = it.next() else { return Err((1, "empty: expected a header line".into())) };
+    if let Some(first) = header.first_mut()
+        && let Some(rest) = first.strip_prefix('\u{feff}')
+    {
+        *first = rest.to_string();
+    }
     let records: Vec<(usize, Vec<String>)> = it.collect();
     for (l, r) in &records {
         if r.len() != header.len() {
@@ -98,6 +71,32 @@ pub fn parse(text: &str) -> Result<Table, (usize, String)> {
         }
     }
     Ok(Table { header, records })
+}
+
+/// The 1-based line of byte `at` (the csv crate's own line count is that
+/// of the records' starts, blank lines aside).
+fn line_at(bytes: &[u8], at: u64) -> usize {
+    let at = (at as usize).min(bytes.len());
+    bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+fn csv_error(bytes: &[u8], e: &::csv::Error) -> (usize, String) {
+    let line = e.position().map_or(1, |p| line_at(bytes, p.byte()));
+    let m = match e.kind() {
+        ::csv::ErrorKind::Utf8 { err, .. } => format!("field {} is not UTF-8 text", err.field() + 1),
+        _ => e.to_string(),
+    };
+    (line, crate::limits::excerpt(&m))
+}
+
+/// Reads and parses the CSV file `path` (`-`: standard input), at most
+/// `MAX_CSV_BYTES`. Errors carry the line where there is one.
+pub fn read(path: &std::path::Path) -> Result<Table, (Option<usize>, String)> {
+    let limit = crate::limits::MAX_CSV_BYTES;
+    let bytes = crate::fileio::read_limited(path, limit)
+        .map_err(|e| (None, format!("cannot read: {e}")))?
+        .ok_or_else(|| (None, format!("larger than {} (arch/limits.md)", crate::units::human_bytes(limit as f64))))?;
+    parse_bytes(&bytes).map_err(|(l, m)| (Some(l), m))
 }
 
 #[cfg(test)]
@@ -131,8 +130,11 @@ mod tests {
     }
 
     #[test]
-    fn rejects_stray_quotes() {
-        assert_eq!(parse("x\nab\"c\n").unwrap_err().0, 2);
-        assert_eq!(parse("x\n\"abc\n").unwrap_err().0, 2);
+    fn reads_bom_crlf_and_reports_ragged_rows() {
+        let t = parse("\u{feff}x,y\r\n1,2\r\n\r\n3,4\r\n").unwrap();
+        assert_eq!(t.header, ["x", "y"]);
+        assert_eq!(t.records, [(2, vec!["1".to_string(), "2".into()]), (4, vec!["3".into(), "4".into()])]);
+        let e = parse("x,y\n1,2,3\n").unwrap_err();
+        assert_eq!(e.0, 2, "{}", e.1);
     }
 }

@@ -8,7 +8,10 @@ use std::fmt::Write;
 pub fn chip_line(c: &Chip) -> String {
     let mem = match &c.memory {
         Memory::SramOnly => "SRAM only".to_string(),
-        Memory::Hbm { stacks, .. } => format!("{stacks} HBM stacks"),
+        Memory::Hbm { stacks, cache: None, .. } => format!("{stacks} HBM stacks"),
+        Memory::Hbm { stacks, cache: Some(l2), .. } => {
+            format!("{stacks} HBM stacks behind a {} cache", human_bytes(l2.capacity.0 as f64))
+        }
         Memory::Dram3d { .. } => "3D-DRAM vault per tile".to_string(),
     };
     format!(
@@ -31,6 +34,16 @@ pub fn chip_totals(c: &Chip) -> String {
     let _ = writeln!(s, "    SRAM bandwidth         {}", human_rate(t.sram_bandwidth));
     let _ = writeln!(s, "    memory capacity        {}", human_bytes(t.memory_bytes));
     let _ = writeln!(s, "    memory bandwidth       {}", human_rate(t.memory_bandwidth));
+    if let Memory::Hbm { cache: Some(l2), stacks, .. } = &c.memory {
+        let _ = writeln!(
+            s,
+            "    HBM cache per chip     {}, {}, hit {} cycles, {} slices",
+            human_bytes(l2.capacity.0 as f64),
+            human_rate(l2.bw.0 * c.clock_hz),
+            l2.hit.0,
+            stacks
+        );
+    }
     for (d, f) in &t.peak_flops {
         let _ = writeln!(s, "    peak {:<4}              {}", d.name(), si(*f, "FLOP/s"));
     }

@@ -370,9 +370,14 @@ impl RunReport {
             pct(t.idle)
         );
         let by = &self.bytes;
+        let l2 = if by.cache_read > 0 {
+            format!(" (+ {} from the L2)", human_bytes(by.cache_read as f64))
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             s,
-            "bytes            memory read {}  write {}  kv {}  sram {}  noc {}  chip links {}",
+            "bytes            memory read {}{l2}  write {}  kv {}  sram {}  noc {}  chip links {}",
             human_bytes(by.memory_read as f64),
             human_bytes(by.memory_write as f64),
             human_bytes(by.kv_read as f64),

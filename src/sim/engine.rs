@@ -1,5 +1,6 @@
 //! The simulation loop and its event handlers.
 
+use super::cache::Cache;
 use super::cost;
 use super::dram::{Channel, ChannelTiming, split_interleaved, split_interleaved_only};
 use super::event::EventQueue;
@@ -66,6 +67,9 @@ struct Op {
     issued: Cycle,
     peer: TileId,
     tag: u32,
+    /// The loop iterations it was issued in (HBM accesses on a chip with a
+    /// cache: `loop_context`).
+    ctx: u64,
 }
 
 /// What happens when a message has been delivered.
@@ -143,6 +147,8 @@ struct MemSystem {
     spec: Option<DramSpec>,
     timing: Option<ChannelTiming>,
     channels: Vec<Channel>,
+    /// The cache in front of HBM (`[hbm.cache]`) and its hit latency.
+    cache: Option<(Cache, Cycles)>,
 }
 
 #[derive(Clone, Copy)]
@@ -192,6 +198,7 @@ pub struct Options {
 pub fn simulate(chip: &Chip, trace: &Trace, opts: &Options) -> Result<RunStats, SimError> {
     against::check_header(chip, &trace.header)
         .map_err(|m| SimError::Mismatch(crate::diag::Location::file(&trace.file), m))?;
+    super::budget::check(chip, trace).map_err(|m| SimError::Mismatch(crate::diag::Location::file(&trace.file), m))?;
     // Chip-dependent checks up front, so a bad instruction fails before any time passes.
     for (t, p) in trace.programs.iter().enumerate() {
         for (i, instr) in p.instrs.iter().enumerate() {
@@ -210,18 +217,24 @@ impl<'a> Sim<'a> {
         let net = Network::new(chip);
         let n = chip.total_tiles() as usize;
         let mem = match &chip.memory {
-            Memory::SramOnly => MemSystem { kind: MemKind::None, spec: None, timing: None, channels: Vec::new() },
-            Memory::Hbm { stacks, dram, .. } => MemSystem {
+            Memory::SramOnly => {
+                MemSystem { kind: MemKind::None, spec: None, timing: None, channels: Vec::new(), cache: None }
+            }
+            Memory::Hbm { stacks, dram, cache, .. } => MemSystem {
                 kind: MemKind::Hbm { stacks: *stacks, per_chip: dram.channels },
                 spec: Some(dram.clone()),
                 timing: Some(ChannelTiming::new(dram)),
                 channels: (0..dram.channels * chip.system.chips).map(|_| Channel::new(dram.banks)).collect(),
+                cache: cache
+                    .as_ref()
+                    .map(|c| (Cache::new(chip.system.chips, *stacks, dram.interleave.0, c.capacity.0), c.hit)),
             },
             Memory::Dram3d { dram, .. } => MemSystem {
                 kind: MemKind::Vault { per_tile: dram.channels },
                 spec: Some(dram.clone()),
                 timing: Some(ChannelTiming::new(dram)),
                 channels: (0..dram.channels as usize * n).map(|_| Channel::new(dram.banks)).collect(),
+                cache: None,
             },
         };
         let tiles = (0..n)
@@ -485,7 +498,19 @@ impl<'a> Sim<'a> {
             OpKind::Load | OpKind::Store => WaitKind::Memory,
             OpKind::Send | OpKind::Recv => WaitKind::Network,
         };
-        self.ops.insert(Op { tile: t, token: tok, kind, mem, bytes, pos, parts: 1, issued: now, peer: t, tag: 0 })
+        self.ops.insert(Op {
+            tile: t,
+            token: tok,
+            kind,
+            mem,
+            bytes,
+            pos,
+            parts: 1,
+            issued: now,
+            peer: t,
+            tag: 0,
+            ctx: 0,
+        })
     }
 
     fn start_dma(&mut self, at: At, kind: OpKind, tok: u32, mem: Loc, bytes: u64) {
@@ -504,17 +529,23 @@ impl<'a> Sim<'a> {
         }
         let controller = self.mem.spec.as_ref().map_or(Cycles::ZERO, |s| s.controller);
         let owner = mem.tile().unwrap_or(t);
+        if self.mem.cache.is_some() && mem.space() == Space::Hbm {
+            self.ops.get_mut(op).ctx = self.loop_context(t);
+        }
         match (kind, mem.space()) {
             (OpKind::Load, Space::Hbm) => {
                 // The request reaches each stack it touches after that
                 // stack's own path latency; channels are booked only then.
+                // With a cache it arrives at the stack's slice, which passes
+                // misses on to the controller (`stack_arrive`).
                 let local = t.0 % self.chip.tiles_per_chip();
                 let stacks = self.hbm_stacks();
                 let touched = self.stacks_touched(mem.addr(), bytes);
                 self.ops.get_mut(op).parts = touched.count_ones();
+                let to_stack = if self.mem.cache.is_some() { Cycles::ZERO } else { controller };
                 for s in (0..stacks).filter(|&s| touched >> s & 1 == 1) {
                     let lat = self.stack_latency[(local * stacks + s) as usize];
-                    self.q.schedule(now + lat + controller, Event::StackArrive(op, s));
+                    self.q.schedule(now + lat + to_stack, Event::StackArrive(op, s));
                 }
             }
             (OpKind::Load, _) if owner == t => {
@@ -559,6 +590,21 @@ impl<'a> Sim<'a> {
         }
     }
 
+    /// The iterations of the loops tile `t` is in, as one number (0 outside
+    /// loops): the HBM cache keeps data of different iterations apart
+    /// (src/sim/cache.rs). Tiles running the same loop nest in step agree.
+    fn loop_context(&self, t: TileId) -> u64 {
+        let prog = &self.trace.programs[t.index()];
+        self.tiles[t.index()].loops.iter().fold(0u64, |h, &(body, left)| {
+            let Instr::Loop { count } = prog.instrs[body - 1] else { unreachable!("a loop body follows its loop") };
+            // SplitMix64's finaliser over (depth hash, iteration).
+            let mut z = h.wrapping_add(0x9e37_79b9_7f4a_7c15).wrapping_add(count.0 - left);
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        })
+    }
+
     /// Which stacks a contiguous HBM range touches, as a bit set (stacks
     /// are at most 64, checked when the chip is derived).
     fn stacks_touched(&self, addr: u64, bytes: u64) -> u64 {
@@ -570,7 +616,8 @@ impl<'a> Sim<'a> {
         (0..granules.min(stacks)).fold(0, |set, k| set | 1 << ((c0 + k) % stacks))
     }
 
-    /// An HBM request (load) or store data reaches stack `stack`.
+    /// An HBM request (load) or store data reaches stack `stack`: its
+    /// channels, or with a cache, a load reaches the stack's cache slice.
     fn stack_arrive(&mut self, op: u32, stack: u32, now: Cycle) {
         let o = self.ops.get(op).clone();
         let chip = self.net.chip_of(o.tile);
@@ -580,13 +627,45 @@ impl<'a> Sim<'a> {
         };
         let only = Some((stacks as u64, stack as u64));
         let base = (chip.0 * per_chip) as usize;
-        let (bytes, first, last) = self.serve(base, per_chip, only, now, o.mem.addr(), o.bytes, write);
+        let (addr, len) = (o.mem.addr(), o.bytes);
+        let slice = (chip.0 * stacks + stack) as usize;
         if write {
+            let (_, _, last) = self.serve(base, per_chip, only, now, addr, len, true);
+            // Write-through: the stored range is resident from now.
+            if let Some((cache, _)) = &mut self.mem.cache {
+                cache.write(slice, stack, o.ctx, addr, len, now.0 * FRAC);
+            }
             self.q.schedule(last, Event::PartDone(op));
-        } else {
-            let from = End::Stack { chip, stack };
-            self.send_message(from, End::Tile(o.tile), bytes, first, last, o.issued, OnDelivery::LoadData(op));
+            return;
         }
+        let (bytes, first, last) = match self.mem.cache.as_mut() {
+            None => self.serve(base, per_chip, only, now, addr, len, false),
+            Some((cache, hit)) => {
+                // Hits leave the slice a hit latency from now (or when their
+                // fill completes); misses reach the channels a controller
+                // latency from now. One message carries both.
+                let look = cache.access(slice, stack, o.ctx, addr, len, now.0 * FRAC, hit.0 * FRAC);
+                let missing = std::mem::take(&mut cache.missing);
+                let controller = self.mem.spec.as_ref().expect("HBM chip has a DRAM spec").controller;
+                let (mut bytes, mut first, mut last) = (look.hit_bytes, look.hit_first, look.hit_last);
+                for &(a, n) in &missing {
+                    let (b, f, l) = self.serve(base, per_chip, only, now + controller, a, n, false);
+                    if b > 0 {
+                        bytes += b;
+                        first = first.min(f.0 * FRAC);
+                        last = last.max(l.0 * FRAC);
+                    }
+                }
+                self.bytes.cache_read += look.hit_bytes;
+                let (cache, _) = self.mem.cache.as_mut().expect("checked above");
+                cache.missing = missing;
+                // Resident once its last part is in.
+                cache.filled(slice, o.ctx, addr + len, last);
+                (bytes, Cycle(first.div_ceil(FRAC)), Cycle(last.div_ceil(FRAC)))
+            }
+        };
+        let from = End::Stack { chip, stack };
+        self.send_message(from, End::Tile(o.tile), bytes, first, last, o.issued, OnDelivery::LoadData(op));
     }
 
     fn hbm_stacks(&self) -> u32 {
@@ -943,7 +1022,14 @@ impl<'a> Sim<'a> {
         }
         let grant = match self.granted.remove(&p) {
             Some((vc, not_before)) => VcGrant::Granted { vc, not_before },
-            None => self.net.vc_acquire(l, p),
+            None => {
+                let pk = self.pkts.get(p);
+                let class = match &self.msgs.get(pk.msg).route {
+                    Route::Path(links) => self.net.vc_class(links, pk.hop as usize),
+                    Route::Tree(tree) => tree.class[pk.hop as usize],
+                };
+                self.net.vc_acquire(l, class, p)
+            }
         };
         match grant {
             VcGrant::Unlimited => Some((0, None)),

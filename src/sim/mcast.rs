@@ -13,6 +13,9 @@ use crate::ids::{LinkId, TileId};
 #[derive(Debug)]
 pub struct Tree {
     pub links: Vec<LinkId>,
+    /// Dateline VC class of each node on a torus or ring
+    /// (`Network::vc_class` of the first route through it; 0 elsewhere).
+    pub class: Vec<u8>,
     first: Vec<u32>,
     kids: Vec<u32>,
     dest: Vec<u32>,
@@ -38,6 +41,7 @@ impl Tree {
         // Built as a trie of route prefixes: children lists per node, then
         // flattened.
         let mut links: Vec<LinkId> = Vec::new();
+        let mut class: Vec<u8> = Vec::new();
         let mut children: Vec<Vec<u32>> = Vec::new();
         let mut dest: Vec<u32> = Vec::new();
         let mut roots: Vec<u32> = Vec::new();
@@ -46,7 +50,7 @@ impl Tree {
         for &m in members.iter().filter(|&&m| m != from) {
             net.route(End::Tile(from), End::Tile(m), &mut route);
             let mut parent: Option<u32> = None;
-            for &l in &route {
+            for (hop, &l) in route.iter().enumerate() {
                 let siblings = match parent {
                     Some(p) => &children[p as usize],
                     None => &roots,
@@ -56,6 +60,7 @@ impl Tree {
                     None => {
                         let n = links.len() as u32;
                         links.push(l);
+                        class.push(net.vc_class(&route, hop));
                         children.push(Vec::new());
                         dest.push(NONE);
                         match parent {
@@ -78,7 +83,7 @@ impl Tree {
             kids.extend_from_slice(c);
         }
         first.push(kids.len() as u32);
-        Tree { links, first, kids, dest, roots, tiles }
+        Tree { links, class, first, kids, dest, roots, tiles }
     }
 
     /// What follows node `i`.

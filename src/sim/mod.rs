@@ -7,6 +7,8 @@
 //! ticks cycle by cycle: cost grows with instructions, packets and memory
 //! accesses, not with simulated time. The core does no I/O.
 
+pub mod budget;
+pub mod cache;
 pub mod cost;
 pub mod dram;
 mod engine;

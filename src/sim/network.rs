@@ -15,6 +15,14 @@
 //! port has no VC whose release time is known waits at the link's input,
 //! holding the VC it has: back-pressure. Waiting packets take freed VCs in
 //! the order they arrived.
+//!
+//! On a torus or ring the wrap-around links close every dimension into a
+//! cycle of ports, so router-to-router ports split their VCs into two
+//! dateline classes, BookSim2's `dim_order_torus` scheme (arch/timing.md,
+//! "Torus and ring VCs"): the class is fixed when a packet turns into a
+//! dimension, class 1 when that dimension's start coordinate is greater
+//! than its end coordinate, class 0 otherwise, and kept for the whole
+//! dimension.
 
 use crate::chip::{Chip, Memory, NocTopology, SystemTopology};
 use crate::ids::{ChipId, LinkId, NodeId, TileId};
@@ -91,11 +99,50 @@ struct Vcs {
     credit_ticks: u64,
     /// Per link: whether its downstream end is a router input port.
     limited: Vec<bool>,
+    /// Per link: where it sits in a torus or ring dimension, for links
+    /// whose port splits its VCs into dateline classes (empty when the
+    /// chip has no wrap-around dimension).
+    ring: Vec<Option<RingLink>>,
+    /// VCs [0, class1) of a classed port are class 0, [class1, per_port)
+    /// class 1.
+    class1: usize,
     /// `release[l * per_port + v]`: tick VC v of link l's port is free
     /// again, or `HELD` while a packet holds it and has not left yet.
     release: Vec<u64>,
-    /// Per link: packets (by the engine's id) waiting for a VC, in order.
+    /// Per link and class (`2 l + class`): packets (by the engine's id)
+    /// waiting for a VC, in order.
     waiting: Vec<VecDeque<u32>>,
+}
+
+/// A router-to-router link of a torus or ring dimension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct RingLink {
+    /// Chip, dimension (0 = x, 1 = y) and direction (positive: to the
+    /// next coordinate, modulo the size): the ring it belongs to.
+    chip: u32,
+    dim: u8,
+    positive: bool,
+    /// Coordinates in that dimension of the routers it joins.
+    from: u32,
+    to: u32,
+}
+
+impl Vcs {
+    fn classed(&self, l: LinkId) -> bool {
+        self.ring.get(l.index()).is_some_and(Option::is_some)
+    }
+    /// The class of the VCs asked for (0 on a port without classes) and
+    /// their indices.
+    fn range(&self, l: LinkId, class: u8) -> (u8, std::ops::Range<usize>) {
+        match (self.classed(l), class) {
+            (false, _) => (0, 0..self.per_port),
+            (true, 0) => (0, 0..self.class1),
+            (true, _) => (1, self.class1..self.per_port),
+        }
+    }
+    fn class_of(&self, vc: Vc) -> u8 {
+        u8::from(self.classed(vc.link) && vc.index as usize >= self.class1)
+    }
 }
 
 const HELD: u64 = u64::MAX;
@@ -261,11 +308,15 @@ impl Network {
                 tile_eject.push(b.link(router, ni, noc.link_bw, noc.eject, LinkClass::Eject));
             }
         }
-        // HBM stacks: a port as fast as the stack, at the attach tile's router.
+        // HBM stacks: a port as fast as the stack (or its cache slice), at
+        // the attach tile's router.
         let (stacks_per_chip, stack_attach, stack_bw) = match &chip.memory {
-            Memory::Hbm { stacks, dram, attach, .. } => {
+            Memory::Hbm { stacks, dram, attach, cache, .. } => {
+                // With a cache the port is the slice's, as fast as the cache.
                 let per_stack = dram.channels / stacks;
-                (*stacks, attach.clone(), BytesPerCycle(dram.channel_bw.0 * per_stack as f64))
+                let bw =
+                    (dram.channel_bw.0 * per_stack as f64).max(cache.as_ref().map_or(0.0, |c| c.bw.0 / *stacks as f64));
+                (*stacks, attach.clone(), BytesPerCycle(bw))
             }
             _ => (0, Vec::new(), BytesPerCycle(1.0)),
         };
@@ -382,8 +433,10 @@ impl Network {
             per_port: per_port as usize,
             credit_ticks: noc.credit.0 * FRAC,
             limited: b.links.iter().map(|l| l.to.0 < routers).collect(),
+            ring: ring_links(topo, routers_per_chip, routers, &b.links),
+            class1: (per_port - per_port / 2) as usize,
             release: vec![0; b.links.len() * per_port as usize],
-            waiting: vec![VecDeque::new(); b.links.len()],
+            waiting: vec![VecDeque::new(); 2 * b.links.len()],
         });
         Network {
             links: b.links,
@@ -452,13 +505,13 @@ impl Network {
             NocTopology::Crossbar { .. } => {}
             NocTopology::Mesh { x, y } | NocTopology::Torus { x, y } => {
                 let wrap = matches!(self.topo, NocTopology::Torus { .. });
-                while let Some(next) = dor_next(cur, b, x, y, wrap) {
+                while let Some(next) = dor_next(cur, b, x, y, wrap, Tie::Balanced) {
                     step(out, cur, next);
                     cur = next;
                 }
             }
             NocTopology::Ring { n } => {
-                while let Some(next) = dor_next(cur, b, n, 1, true) {
+                while let Some(next) = dor_next(cur, b, n, 1, true, Tie::Balanced) {
                     step(out, cur, next);
                     cur = next;
                 }
@@ -508,7 +561,7 @@ impl Network {
                     _ => (n, 1),
                 };
                 let mut cur = a;
-                while let Some(next) = dor_next(cur, b, x, y, true) {
+                while let Some(next) = dor_next(cur, b, x, y, true, Tie::Positive) {
                     hop(out, cur, next);
                     cur = next;
                 }
@@ -585,34 +638,65 @@ impl Network {
         head + Cycles(ser.unwrap_or(0))
     }
 
-    /// Asks for a VC of the port link `l` leads into, for packet `p` whose
-    /// head is at the link's input. Queues `p` when none can be had or
-    /// others already wait (they go first).
-    pub fn vc_acquire(&mut self, l: LinkId, p: u32) -> VcGrant {
+    /// The dateline class of the VC a packet on `route` needs at hop `hop`
+    /// (`noc.vcs` on a torus or ring; 0 on every other link): BookSim2's
+    /// `dim_order_torus`. The class is chosen where the route turns into a
+    /// dimension and kept along it: 1 when the dimension's start
+    /// coordinate is greater than its end coordinate (in the positive
+    /// direction: the route crosses the wrap-around link; in the negative
+    /// direction: it does not), 0 otherwise. Cost: the length of the
+    /// route's run in that dimension.
+    pub fn vc_class(&self, route: &[LinkId], hop: usize) -> u8 {
+        let Some(v) = &self.vcs else { return 0 };
+        let ring = |i: usize| v.ring.get(route[i].index()).copied().flatten();
+        let Some(here) = ring(hop) else { return 0 };
+        let same = |r: Option<RingLink>| {
+            r.is_some_and(|r| r.chip == here.chip && r.dim == here.dim && r.positive == here.positive)
+        };
+        let mut first = hop;
+        while first > 0 && same(ring(first - 1)) {
+            first -= 1;
+        }
+        let mut last = hop;
+        while last + 1 < route.len() && same(ring(last + 1)) {
+            last += 1;
+        }
+        let (start, end) = (ring(first).expect("in the run").from, ring(last).expect("in the run").to);
+        u8::from(start > end)
+    }
+
+    /// Asks for a VC of class `class` (`vc_class`) of the port link `l`
+    /// leads into, for packet `p` whose head is at the link's input.
+    /// Queues `p` when none can be had or others already wait for that
+    /// class (they go first).
+    pub fn vc_acquire(&mut self, l: LinkId, class: u8, p: u32) -> VcGrant {
         let Some(v) = &mut self.vcs else { return VcGrant::Unlimited };
         if !v.limited[l.index()] {
             return VcGrant::Unlimited;
         }
+        let (class, range) = v.range(l, class);
+        let queue = 2 * l.index() + usize::from(class);
         let base = l.index() * v.per_port;
-        let slots = &mut v.release[base..base + v.per_port];
-        let (i, &t) = slots.iter().enumerate().min_by_key(|&(_, &t)| t).expect("at least one VC");
-        if t == HELD || !v.waiting[l.index()].is_empty() {
-            v.waiting[l.index()].push_back(p);
+        let slots = &mut v.release[base + range.start..base + range.end];
+        let (i, &t) = slots.iter().enumerate().min_by_key(|&(_, &t)| t).expect("at least one VC per class");
+        if t == HELD || !v.waiting[queue].is_empty() {
+            v.waiting[queue].push_back(p);
             return VcGrant::Wait;
         }
         slots[i] = HELD;
-        VcGrant::Granted { vc: Vc { link: l, index: i as u16 }, not_before: t }
+        VcGrant::Granted { vc: Vc { link: l, index: (range.start + i) as u16 }, not_before: t }
     }
 
     /// The packet holding `vc` has its tail out of the router at `tail_out`
     /// ticks: the VC is free a credit delay later. Hands it straight to the
-    /// first packet waiting for that port, if any: returns that packet and
-    /// its grant.
+    /// first packet waiting for that port and class, if any: returns that
+    /// packet and its grant.
     pub fn vc_release(&mut self, vc: Vc, tail_out: u64) -> Option<(u32, VcGrant)> {
         let v = self.vcs.as_mut().expect("a VC was granted, so VCs are modelled");
         let at = tail_out + v.credit_ticks;
         let slot = vc.link.index() * v.per_port + vc.index as usize;
-        match v.waiting[vc.link.index()].pop_front() {
+        let queue = 2 * vc.link.index() + usize::from(v.class_of(vc));
+        match v.waiting[queue].pop_front() {
             Some(p) => Some((p, VcGrant::Granted { vc, not_before: at })),
             None => {
                 v.release[slot] = at;
@@ -654,6 +738,30 @@ impl Network {
     }
 }
 
+/// Per link, its place in a torus or ring dimension when that dimension
+/// wraps around (router-to-router links only; a dimension of two routers
+/// has no wrap-around link but is marked too, harmlessly: each of its
+/// routes is one hop). Empty for other topologies.
+fn ring_links(topo: NocTopology, per_chip: u32, routers: u32, links: &[Link]) -> Vec<Option<RingLink>> {
+    let (x, y) = match topo {
+        NocTopology::Torus { x, y } => (x, y),
+        NocTopology::Ring { n } => (n, 1),
+        _ => return Vec::new(),
+    };
+    links
+        .iter()
+        .map(|l| {
+            if l.from.0 >= routers || l.to.0 >= routers {
+                return None;
+            }
+            let chip = l.from.0 / per_chip;
+            let (a, b) = (l.from.0 % per_chip, l.to.0 % per_chip);
+            let (dim, k, from, to) = if a / x == b / x { (0, x, a % x, b % x) } else { (1, y, a / x, b / x) };
+            Some(RingLink { chip, dim, positive: to == (from + 1) % k, from, to })
+        })
+        .collect()
+}
+
 /// The router (chip-local index) a tile attaches to.
 fn local_router(topo: NocTopology, local_tile: u32) -> u32 {
     match topo {
@@ -663,28 +771,41 @@ fn local_router(topo: NocTopology, local_tile: u32) -> u32 {
     }
 }
 
+/// Which way a route goes round a ring when both ways are equally short.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tie {
+    /// Always the positive way (chip-to-chip rings and tori).
+    Positive,
+    /// The positive way from an even coordinate, the negative way from an
+    /// odd one, so half of the ties go each way (on-chip tori and rings;
+    /// BookSim2's `dor_next_torus` picks at random).
+    Balanced,
+}
+
 /// The next node from `cur` toward `dst` on an x by y grid (node = j*x + i)
 /// in dimension order, x first, or `None` at `dst`; `wrap` for a torus (a
 /// ring is an n by 1 torus).
-fn dor_next(cur: u32, dst: u32, x: u32, y: u32, wrap: bool) -> Option<u32> {
+fn dor_next(cur: u32, dst: u32, x: u32, y: u32, wrap: bool, tie: Tie) -> Option<u32> {
     let (cx, cy, bx, by) = (cur % x, cur / x, dst % x, dst / x);
     if cx != bx {
-        Some(cy * x + dir_step(cx, bx, x, wrap))
+        Some(cy * x + dir_step(cx, bx, x, wrap, tie))
     } else if cy != by {
-        Some(dir_step(cy, by, y, wrap) * x + cx)
+        Some(dir_step(cy, by, y, wrap, tie) * x + cx)
     } else {
         None
     }
 }
 
 /// One step from `cur` toward `dst` along a dimension of size `n`, taking
-/// the shorter way around when `wrap` (ties go the positive way).
-fn dir_step(cur: u32, dst: u32, n: u32, wrap: bool) -> u32 {
+/// the shorter way around when `wrap`. A tie arises only where a route
+/// enters the dimension (one step on, the way it took is shorter).
+fn dir_step(cur: u32, dst: u32, n: u32, wrap: bool, tie: Tie) -> u32 {
     if !wrap {
         return if dst > cur { cur + 1 } else { cur - 1 };
     }
     let fwd = (dst + n - cur) % n;
-    if fwd <= n - fwd { (cur + 1) % n } else { (cur + n - 1) % n }
+    let positive = fwd < n - fwd || (fwd == n - fwd && (tie == Tie::Positive || cur.is_multiple_of(2)));
+    if positive { (cur + 1) % n } else { (cur + n - 1) % n }
 }
 
 #[cfg(test)]
@@ -693,9 +814,15 @@ mod tests {
 
     #[test]
     fn dir_step_takes_short_way() {
-        assert_eq!(dir_step(0, 3, 8, false), 1);
-        assert_eq!(dir_step(0, 7, 8, true), 7);
-        assert_eq!(dir_step(0, 4, 8, true), 1);
-        assert_eq!(dir_step(5, 1, 8, false), 4);
+        let p = Tie::Positive;
+        assert_eq!(dir_step(0, 3, 8, false, p), 1);
+        assert_eq!(dir_step(0, 7, 8, true, p), 7);
+        assert_eq!(dir_step(0, 4, 8, true, p), 1);
+        assert_eq!(dir_step(5, 1, 8, false, p), 4);
+        // Balanced ties: even coordinates go positive, odd ones negative.
+        let b = Tie::Balanced;
+        assert_eq!(dir_step(0, 4, 8, true, b), 1);
+        assert_eq!(dir_step(1, 5, 8, true, b), 0);
+        assert_eq!(dir_step(1, 4, 8, true, b), 2);
     }
 }

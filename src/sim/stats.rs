@@ -60,7 +60,12 @@ pub struct TileStats {
 /// Bytes moved, by where they went.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct ByteCounts {
+    /// Bytes read from DRAM (HBM stacks or vaults).
     pub memory_read: u64,
+    /// Bytes of HBM loads served by the cache (`[hbm.cache]`) instead of
+    /// the DRAM; present in reports only when non-zero.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub cache_read: u64,
     pub memory_write: u64,
     /// Bytes carried by on-chip links, counted once per link crossed.
     pub noc: u64,
@@ -72,6 +77,10 @@ pub struct ByteCounts {
     pub messages: u64,
     /// KV-cache bytes read by attention instructions.
     pub kv_read: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 pub struct RunStats {

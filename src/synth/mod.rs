@@ -37,6 +37,25 @@ pub fn grid_x(chip: &Chip) -> Option<u32> {
     }
 }
 
+/// Checks, before generating anything, that `tiles` drawing at every one of
+/// `cycles` stays within `MAX_TRAFFIC_SLOTS`, and that the packets expected
+/// at `rate` fit the memory budget (arch/limits.md).
+pub fn traffic_budget(tiles: u32, cycles: u64, rate: f64, packet_flits: u64) -> Result<(), String> {
+    let slots = tiles as u128 * cycles as u128;
+    if slots > crate::limits::MAX_TRAFFIC_SLOTS {
+        return Err(format!(
+            "--cycles {cycles} on {tiles} tiles is {slots} injection slots, more than the 2^32 allowed \
+             (arch/limits.md)"
+        ));
+    }
+    if rate.is_finite() && rate > 0.0 {
+        let expected = slots as f64 * (rate / packet_flits.max(1) as f64).min(1.0);
+        // A packet is a send, a receive, a delay and its record.
+        crate::limits::check_memory("this traffic trace", (expected * 120.0) as u128)?;
+    }
+    Ok(())
+}
+
 /// Synthetic traffic as a trace: each tile posts receives for everything it
 /// will be sent, then issues its sends at their creation cycles.
 pub fn traffic_trace(
@@ -49,7 +68,10 @@ pub fn traffic_trace(
     seed: u64,
 ) -> Result<Generated, String> {
     let tiles = chip.total_tiles();
-    let bytes = packet_flits * flit_bytes;
+    let bytes = packet_flits
+        .checked_mul(flit_bytes)
+        .ok_or_else(|| format!("--packet-flits {packet_flits} x --flit-bytes {flit_bytes} overflows 64 bits"))?;
+    traffic_budget(tiles, cycles, rate, packet_flits)?;
     if bytes > chip.tile.sram.0 {
         return Err(format!("a {bytes}-byte packet does not fit the tile SRAM ({})", chip.tile.sram));
     }

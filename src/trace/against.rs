@@ -55,16 +55,47 @@ fn mem_range(chip: &Chip, mem: &Loc, bytes: Bytes) -> Result<(), String> {
     }
 }
 
+/// Checks that a transfer of `bytes` is not split into more packets (or
+/// DRAM granules) than `MAX_PIECES_PER_TRANSFER`: a tiny `noc.packet` or
+/// interleave on a large transfer is millions of events.
+fn pieces(chip: &Chip, bytes: Bytes, dram: bool) -> Result<(), String> {
+    let max = crate::limits::MAX_PIECES_PER_TRANSFER;
+    let packets = bytes.0.div_ceil(chip.noc.packet.0.max(1));
+    if packets > max {
+        return Err(format!(
+            "{} bytes make {packets} packets of noc.packet = {}, more than the 2^20 one transfer may \
+             (arch/limits.md); use a larger noc.packet",
+            bytes.0, chip.noc.packet
+        ));
+    }
+    if let (true, Memory::Hbm { dram, .. } | Memory::Dram3d { dram, .. }) = (dram, &chip.memory) {
+        let granules = bytes.0.div_ceil(dram.interleave.0.max(1));
+        if granules > max {
+            return Err(format!(
+                "{} bytes touch {granules} DRAM granules of interleave = {}, more than the 2^20 one transfer may \
+                 (arch/limits.md)",
+                bytes.0, dram.interleave
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Checks one instruction of `tile`'s stream against the chip.
 pub fn check_instr(chip: &Chip, _tile: TileId, i: &Instr) -> Result<(), String> {
     let effect = i.effect();
+    match effect {
+        Effect::Dma { mem, bytes, .. } => pieces(chip, bytes, !matches!(mem, Loc::Sram { .. }))?,
+        Effect::Send { bytes, .. } | Effect::Recv { bytes, .. } => pieces(chip, bytes, false)?,
+        _ => {}
+    }
     if let Some((sram, bytes)) = effect.sram_range() {
         sram_range(chip, "SRAM range", sram, bytes)?;
     }
     match effect {
         Effect::Dma { mem, bytes, .. } => mem_range(chip, &mem, bytes),
         Effect::Compute { unit: ComputeUnit::Matrix, dtype, .. } if chip.tile.macs_per_cycle(dtype).is_none() => {
-            Err(format!("the matrix unit of `{}` has no {dtype} path (or a wider one)", chip.name))
+            Err(format!("the matrix unit of `{}` has no {dtype} path", chip.name))
         }
         Effect::Compute { .. }
         | Effect::Send { .. }

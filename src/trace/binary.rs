@@ -7,7 +7,6 @@ use crate::diag::Location;
 use crate::fileio::Finish;
 use crate::ids::TileId;
 use crate::isa::{DecodeError, DecodeErrorKind, Instr, Opcode, Reader, varint};
-use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
@@ -21,7 +20,7 @@ const MAX_RECORD: usize = 128;
 
 pub struct BinaryReader {
     file: String,
-    src: File,
+    src: Box<dyn Read + Send>,
     buf: Vec<u8>,
     /// Window of valid bytes in `buf`.
     start: usize,
@@ -32,16 +31,24 @@ pub struct BinaryReader {
     header: Header,
     /// Byte offset of the tile count, for messages about it.
     tiles_at: u64,
+    /// Byte offset of each header field, for messages about it.
+    field_at: Vec<(&'static str, u64)>,
     done: bool,
 }
 
 impl BinaryReader {
     pub fn open(path: &Path) -> Result<Self, TraceError> {
         let file = path.display().to_string();
-        let src =
-            File::open(path).map_err(|e| TraceError::new(Location::file(&file), TraceErrorKind::Io(e.to_string())))?;
+        let src = crate::fileio::open_input(path)
+            .map_err(|e| TraceError::new(Location::file(&file), TraceErrorKind::Io(e.to_string())))?;
+        Self::new(&file, src)
+    }
+
+    /// A reader of the binary trace `src`; `file` names it in messages.
+    pub fn new(file: &str, src: Box<dyn Read + Send>) -> Result<Self, TraceError> {
         let mut r = BinaryReader {
-            file,
+            file: file.to_string(),
+            field_at: Vec::new(),
             src,
             buf: vec![0; 1 << 16],
             start: 0,
@@ -117,7 +124,17 @@ impl BinaryReader {
 
     fn string(&mut self, what: &'static str) -> Result<String, TraceError> {
         let at = self.offset();
-        let len = self.decode(what, |r| r.varint())? as usize;
+        let len = self.decode(what, |r| r.varint())?;
+        let max = crate::limits::MAX_HEADER_STRING_BYTES;
+        if len > max {
+            return Err(self.err_at(
+                at,
+                TraceErrorKind::Invalid(format!(
+                    "the header's {what} is {len} bytes long, more than the {max} allowed"
+                )),
+            ));
+        }
+        let len = len as usize;
         let mut bytes = Vec::with_capacity(len.min(1 << 16));
         while bytes.len() < len {
             self.fill()?;
@@ -154,6 +171,7 @@ impl BinaryReader {
         if version != FORMAT_VERSION as u64 {
             return Err(self.err_at(vat, TraceErrorKind::Version(version.to_string())));
         }
+        self.field_at.push(("chip", self.offset()));
         let chip = self.string("chip name")?;
         let tat = self.offset();
         self.tiles_at = tat;
@@ -164,8 +182,11 @@ impl BinaryReader {
                 TraceErrorKind::Syntax(format!("`tiles` must be in 1..={}, found {tiles}", super::MAX_TILES)),
             ));
         }
+        self.field_at.push(("model", self.offset()));
         let model = self.string("model name")?;
+        self.field_at.push(("workload", self.offset()));
         let workload = self.string("workload")?;
+        self.field_at.push(("tokens", self.offset()));
         let tokens = self.decode("the header's token count", |r| {
             let mut b = [0u8; 8];
             for x in &mut b {
@@ -174,11 +195,17 @@ impl BinaryReader {
             Ok(f64::from_le_bytes(b))
         })?;
         let users = self.decode("the header's user count", |r| r.varint())?;
+        self.field_at.push(("groups", self.offset()));
         let ngroups = self.decode("the header's group count", |r| r.varint())?;
         let mut groups = Vec::new();
+        let mut members_total = 0u64;
         for g in 0..ngroups {
             let gat = self.offset();
             let n = self.decode("a group size", |r| r.varint())?;
+            members_total = members_total.saturating_add(n);
+            if members_total > super::group_budget(tiles) {
+                return Err(self.err_at(gat, TraceErrorKind::Invalid(super::too_many_members(tiles, members_total))));
+            }
             let mut members = Vec::with_capacity(n.min(1 << 20) as usize);
             let mut prev: Option<u32> = None;
             for _ in 0..n {
@@ -215,7 +242,10 @@ impl BinaryReader {
             f => return Err(self.err_at(mat, TraceErrorKind::Invalid(format!("measure flag {f}")))),
         };
         let header = Header { chip, tiles, model, workload, tokens, users, groups, measure };
-        header.validate().map_err(|m| self.err_at(BINARY_MAGIC.len() as u64, TraceErrorKind::Invalid(m)))?;
+        if let Err((field, m)) = header.validate_field() {
+            let at = self.field_at.iter().find(|(f, _)| *f == field).map_or(tat, |&(_, at)| at);
+            return Err(self.err_at(at, TraceErrorKind::Invalid(m)));
+        }
         self.header = header;
         Ok(())
     }
@@ -271,7 +301,10 @@ impl Source for BinaryReader {
     fn header_location(&self, field: &str) -> Location {
         match field {
             "tiles" => Location::byte(&self.file, self.tiles_at),
-            _ => Location::byte(&self.file, BINARY_MAGIC.len() as u64),
+            _ => match self.field_at.iter().find(|(f, _)| *f == field) {
+                Some(&(_, at)) => Location::byte(&self.file, at),
+                None => Location::byte(&self.file, BINARY_MAGIC.len() as u64),
+            },
         }
     }
 

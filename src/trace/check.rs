@@ -6,9 +6,9 @@ use crate::isa::{Dest, Effect, Flags, Instr, Loc};
 use std::collections::HashMap;
 
 /// Tokens a tile may use (its token counters are a plain vector).
-pub const MAX_TOKENS: u32 = 1 << 16;
+pub const MAX_TOKENS: u32 = crate::limits::MAX_TOKENS;
 /// Longest `delay`, so simulated time cannot overflow.
-pub const MAX_DELAY: u64 = 1 << 48;
+pub const MAX_DELAY: u64 = crate::limits::MAX_DELAY;
 
 pub struct Checker {
     header: Header,
@@ -17,6 +17,10 @@ pub struct Checker {
     seen: HashMap<u32, Pos>,
     describe: fn(Pos) -> String,
     open_loops: Vec<Pos>,
+    /// Iterations of each open loop's body, counting the enclosing loops.
+    multiplier: Vec<u128>,
+    /// Instructions one run issues, loops multiplied out (all tiles).
+    pub issued: u128,
     /// Instructions and tile streams seen (for summaries).
     pub instructions: u64,
     pub streams: u64,
@@ -31,6 +35,8 @@ impl Checker {
             seen: HashMap::new(),
             describe,
             open_loops: Vec::new(),
+            multiplier: Vec::new(),
+            issued: 0,
             instructions: 0,
             streams: 0,
         }
@@ -64,14 +70,46 @@ impl Checker {
                 }
                 self.instructions += 1;
                 let flags = i.opcode().flags();
+                let outer = self.multiplier.last().copied().unwrap_or(1);
                 if flags.contains(Flags::LOOP_OPEN) {
                     self.open_loops.push(pos);
-                }
-                if flags.contains(Flags::LOOP_CLOSE) && self.open_loops.pop().is_none() {
-                    return Err(TraceErrorKind::UnmatchedEndloop);
+                    let count = match i {
+                        Instr::Loop { count } => count.0 as u128,
+                        _ => 1,
+                    };
+                    let inner = outer.saturating_mul(count);
+                    if inner > crate::limits::MAX_LOOP_PRODUCT {
+                        return Err(TraceErrorKind::Syntax(format!(
+                            "this loop nest repeats its body {inner} times, more than the 2^32 allowed \
+                             (the product of the open loops' counts; arch/limits.md)"
+                        )));
+                    }
+                    self.multiplier.push(inner);
+                    self.count_issued(outer)?;
+                } else if flags.contains(Flags::LOOP_CLOSE) {
+                    if self.open_loops.pop().is_none() {
+                        return Err(TraceErrorKind::UnmatchedEndloop);
+                    }
+                    // `endloop` issues once per iteration of its loop.
+                    self.count_issued(outer)?;
+                    self.multiplier.pop();
+                } else {
+                    self.count_issued(outer)?;
                 }
                 self.operands(i)?;
             }
+        }
+        Ok(())
+    }
+
+    fn count_issued(&mut self, n: u128) -> Result<(), TraceErrorKind> {
+        self.issued = self.issued.saturating_add(n);
+        if self.issued > crate::limits::MAX_ISSUED {
+            return Err(TraceErrorKind::Syntax(format!(
+                "the trace issues more than 2^32 instructions in one run (loops multiplied out, all tiles; \
+                 arch/limits.md): {} so far",
+                self.issued
+            )));
         }
         Ok(())
     }
@@ -93,6 +131,12 @@ impl Checker {
             return Err(TraceErrorKind::Syntax(format!("token {} is too large (tokens are 0..{MAX_TOKENS})", t.0)));
         }
         i.check_work().map_err(TraceErrorKind::Syntax)?;
+        if let Some(b) = effect.sram_range().map(|(_, b)| b.0).filter(|&b| b > crate::limits::MAX_TRANSFER_BYTES) {
+            return Err(TraceErrorKind::Syntax(format!(
+                "`{mnemonic}` moves {b} bytes, more than the {} (64 GiB) one transfer may (arch/limits.md)",
+                crate::limits::MAX_TRANSFER_BYTES
+            )));
+        }
         match effect {
             Effect::Delay(cycles) if cycles.0 > MAX_DELAY => {
                 Err(TraceErrorKind::Syntax(format!("delay of {} cycles is too long (at most {MAX_DELAY})", cycles.0)))

@@ -31,26 +31,52 @@ impl Header {
     /// Checks that the header can be written as text and read back: names
     /// are single words, the workload one line, nothing holds a `#`.
     pub fn validate(&self) -> Result<(), String> {
-        let word = |what: &str, v: &str, may_be_empty: bool| {
+        self.validate_field().map_err(|(_, m)| m)
+    }
+
+    /// `validate`, naming the field at fault (`chip`, `model`, `workload`,
+    /// `tokens`, `tiles`, `groups`) so a reader can point at it.
+    pub fn validate_field(&self) -> Result<(), (&'static str, String)> {
+        use crate::limits::excerpt;
+        let word = |field: &'static str, what: &str, v: &str, may_be_empty: bool| {
             if v.is_empty() && !may_be_empty {
-                return Err(format!("the header's {what} is empty"));
+                return Err((field, format!("the header's {what} is empty")));
             }
             if v.contains(char::is_whitespace) || v.contains('#') {
-                return Err(format!("the header's {what} `{v}` must be one word without `#`"));
+                return Err((field, format!("the header's {what} `{}` must be one word without `#`", excerpt(v))));
             }
             Ok(())
         };
-        word("chip name", &self.chip, false)?;
-        word("model name", &self.model, true)?;
+        word("chip", "chip name", &self.chip, false)?;
+        word("model", "model name", &self.model, true)?;
         let w = &self.workload;
         if w.contains(['#', '\n', '\r']) || w.trim() != w {
-            return Err(format!("the header's workload `{w}` must be one line without `#` or surrounding spaces"));
+            return Err((
+                "workload",
+                format!("the header's workload `{}` must be one line without `#` or surrounding spaces", excerpt(w)),
+            ));
+        }
+        let max = crate::limits::MAX_HEADER_STRING_BYTES as usize;
+        for (field, v) in [("chip", &self.chip), ("model", &self.model), ("workload", w)] {
+            if v.len() > max {
+                return Err((
+                    field,
+                    format!("the header's {field} is {} bytes long, more than the {max} allowed", v.len()),
+                ));
+            }
         }
         if !(self.tokens.is_finite() && self.tokens >= 0.0) {
-            return Err(format!("the header's token count {} must be a finite number >= 0", self.tokens));
+            return Err(("tokens", format!("the header's token count {} must be a finite number >= 0", self.tokens)));
         }
         if self.tiles == 0 || self.tiles > super::MAX_TILES {
-            return Err(format!("the header's tile count {} is outside 1..={}", self.tiles, super::MAX_TILES));
+            return Err((
+                "tiles",
+                format!("the header's tile count {} is outside 1..={}", self.tiles, super::MAX_TILES),
+            ));
+        }
+        let members: u64 = self.groups.iter().map(|g| g.len() as u64).sum();
+        if members > super::group_budget(self.tiles) {
+            return Err(("groups", super::too_many_members(self.tiles, members)));
         }
         Ok(())
     }
@@ -62,16 +88,26 @@ pub enum TileSetError {
     Syntax(String),
     /// A tile at or beyond the limit.
     OutOfRange(u32),
+    /// More members than the budget allows (at least this many).
+    TooMany(u64),
 }
 
 /// Parses a tile set such as `0-7,12,16-31/4` (ranges inclusive, optional
 /// stride) of tiles below `limit`. Returns the sorted list; duplicates are
 /// an error. Bounds are checked before ranges are expanded.
 pub fn parse_tile_set(s: &str, limit: u32) -> Result<Vec<TileId>, TileSetError> {
+    parse_tile_set_within(s, limit, u64::MAX)
+}
+
+/// `parse_tile_set` of at most `budget` members, counted before anything
+/// is expanded.
+pub fn parse_tile_set_within(s: &str, limit: u32, budget: u64) -> Result<Vec<TileId>, TileSetError> {
     use TileSetError::Syntax;
     let mut out = Vec::new();
+    let mut count = 0u64;
     for part in s.split(',') {
-        let bad = || Syntax(format!("expected a tile set like `0-7,12,16-31/4`, found `{part}`"));
+        let bad =
+            || Syntax(format!("expected a tile set like `0-7,12,16-31/4`, found `{}`", crate::limits::excerpt(part)));
         let (range, stride) = match part.split_once('/') {
             Some((r, st)) => (r, st.parse::<u32>().ok().filter(|&v| v > 0).ok_or_else(bad)?),
             None => (part, 1),
@@ -89,6 +125,10 @@ pub fn parse_tile_set(s: &str, limit: u32) -> Result<Vec<TileId>, TileSetError> 
         if hi >= limit {
             return Err(TileSetError::OutOfRange(hi));
         }
+        count += ((hi - lo) / stride) as u64 + 1;
+        if count > budget {
+            return Err(TileSetError::TooMany(count));
+        }
         let mut t = lo;
         while t <= hi {
             out.push(TileId(t));
@@ -102,7 +142,7 @@ pub fn parse_tile_set(s: &str, limit: u32) -> Result<Vec<TileId>, TileSetError> 
     let before = out.len();
     out.dedup();
     if out.len() != before {
-        return Err(Syntax(format!("tile set `{s}` names a tile more than once")));
+        return Err(Syntax(format!("tile set `{}` names a tile more than once", crate::limits::excerpt(s))));
     }
     Ok(out)
 }

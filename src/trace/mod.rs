@@ -103,6 +103,9 @@ pub enum TraceErrorKind {
     Truncated(String),
     #[error("invalid binary trace: {0}")]
     Invalid(String),
+    /// Past a bound of arch/limits.md (memory, size).
+    #[error("{0}")]
+    Limit(String),
 }
 
 fn declared_groups(n: usize) -> String {
@@ -114,7 +117,22 @@ fn declared_groups(n: usize) -> String {
 }
 
 /// Most tiles a trace may address (keeps per-tile tables bounded).
-pub const MAX_TILES: u32 = 1 << 26;
+pub const MAX_TILES: u32 = crate::limits::MAX_TILES;
+
+/// Members all barrier groups of a `tiles`-tile trace may have together:
+/// 8 per declared tile, and at 4 bytes each within half the memory budget.
+pub fn group_budget(tiles: u32) -> u64 {
+    (crate::limits::MAX_GROUP_MEMBERS_PER_TILE * tiles as u64).min(crate::limits::max_memory() / 8)
+}
+
+pub(crate) fn too_many_members(tiles: u32, members: u64) -> String {
+    format!(
+        "the barrier groups name {members} or more members in all, more than the {} allowed ({} per declared \
+         tile, within --max-memory; arch/limits.md)",
+        group_budget(tiles),
+        crate::limits::MAX_GROUP_MEMBERS_PER_TILE
+    )
+}
 
 impl TraceError {
     pub fn new(loc: Location, kind: TraceErrorKind) -> Self {
@@ -143,17 +161,25 @@ pub trait Sink {
     fn finish(self: Box<Self>) -> io::Result<()>;
 }
 
-/// Opens a trace file, detecting text or binary from its first bytes, and
-/// reads its header.
+/// Opens a trace file (`-`: standard input), detecting text or binary from
+/// its first bytes, and reads its header. The file is opened once and the
+/// bytes sniffed are handed on, so pipes, `/dev/stdin` and process
+/// substitution work.
 pub fn open(path: &Path) -> Result<Box<dyn Source>, TraceError> {
     let name = path.display().to_string();
-    let io_err = |e: io::Error| TraceError::new(Location::file(&name), TraceErrorKind::Io(e.to_string()));
-    let mut f = std::fs::File::open(path).map_err(io_err)?;
+    let f = crate::fileio::open_input(path)
+        .map_err(|e| TraceError::new(Location::file(&name), TraceErrorKind::Io(e.to_string())))?;
+    open_reader(&name, f)
+}
+
+/// `open` for any reader; `name` stands for the file in messages.
+pub fn open_reader(name: &str, mut f: Box<dyn Read + Send>) -> Result<Box<dyn Source>, TraceError> {
+    let io_err = |e: io::Error| TraceError::new(Location::file(name), TraceErrorKind::Io(e.to_string()));
     let mut magic = [0u8; 8];
     let n = read_up_to(&mut f, &mut magic).map_err(io_err)?;
-    drop(f);
+    let whole: Box<dyn Read + Send> = Box::new(io::Cursor::new(magic[..n].to_vec()).chain(f));
     if n >= 7 && magic[..7] == BINARY_MAGIC[..7] {
-        return Ok(Box::new(binary::BinaryReader::open(path)?));
+        return Ok(Box::new(binary::BinaryReader::new(name, whole)?));
     }
     // Neither the binary magic nor text: say what the first bytes are.
     let head = &magic[..n];
@@ -162,11 +188,11 @@ pub fn open(path: &Path) -> Result<Box<dyn Source>, TraceError> {
     if !text_like {
         let hex: Vec<String> = head.iter().take(4).map(|b| format!("{b:02x}")).collect();
         return Err(TraceError::new(
-            Location::byte(&name, 0),
+            Location::byte(name, 0),
             TraceErrorKind::NotATrace(format!("bytes {}", hex.join(" "))),
         ));
     }
-    Ok(Box::new(text::TextReader::open(path)?))
+    Ok(Box::new(text::TextReader::new(name, whole)?))
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
@@ -219,10 +245,11 @@ pub fn check(src: &mut dyn Source, mut f: impl FnMut(&Item, Pos)) -> Result<Chec
     })
 }
 
-/// Creates a writer for `format` at `path` (atomic: nothing appears unless
-/// `finish` succeeds).
+/// Creates a writer for `format` at `path` (`fileio::create`: atomic for a
+/// regular file, nothing appears unless `finish` succeeds; `-` is standard
+/// output).
 pub fn create(path: &Path, format: Format) -> io::Result<Box<dyn Sink>> {
-    let file = crate::fileio::AtomicFile::create(path)?;
+    let file = crate::fileio::create(path)?;
     Ok(match format {
         Format::Text => Box::new(text::TextWriter::new(file)),
         Format::Binary => Box::new(binary::BinaryWriter::new(file)),

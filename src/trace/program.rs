@@ -1,7 +1,7 @@
 //! A trace held in memory for simulation: one instruction vector per tile,
 //! with each loop's matching partner resolved once.
 
-use super::{Format, Header, Item, Pos, Source, TraceError, check};
+use super::{Format, Header, Item, Pos, Source, TraceError, TraceErrorKind};
 use crate::diag::Location;
 use crate::ids::TileId;
 use crate::isa::{Flags, Instr};
@@ -73,19 +73,48 @@ impl Trace {
     pub fn from_source(src: &mut dyn Source, file: String) -> Result<Trace, TraceError> {
         let header = src.header().clone();
         let format = src.format();
+        // Memory is estimated before it is allocated: the per-tile table
+        // now, the instructions every 64 Ki of them (arch/limits.md).
+        let per_tile = std::mem::size_of::<Program>() as u128;
+        let fixed = header.tiles as u128 * per_tile + header.groups.iter().map(|g| g.len() as u128 * 4).sum::<u128>();
+        let over = |held: u128, pos: Pos| {
+            let what = format!("holding this trace ({} tiles, {held} instructions so far)", header.tiles);
+            crate::limits::check_memory(&what, fixed + held * crate::limits::BYTES_PER_INSTRUCTION)
+                .map_err(|m| (m, pos))
+        };
+        over(0, 0).map_err(|(m, _)| TraceError::new(src.header_location("tiles"), TraceErrorKind::Limit(m)))?;
         let mut programs = vec![Program::default(); header.tiles as usize];
         let mut current: Option<usize> = None;
         let mut open = Vec::new();
+        let mut held: u128 = 0;
+        let mut too_big: Option<(String, Pos)> = None;
         // `stream` validates before handing each record over; positions come
         // from a side channel because the callback sees only the item.
-        check(src, |item, pos| match item {
-            Item::Tile(t) => current = Some(t.index()),
-            Item::Instr(i) => {
-                let p = &mut programs[current.expect("checker guarantees a tile")];
-                p.push(*i, pos, &mut open);
+        let r = super::stream(src, |item, pos| {
+            match item {
+                Item::Tile(t) => current = Some(t.index()),
+                Item::Instr(i) => {
+                    held += 1;
+                    if held.is_multiple_of(1 << 16)
+                        && let Err(e) = over(held, pos)
+                    {
+                        too_big = Some(e);
+                        return Err(());
+                    }
+                    let p = &mut programs[current.expect("checker guarantees a tile")];
+                    p.push(*i, pos, &mut open);
+                }
             }
-        })?;
-        Ok(Trace { header, programs, file, format })
+            Ok(())
+        });
+        match r {
+            Ok(_) => Ok(Trace { header, programs, file, format }),
+            Err(super::StreamError::Trace(e)) => Err(e),
+            Err(super::StreamError::Sink(())) => {
+                let (m, pos) = too_big.expect("set with the error");
+                Err(TraceError::new(src.location(pos), TraceErrorKind::Limit(m)))
+            }
+        }
     }
 
     /// A trace built in memory (no file); `name` stands in for the path.

@@ -2,13 +2,13 @@
 //! per line as `mnemonic name=value ...`. See arch/trace-format.md.
 
 use super::{FORMAT_VERSION, Format, Header, Item, Pos, Sink, Source, TEXT_MAGIC, TraceError, TraceErrorKind};
-use super::{TileSetError, parse_tile_set, write_tile_set};
+use super::{TileSetError, write_tile_set};
 use crate::diag::Location;
 use crate::fileio::Finish;
 use crate::ids::TileId;
 use crate::isa::{Args, Flags, Instr, Opcode};
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Write};
+use crate::limits::excerpt;
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::Path;
 
 const HEADER_DIRECTIVES: &[&str] = &["chip", "tiles", "model", "workload", "tokens", "users", "group", "measure"];
@@ -39,8 +39,11 @@ fn words(line: &str) -> Vec<(&str, usize)> {
 
 pub struct TextReader {
     file: String,
-    lines: BufReader<File>,
+    lines: BufReader<Box<dyn Read + Send>>,
     buf: String,
+    bytes: Vec<u8>,
+    /// Members of the header's groups so far (bounded per declared tile).
+    members: u64,
     line_no: u64,
     header: Header,
     /// Line of each header directive given.
@@ -52,12 +55,19 @@ pub struct TextReader {
 impl TextReader {
     pub fn open(path: &Path) -> Result<Self, TraceError> {
         let file = path.display().to_string();
-        let f =
-            File::open(path).map_err(|e| TraceError::new(Location::file(&file), TraceErrorKind::Io(e.to_string())))?;
+        let f = crate::fileio::open_input(path)
+            .map_err(|e| TraceError::new(Location::file(&file), TraceErrorKind::Io(e.to_string())))?;
+        Self::new(&file, f)
+    }
+
+    /// A reader of the text trace `f`; `file` names it in messages.
+    pub fn new(file: &str, f: Box<dyn Read + Send>) -> Result<Self, TraceError> {
         let mut r = TextReader {
-            file,
+            file: file.to_string(),
             lines: BufReader::with_capacity(1 << 16, f),
             buf: String::new(),
+            bytes: Vec::new(),
+            members: 0,
             line_no: 0,
             header: Header::default(),
             directive_lines: Vec::new(),
@@ -71,23 +81,41 @@ impl TextReader {
         TraceError::new(Location::line(&self.file, self.line_no, col), kind)
     }
 
-    /// Reads the next line into `self.buf`; false at end of file.
+    /// Reads the next line into `self.buf`; false at end of file. A line
+    /// longer than `MAX_TRACE_LINE_BYTES` is an error, read no further.
     fn next_line(&mut self) -> Result<bool, TraceError> {
         self.buf.clear();
-        match self.lines.read_line(&mut self.buf) {
-            Ok(0) => Ok(false),
-            Ok(_) => {
+        self.bytes.clear();
+        let limit = crate::limits::MAX_TRACE_LINE_BYTES;
+        let read = (&mut self.lines).take(limit + 1).read_until(b'\n', &mut self.bytes);
+        match read {
+            Ok(0) => return Ok(false),
+            Ok(_) => self.line_no += 1,
+            Err(e) => {
                 self.line_no += 1;
+                return Err(self.err(None, TraceErrorKind::Io(e.to_string())));
+            }
+        }
+        if self.bytes.len() as u64 > limit {
+            return Err(self.err(
+                None,
+                TraceErrorKind::Syntax(format!(
+                    "the line is longer than {} (arch/limits.md); is this a trace?",
+                    crate::units::human_bytes(limit as f64)
+                )),
+            ));
+        }
+        match std::str::from_utf8(&self.bytes) {
+            Ok(t) => {
+                self.buf.push_str(t);
                 Ok(true)
             }
             Err(e) => {
-                let kind = if e.kind() == io::ErrorKind::InvalidData {
-                    TraceErrorKind::Syntax("the line is not valid UTF-8 text (is this a damaged binary trace?)".into())
-                } else {
-                    TraceErrorKind::Io(e.to_string())
-                };
-                self.line_no += 1;
-                Err(self.err(None, kind))
+                let col = String::from_utf8_lossy(&self.bytes[..e.valid_up_to()]).chars().count() + 1;
+                Err(self.err(
+                    Some(col),
+                    TraceErrorKind::Syntax("the line is not valid UTF-8 text (is this a damaged binary trace?)".into()),
+                ))
             }
         }
     }
@@ -113,7 +141,7 @@ impl TextReader {
             };
             if !seen_magic {
                 if first != TEXT_MAGIC {
-                    return Err(self.err(Some(col), TraceErrorKind::NotATrace(format!("`{first}`"))));
+                    return Err(self.err(Some(col), TraceErrorKind::NotATrace(format!("`{}`", excerpt(first)))));
                 }
                 if w.len() == 1 {
                     return Err(self.err(
@@ -127,7 +155,7 @@ impl TextReader {
                 if v != FORMAT_VERSION.to_string() || w.len() > 2 {
                     let c = w.get(1).map(|x| x.1);
                     let found = w[1..].iter().map(|x| x.0).collect::<Vec<_>>().join(" ");
-                    return Err(self.err(c, TraceErrorKind::Version(found)));
+                    return Err(self.err(c, TraceErrorKind::Version(excerpt(&found))));
                 }
                 seen_magic = true;
                 continue;
@@ -141,7 +169,7 @@ impl TextReader {
                 if Opcode::from_mnemonic(first).is_some() {
                     return Err(self.err(Some(col), TraceErrorKind::InstrOutsideTile));
                 }
-                return Err(self.err(Some(col), TraceErrorKind::UnknownDirective(first.into())));
+                return Err(self.err(Some(col), TraceErrorKind::UnknownDirective(excerpt(first))));
             };
             if dir != "group" {
                 if seen.contains(&dir) {
@@ -171,14 +199,15 @@ impl TextReader {
 
     fn number<T: std::str::FromStr>(&self, dir: &str, w: &[(&str, usize)], what: &str) -> Result<T, TraceError> {
         let (v, col) = self.one_arg(dir, w, what)?;
-        v.parse()
-            .map_err(|_| self.err(Some(col), TraceErrorKind::Syntax(format!("`{dir}` expects {what}, found `{v}`"))))
+        v.parse().map_err(|_| {
+            self.err(Some(col), TraceErrorKind::Syntax(format!("`{dir}` expects {what}, found `{}`", excerpt(v))))
+        })
     }
 
     fn directive(&mut self, dir: &str, w: &[(&str, usize)], line: &str) -> Result<(), TraceError> {
         match dir {
-            "chip" => self.header.chip = self.one_arg(dir, w, "the chip config name")?.0.to_string(),
-            "model" => self.header.model = self.one_arg(dir, w, "the model name")?.0.to_string(),
+            "chip" => self.header.chip = self.header_string(dir, self.one_arg(dir, w, "the chip config name")?)?,
+            "model" => self.header.model = self.header_string(dir, self.one_arg(dir, w, "the model name")?)?,
             "tiles" => {
                 let n: u32 = self.number(dir, w, "a tile count (integer >= 1)")?;
                 if n == 0 || n > super::MAX_TILES {
@@ -201,8 +230,13 @@ impl TextReader {
             }
             "users" => self.header.users = self.number(dir, w, "a user count (integer)")?,
             "workload" => {
-                let rest = w.get(1).map(|&(_, c)| line[c - 1..].split('#').next().unwrap_or("").trim());
-                self.header.workload = rest.unwrap_or("").to_string();
+                let rest = w.get(1).map(|&(_, c)| {
+                    let at = line.char_indices().nth(c - 1).map_or(line.len(), |(i, _)| i);
+                    (line[at..].split('#').next().unwrap_or("").trim(), c)
+                });
+                if let Some(r) = rest {
+                    self.header.workload = self.header_string(dir, r)?;
+                }
             }
             "measure" => {
                 let parse = |i: usize| w.get(i).and_then(|x| x.0.parse::<u64>().ok());
@@ -232,7 +266,7 @@ impl TextReader {
                         Some(w[1].1),
                         TraceErrorKind::Syntax(format!(
                             "groups are numbered in order: expected `group {expected}`, found `group {}`",
-                            w[1].0
+                            excerpt(w[1].0)
                         )),
                     ));
                 }
@@ -243,20 +277,37 @@ impl TextReader {
                     ));
                 }
                 let tiles = self.header.tiles;
-                let set = parse_tile_set(w[2].0, tiles).map_err(|e| {
+                let budget = super::group_budget(tiles).saturating_sub(self.members);
+                let set = super::header::parse_tile_set_within(w[2].0, tiles, budget).map_err(|e| {
                     let kind = match e {
                         TileSetError::Syntax(m) => TraceErrorKind::Syntax(m),
                         TileSetError::OutOfRange(tile) => {
                             TraceErrorKind::TileOutOfRange { what: format!("group {expected}"), tile, tiles }
                         }
+                        TileSetError::TooMany(n) => {
+                            TraceErrorKind::Syntax(super::too_many_members(tiles, self.members + n))
+                        }
                     };
                     self.err(Some(w[2].1), kind)
                 })?;
+                self.members += set.len() as u64;
                 self.header.groups.push(set);
             }
             _ => unreachable!("directive list and match agree"),
         }
         Ok(())
+    }
+
+    /// A header string (chip, model, workload) within `MAX_HEADER_STRING_BYTES`.
+    fn header_string(&self, dir: &str, (v, col): (&str, usize)) -> Result<String, TraceError> {
+        let max = crate::limits::MAX_HEADER_STRING_BYTES;
+        if v.len() as u64 > max {
+            return Err(self.err(
+                Some(col),
+                TraceErrorKind::Syntax(format!("`{dir}` is {} bytes long, more than the {max} allowed", v.len())),
+            ));
+        }
+        Ok(v.to_string())
     }
 
     fn tile_line(&self, w: &[(&str, usize)]) -> Result<Item, TraceError> {
@@ -268,9 +319,9 @@ impl TextReader {
         let (mnemonic, col) = w[0];
         let op = Opcode::from_mnemonic(mnemonic).ok_or_else(|| {
             let kind = if HEADER_DIRECTIVES.contains(&mnemonic) || mnemonic == TEXT_MAGIC {
-                TraceErrorKind::HeaderAfterBody(mnemonic.into())
+                TraceErrorKind::HeaderAfterBody(excerpt(mnemonic))
             } else {
-                TraceErrorKind::UnknownOpcode { found: mnemonic.into(), expected: Opcode::mnemonics() }
+                TraceErrorKind::UnknownOpcode { found: excerpt(mnemonic), expected: Opcode::mnemonics() }
             };
             self.err(Some(col), kind)
         })?;

@@ -131,8 +131,12 @@ impl Emitter<'_, '_> {
         let a_once = self.act(mb * kb) <= self.c.sram.x_size;
         let chunk = if a_once { (self.c.sram.stream_size / self.c.wbytes(nb).max(1)).clamp(1, kb) } else { g.chunk };
         let chunks = kb.div_ceil(chunk);
+        // Addresses follow a blocked layout, so every chunk is the address
+        // range of its own data: A by blocks of rows, each stored along the
+        // reduction (element (r, k) of the block at start * K + k * mb + r);
+        // W by blocks of columns, each stored along the reduction.
         if a_once {
-            let a_at = act_base + g.a_region + self.act(rows.start * g.k + red.start);
+            let a_at = act_base + g.a_region + self.act(rows.start * g.k + red.start * mb);
             let mem = Self::hbm(a_at);
             self.push(Instr::Load {
                 tok: Token(TOK_BUF[0]),
@@ -149,11 +153,11 @@ impl Emitter<'_, '_> {
             let buf = e.c.sram.stream[slot];
             let mut wbuf = buf;
             if !a_once {
-                let a_at = act_base + g.a_region + e.act(rows.start * g.k + red.start + kr.start);
+                let a_at = act_base + g.a_region + e.act(rows.start * g.k + (red.start + kr.start) * mb);
                 e.push(Instr::Load { tok, mem: Self::hbm(a_at), sram: SramAddr(buf), bytes: Bytes(e.act(mb * kc)) });
                 wbuf += e.act(mb * kc);
             }
-            let w_at = g.w_offset + e.c.wbytes(cols.start * g.k + red.start + kr.start);
+            let w_at = g.w_offset + e.c.wbytes(cols.start * g.k + (red.start + kr.start) * nb);
             e.push(Instr::Load {
                 tok,
                 mem: e.weight_loc(w_at),

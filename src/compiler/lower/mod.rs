@@ -841,14 +841,15 @@ impl Emitter<'_, '_> {
                     0
                 };
                 let addr = kv_base + w.kv.bytes(2 * hd * (pair_base + read.start));
-                let mem = match self.c.plan.home {
-                    Home::Hbm => Loc::Hbm { addr },
-                    _ => Loc::Dram { tile: None, addr },
-                };
-                // KV blocks stream through the stream buffers, a buffer-load at a time.
+                // KV blocks stream through the stream buffers, a buffer-load at
+                // a time, each piece from its own addresses.
                 let pieces = kv_bytes.div_ceil(self.c.sram.stream_size).max(1);
                 for piece in 0..pieces {
                     let r = part(piece, kv_bytes, pieces);
+                    let mem = match self.c.plan.home {
+                        Home::Hbm => Loc::Hbm { addr: addr + r.start },
+                        _ => Loc::Dram { tile: None, addr: addr + r.start },
+                    };
                     self.push(Instr::Load { tok, mem, sram: SramAddr(buf), bytes: Bytes(r.end - r.start) });
                 }
             }

@@ -1,0 +1,173 @@
+//! What a simulation will cost, estimated before anything is allocated or
+//! run: the memory of the simulator's structures (per tile, link and DRAM
+//! channel) against `limits::max_memory`, and the events of the run
+//! (instructions issued, packet hops, DRAM accesses, loops multiplied out)
+//! against `limits::MAX_SIM_EVENTS`. A legal but huge config or trace is
+//! refused with the estimate and the limit instead of exhausting the
+//! machine or running for days (arch/limits.md).
+
+use crate::chip::{Chip, Memory, NocTopology, SystemTopology};
+use crate::isa::{Instr, Loc};
+use crate::trace::Trace;
+
+/// Bytes the simulator holds per tile (issue state, statistics, program
+/// headers, interface nodes and links), measured with a margin.
+const BYTES_PER_TILE: u128 = 1024;
+/// Bytes per directed link (the link, its state, adjacency, VC tables).
+const BYTES_PER_LINK: u128 = 192;
+/// Bytes per DRAM channel, and per bank of one.
+const BYTES_PER_CHANNEL: u128 = 128;
+const BYTES_PER_BANK: u128 = 32;
+pub use crate::limits::BYTES_PER_INSTRUCTION;
+
+/// Directed links of the system's network (an upper bound).
+pub fn links(chip: &Chip) -> u128 {
+    let tiles = chip.tiles_per_chip() as u128;
+    let chips = chip.system.chips as u128;
+    let noc = match chip.noc.topology {
+        NocTopology::Mesh { .. } | NocTopology::Torus { .. } => 4 * tiles,
+        NocTopology::Ring { .. } => 2 * tiles,
+        NocTopology::Crossbar { .. } => 0,
+        // A tree over n leaves has fewer than 2n switches, each one link pair up.
+        NocTopology::FatTree { .. } => 4 * tiles,
+    };
+    let stacks = match chip.memory {
+        Memory::Hbm { stacks, .. } => stacks as u128,
+        _ => 0,
+    };
+    let per_chip = noc + 2 * tiles + 2 * stacks + 4;
+    let system = match chip.system.topology {
+        SystemTopology::Single => 0,
+        SystemTopology::Switch | SystemTopology::Ring => 2 * chips,
+        SystemTopology::Torus { .. } => 4 * chips,
+        SystemTopology::FullyConnected => chips * chips.saturating_sub(1),
+        SystemTopology::Dragonfly { group_size } => {
+            let gs = group_size as u128;
+            let groups = chips / gs.max(1);
+            chips * gs.saturating_sub(1) + groups * groups.saturating_sub(1)
+        }
+    };
+    chips * per_chip + system
+}
+
+/// DRAM channels of the system and banks per channel.
+fn channels(chip: &Chip) -> (u128, u128) {
+    match &chip.memory {
+        Memory::SramOnly => (0, 0),
+        Memory::Hbm { dram, .. } => (dram.channels as u128 * chip.system.chips as u128, dram.banks as u128),
+        Memory::Dram3d { dram, .. } => (dram.channels as u128 * chip.total_tiles() as u128, dram.banks as u128),
+    }
+}
+
+/// Bytes the simulator's structures for `chip` take, whatever the trace.
+pub fn chip_memory(chip: &Chip) -> u128 {
+    let (ch, banks) = channels(chip);
+    let stack_routes = match chip.memory {
+        Memory::Hbm { stacks, .. } => chip.tiles_per_chip() as u128 * stacks as u128 * 8,
+        _ => 0,
+    };
+    chip.total_tiles() as u128 * BYTES_PER_TILE
+        + links(chip) * BYTES_PER_LINK
+        + ch * (BYTES_PER_CHANNEL + banks * BYTES_PER_BANK)
+        + stack_routes
+}
+
+/// Checks that simulating anything on `chip` fits the memory budget.
+pub fn check_chip(chip: &Chip) -> Result<(), String> {
+    crate::limits::check_memory(
+        &format!(
+            "simulating `{}` ({} tiles, {} links, {} DRAM channels)",
+            chip.name,
+            chip.total_tiles(),
+            links(chip),
+            channels(chip).0
+        ),
+        chip_memory(chip),
+    )
+}
+
+/// Most links a packet or barrier message crosses (an upper bound).
+pub fn max_hops(chip: &Chip) -> u128 {
+    let noc = match chip.noc.topology {
+        NocTopology::Mesh { x, y } | NocTopology::Torus { x, y } => x as u128 + y as u128,
+        NocTopology::Ring { n } => n as u128 / 2 + 1,
+        NocTopology::Crossbar { .. } => 1,
+        NocTopology::FatTree { n, arity } => {
+            2 * (64 - (n as u64).leading_zeros() as u128) / arity.max(2).ilog2() as u128 + 2
+        }
+    };
+    let chips = chip.system.chips as u128;
+    let system = match chip.system.topology {
+        SystemTopology::Single => 0,
+        SystemTopology::Switch => 2,
+        SystemTopology::Ring => chips / 2 + 1,
+        SystemTopology::Torus { x, y } => x as u128 + y as u128,
+        SystemTopology::FullyConnected => 1,
+        SystemTopology::Dragonfly { .. } => 3,
+    };
+    noc + system + 2
+}
+
+/// Events of one run of `trace` on `chip` (loops multiplied out): every
+/// instruction issued, every packet times the hops of the longest route,
+/// every DRAM granule, and the set-up routes (HBM stacks, barriers).
+pub fn events(chip: &Chip, trace: &Trace) -> u128 {
+    let hops = max_hops(chip);
+    let packet = chip.noc.packet.0.max(1) as u128;
+    let granule = match &chip.memory {
+        Memory::SramOnly => u128::MAX,
+        Memory::Hbm { dram, .. } | Memory::Dram3d { dram, .. } => dram.interleave.0.max(1) as u128,
+    };
+    let mut total: u128 = 0;
+    for p in &trace.programs {
+        let mut mult: Vec<u128> = vec![1];
+        for i in &p.instrs {
+            let m = *mult.last().unwrap_or(&1);
+            let per = match i {
+                Instr::Load { mem, bytes, .. } | Instr::Store { mem, bytes, .. } => {
+                    let b = bytes.0 as u128;
+                    let dram = if matches!(mem, Loc::Sram { .. }) { 0 } else { b.div_ceil(granule) };
+                    1 + b.div_ceil(packet) * hops + dram
+                }
+                Instr::Send { bytes, .. } => 1 + (bytes.0 as u128).div_ceil(packet) * hops,
+                _ => 1,
+            };
+            total = total.saturating_add(m.saturating_mul(per));
+            match i {
+                Instr::Loop { count } => mult.push(m.saturating_mul(count.0 as u128)),
+                Instr::EndLoop {} if mult.len() > 1 => {
+                    mult.pop();
+                }
+                _ => {}
+            }
+        }
+    }
+    // Set-up: a route from every tile of a chip to every HBM stack, and
+    // from every barrier-group member to its group's first tile.
+    let stack_routes = match chip.memory {
+        Memory::Hbm { stacks, .. } => chip.tiles_per_chip() as u128 * stacks as u128,
+        _ => 0,
+    };
+    let members: u128 = trace.header.groups.iter().map(|g| g.len() as u128).sum();
+    total.saturating_add((members + stack_routes) * hops)
+}
+
+/// The whole check before a simulation: memory for the chip's structures
+/// and the trace held, and the events of the run.
+pub fn check(chip: &Chip, trace: &Trace) -> Result<(), String> {
+    let held = trace.instruction_count() as u128 * BYTES_PER_INSTRUCTION;
+    crate::limits::check_memory(
+        &format!("simulating `{}` ({} tiles, {} links)", chip.name, chip.total_tiles(), links(chip)),
+        chip_memory(chip) + held,
+    )?;
+    let e = events(chip, trace);
+    if e > crate::limits::MAX_SIM_EVENTS {
+        return Err(format!(
+            "simulating this trace on `{}` takes about {e} events (instructions issued, packet hops and DRAM \
+             accesses, loops multiplied out), more than the 2^33 allowed, days of run time (arch/limits.md); \
+             use coarser noc.packet or interleave, fewer loop iterations or a smaller chip",
+            chip.name
+        ));
+    }
+    Ok(())
+}
