@@ -125,9 +125,21 @@ fn workload(m: &Model, int8: bool) -> tilesim::compiler::Workload {
     spec.resolve(m).unwrap()
 }
 
-/// The grid of the throughput benchmark, with a chunked-prefill context axis.
+/// The grid measured: users and contexts up to those of the throughput
+/// benchmark, with a chunked-prefill context axis. `SERVE_BENCH_GRID=U,C`
+/// measures a smaller grid (users up to U, contexts and prefill tokens up
+/// to C, prefill without context) where a full one would take too long;
+/// off-grid points outside it are skipped.
 fn spec() -> GridSpec {
-    GridSpec { max_users: 256, max_context: 2560, max_prefill_tokens: 2560, max_prefill_context: 2560 }
+    match std::env::var("SERVE_BENCH_GRID").ok().and_then(|v| {
+        let (u, c) = v.split_once(',')?;
+        Some((u.trim().parse().ok()?, c.trim().parse().ok()?))
+    }) {
+        Some((users, context)) => {
+            GridSpec { max_users: users, max_context: context, max_prefill_tokens: context, max_prefill_context: 0 }
+        }
+        None => GridSpec { max_users: 256, max_context: 2560, max_prefill_tokens: 2560, max_prefill_context: 2560 },
+    }
 }
 
 const DECODE_OFF: [(u64, u64); 7] = [(3, 300), (12, 1500), (24, 700), (48, 2200), (96, 1000), (160, 2400), (200, 2500)];
@@ -190,10 +202,12 @@ fn interpolation(names: &[String], int8: bool) {
         let mut decode: Vec<(u64, u64)> = DECODE_OFF.to_vec();
         let mut prefill: Vec<(u64, u64)> = PREFILL_OFF.to_vec();
         for _ in 0..8 {
-            decode.push((1 + rng.below(256), rng.below(2561)));
-            prefill.push((1 + rng.below(2560), 0));
+            decode.push((1 + rng.below(spec.max_users), rng.below(spec.max_context + 1)));
+            prefill.push((1 + rng.below(spec.max_prefill_tokens), 0));
             prefill.push((1 + rng.below(512), rng.below(2049)));
         }
+        decode.retain(|&(n, ctx)| n <= spec.max_users && ctx <= spec.max_context);
+        prefill.retain(|&(t, ctx)| t <= spec.max_prefill_tokens && ctx <= spec.max_prefill_context);
         let mut errors = Vec::new();
         for (n, ctx) in decode {
             let (got, want) = (oracle.decode_seconds(n as f64, ctx as f64).unwrap(), direct(Phase::Decode, n, ctx));

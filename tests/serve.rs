@@ -462,5 +462,20 @@ fn bad_input_exits_2_with_a_located_message_and_no_output_file() {
     }
     let (code, _) = failing(&["--model", "llama-2-7b", "--chip", "mini-mesh", "--rate", "1", "--trace", &bad]);
     assert_eq!(code, 2);
+    // A trace that is not text, an output that is an input, too many
+    // requests for the memory budget: refused before anything runs.
+    let binary = file("binary.csv");
+    std::fs::write(&binary, b"arrival_seconds,prompt_tokens,output_tokens\n0,10,5\n\xff\xfe,1,1\n").unwrap();
+    let (code, err) = failing(&with(SMALL, &["--trace", binary.to_str().unwrap(), "--no-cache", "-o", out_s]));
+    assert_eq!(code, 2);
+    assert!(err.contains("binary.csv:3: not UTF-8 text"), "{err}");
+    let good = write("good.csv", "arrival_seconds,prompt_tokens,output_tokens\n0,10,5\n");
+    let (code, err) = failing(&with(SMALL, &["--trace", &good, "--no-cache", "-o", &good]));
+    assert_eq!(code, 2);
+    assert!(err.contains("is the input"), "{err}");
+    assert_eq!(std::fs::read_to_string(&good).unwrap(), "arrival_seconds,prompt_tokens,output_tokens\n0,10,5\n");
+    let (code, err) = failing(&with(SMALL, &["--rate", "1", "--requests", "100000000000", "--no-cache", "-o", out_s]));
+    assert_eq!(code, 2);
+    assert!(err.contains("--requests 100000000000 needs about"), "{err}");
     assert!(!out.exists(), "no output file after an error");
 }

@@ -11,7 +11,8 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tilesim::compiler::{PlanRequest, Workload, WorkloadSpec};
-use tilesim::fileio::AtomicFile;
+use tilesim::fileio::{self, AtomicFile};
+use tilesim::limits;
 use tilesim::model::Model;
 use tilesim::serve::cache::StepCache;
 use tilesim::serve::engine::Role;
@@ -20,6 +21,7 @@ use tilesim::serve::metrics::{self, Slo};
 use tilesim::serve::sched::Limits;
 use tilesim::serve::setup::{self, Pools, System};
 use tilesim::serve::{Arrivals, Generator, Lengths, Policy, Request, ServeError, Setup, request, timeline};
+use tilesim::units::human_bytes;
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -209,13 +211,29 @@ fn bar(len: u64, what: String) -> ProgressBar {
     )
 }
 
-/// Writes `f`'s output to `path` atomically.
+/// Writes `f`'s output to `path` (`-`: standard output) through
+/// `fileio::create`: atomically for a regular file, in place for a device.
 fn write_file(path: &Path, f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<(), CliError> {
     let err = |e: std::io::Error| CliError::Output { path: path.display().to_string(), message: e.to_string() };
-    let mut file = AtomicFile::create(path).map_err(err)?;
+    let mut file = fileio::create(path).map_err(err)?;
     f(&mut file).map_err(err)?;
     file.commit().map_err(err)
 }
+
+/// Refuses an output file that is one of the inputs (the trace, the step
+/// cache), before anything runs.
+fn check_outputs(a: &ServeArgs, cache: Option<&Path>) -> Result<(), CliError> {
+    let inputs: Vec<&Path> = a.trace.as_deref().into_iter().chain(cache).collect();
+    for out in [a.csv.as_deref(), a.timeline.as_deref()].into_iter().flatten() {
+        fileio::check_not_input(out, &inputs).map_err(CliError::Usage)?;
+    }
+    Ok(())
+}
+
+/// Bytes one request costs in memory while it is simulated (the request,
+/// its scheduler state, its record and the engine's events), for the
+/// `--max-memory` estimate.
+const BYTES_PER_REQUEST: u128 = 512;
 
 struct Common {
     model: Model,
@@ -262,8 +280,18 @@ fn common(a: &ServeArgs) -> Result<Common, CliError> {
 fn requests(a: &ServeArgs, rate: f64) -> Result<(Vec<Request>, Option<Generator>), CliError> {
     if let Some(path) = &a.trace {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| usage(format!("{name}: cannot read: {e}")))?;
-        return Ok((request::parse_trace(&name, &text, a.requests)?, None));
+        let limit = limits::MAX_CSV_BYTES;
+        let bytes = fileio::read_limited(path, limit)
+            .map_err(|e| usage(format!("{name}: cannot read: {e}")))?
+            .ok_or_else(|| usage(format!("{name}: larger than {} (arch/limits.md)", human_bytes(limit as f64))))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|&&b| b == b'\n').count();
+            usage(format!("{name}:{line}: not UTF-8 text (a CSV of arrival time, prompt and output tokens)"))
+        })?;
+        let reqs = request::parse_trace(&name, &text, a.requests)?;
+        limits::check_memory("serving these requests", reqs.len() as u128 * BYTES_PER_REQUEST)
+            .map_err(CliError::Usage)?;
+        return Ok((reqs, None));
     }
     let g = Generator {
         arrivals: parse::<Arrivals>("--arrival", &a.arrival)?,
@@ -276,6 +304,7 @@ fn requests(a: &ServeArgs, rate: f64) -> Result<(Vec<Request>, Option<Generator>
     if n == 0 {
         return Err(usage("--requests must be at least 1"));
     }
+    limits::check_memory(&format!("--requests {n}"), n as u128 * BYTES_PER_REQUEST).map_err(CliError::Usage)?;
     Ok((g.generate(n)?, Some(g)))
 }
 
@@ -401,8 +430,9 @@ pub fn run(a: &ServeArgs) -> Result<ExitCode, CliError> {
         (None, Some(_)) => 0.0,
         _ => return Err(usage("give --rate R (synthetic requests) or --trace FILE")),
     };
-    let (reqs, _) = requests(a, rate)?;
     let cache_path = if a.no_cache { None } else { a.cache.clone().or_else(default_cache) };
+    check_outputs(a, cache_path.as_deref())?;
+    let (reqs, _) = requests(a, rate)?;
     let mut cache = match &cache_path {
         Some(p) => read_cache(p)?,
         None => StepCache::new(),
@@ -445,9 +475,10 @@ fn sweep_rate(a: &ServeArgs, c: &Common, slo: Slo) -> Result<ExitCode, CliError>
     } else {
         a.slo_tpot.iter().map(|&v| ms("--slo-tpot", v)).collect::<Result<_, _>>()?
     };
+    let cache_path = if a.no_cache { None } else { a.cache.clone().or_else(default_cache) };
+    check_outputs(a, cache_path.as_deref())?;
     let (reqs, generator) = requests(a, 1.0)?;
     let generator = generator.expect("synthetic requests");
-    let cache_path = if a.no_cache { None } else { a.cache.clone().or_else(default_cache) };
     let mut cache = match &cache_path {
         Some(p) => read_cache(p)?,
         None => StepCache::new(),
