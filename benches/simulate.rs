@@ -1,88 +1,204 @@
-//! Whole-model simulation speed: `cargo bench` (release build). Prints wall
-//! time, events per second and simulated cycles per second for the DESIGN
-//! targets; arch/performance.md records the figures. Not a test: timings
-//! depend on the machine.
+//! Simulation speed and memory side by side with BookSim2: `cargo bench`
+//! (release build). Machines differ and are noisy, so every time is stated
+//! as a ratio to one run of BookSim2 (its `mesh88_0.1.cfg`, about 6,100
+//! simulated cycles), run interleaved with tilesim in this one process:
+//! BookSim2 before every case, the unit being the mean of its runs.
+//!
+//! Each case runs the `tilesim` binary as a child process, as a user would,
+//! and reads its peak RSS from `wait4`. Not a test: the figures depend on
+//! the machine; arch/performance.md records them.
+//!
+//! Usage: `cargo bench --bench simulate [-- NAME...]` runs the cases whose
+//! label contains one of the NAMEs (default: all but `long`). BookSim2 is
+//! found at `$TILESIM_BOOKSIM2` (a directory holding `booksim` and
+//! `mesh88_0.1.cfg`), default `../shared/tools/booksim2`; without it, the
+//! ratios are skipped with a note and raw seconds are printed.
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Instant;
-use tilesim::chip::Chip;
-use tilesim::compiler::{self, PlanRequest, Workload};
-use tilesim::config::shipped::{self, Kind};
-use tilesim::dtype::Dtype;
-use tilesim::model::Model;
-use tilesim::trace::Trace;
 
-fn chip(name: &str) -> Chip {
-    tilesim::config::chip::load_str(name, shipped::get(Kind::Chip, name).unwrap()).unwrap()
+const TILESIM: &str = env!("CARGO_BIN_EXE_tilesim");
+
+/// Wall seconds, peak RSS (bytes) and standard output of a child process.
+struct Ran {
+    seconds: f64,
+    rss: u64,
+    stdout: String,
 }
 
-fn model(name: &str) -> Model {
-    tilesim::config::model::load_str(name, shipped::get(Kind::Model, name).unwrap()).unwrap()
+fn spawn(cmd: &mut Command) -> Ran {
+    let t = Instant::now();
+    // Reaped by `wait4` below, which also gives its peak RSS.
+    #[allow(clippy::zombie_processes)]
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("start the child");
+    let pid = child.id() as libc::pid_t;
+    let out = {
+        use std::io::Read;
+        let mut s = String::new();
+        child.stdout.expect("piped").read_to_string(&mut s).expect("read its output");
+        s
+    };
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid out-parameter; `pid` is our child,
+    // not yet reaped (std's `Child` is not waited on).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid, "wait4");
+    let seconds = t.elapsed().as_secs_f64();
+    // BookSim2 exits 255 after a successful run (its main returns -1).
+    let code = libc::WEXITSTATUS(status);
+    assert!(code == 0 || code == 255, "{cmd:?} exited {code}");
+    Ran { seconds, rss: usage.ru_maxrss as u64 * 1024, stdout: out }
 }
 
-fn decode(d: Dtype) -> Workload {
-    Workload::decode(d)
+fn tilesim(args: &[&str]) -> Ran {
+    spawn(Command::new(TILESIM).args(args))
 }
 
-fn case(label: &str, m: &Model, c: &Chip, w: &Workload, req: &PlanRequest, target_s: f64) {
-    let t0 = Instant::now();
-    let comp = compiler::compile(m, c, w, req).unwrap();
-    let trace = comp.trace();
-    let compile_s = t0.elapsed().as_secs_f64();
-    let t1 = Instant::now();
-    let stats = tilesim::sim::simulate(c, &trace, &Default::default()).unwrap();
-    let sim_s = t1.elapsed().as_secs_f64();
+/// BookSim2's directory, if present.
+fn booksim_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("TILESIM_BOOKSIM2")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/booksim2"));
+    (dir.join("booksim").is_file() && dir.join("mesh88_0.1.cfg").is_file()).then_some(dir)
+}
+
+/// BookSim2 runs: wall seconds of each, and the cycles it simulated.
+struct Unit {
+    dir: Option<PathBuf>,
+    runs: Vec<f64>,
+    cycles: f64,
+}
+
+impl Unit {
+    /// One more BookSim2 run (between tilesim cases).
+    fn sample(&mut self) {
+        let Some(dir) = &self.dir else { return };
+        let r = spawn(Command::new(dir.join("booksim")).arg(dir.join("mesh88_0.1.cfg")).current_dir(dir));
+        self.runs.push(r.seconds);
+        if let Some(c) = r.stdout.lines().find_map(|l| l.strip_prefix("Time taken is ")) {
+            self.cycles = c.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0.0);
+        }
+    }
+    fn seconds(&self) -> Option<f64> {
+        (!self.runs.is_empty()).then(|| self.runs.iter().sum::<f64>() / self.runs.len() as f64)
+    }
+    /// `s` in BookSim2 runs, or seconds when BookSim2 is absent.
+    fn ratio(&self, s: f64) -> String {
+        match self.seconds() {
+            Some(u) => format!("{:>6.2} BookSim2 runs", s / u),
+            None => format!("{s:>6.2} s"),
+        }
+    }
+}
+
+fn mb(b: u64) -> f64 {
+    b as f64 / 1e6
+}
+
+/// The number `key` of a `run --json` report.
+fn field(report: &str, key: &str) -> f64 {
+    let v: serde_json::Value = serde_json::from_str(report).expect("a JSON report");
+    v[key].as_f64().unwrap_or_else(|| panic!("no `{key}` in the report"))
+}
+
+/// A synthetic NoC run: `gen traffic` (not timed) then `run`.
+fn noc(unit: &mut Unit, dir: &Path, rate: &str, cycles: u64) {
+    let trace = dir.join(format!("uniform-{rate}-{cycles}.tbin"));
+    let t = trace.to_str().unwrap();
+    let cyc = cycles.to_string();
+    tilesim(&[
+        "gen",
+        "traffic",
+        "--chip",
+        "booksim-mesh8x8",
+        "--pattern",
+        "uniform",
+        "--rate",
+        rate,
+        "--cycles",
+        &cyc,
+        "-o",
+        t,
+    ]);
+    unit.sample();
+    let r = tilesim(&["run", t, "--chip", "booksim-mesh8x8", "--json"]);
+    let events = field(&r.stdout, "events");
+    let cps = cycles as f64 / r.seconds;
+    let speed = match unit.seconds() {
+        Some(u) => format!("{:>6.1}x BookSim2's cycles/s", cps / (unit.cycles / u)),
+        None => format!("{cps:>8.0} cycles/s"),
+    };
     println!(
-        "{label:<44} compile {compile_s:>6.2} s  simulate {sim_s:>7.2} s (target {target_s} s)  {:>6.1} M events/s  {} events",
-        stats.events as f64 / sim_s / 1e6,
-        stats.events
+        "8x8 mesh uniform 1-flit at {rate}, {cycles} cycles: {:>6.2} s  {speed}  peak RSS {:>7.1} MB  {:>5.1} M events/s",
+        r.seconds,
+        mb(r.rss),
+        events / r.seconds / 1e6
+    );
+}
+
+/// A compiled decode step: `compile` (not timed) then `run` alone.
+fn decode(unit: &mut Unit, dir: &Path, label: &str, chip: &str, extra: &[&str]) {
+    let trace = dir.join(format!("{label}.tbin"));
+    let t = trace.to_str().unwrap();
+    let mut args = vec!["compile", "--model", "llama-2-70b", "--chip", chip, "--context", "4096", "-o", t];
+    args.extend_from_slice(extra);
+    tilesim(&args);
+    unit.sample();
+    let r = tilesim(&["run", t, "--chip", chip, "--json"]);
+    let events = field(&r.stdout, "events");
+    println!(
+        "{label:<46} {}  ({:>7.2} s)  peak RSS {:>7.1} MB  {:>5.1} M events/s  {events:.0} events",
+        unit.ratio(r.seconds),
+        r.seconds,
+        mb(r.rss),
+        events / r.seconds / 1e6
     );
 }
 
 fn main() {
-    let only: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let run = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
-    let m70 = model("llama-2-70b");
+    let names: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let run = |label: &str| {
+        if names.is_empty() { !label.contains("long") } else { names.iter().any(|n| label.contains(n.as_str())) }
+    };
+    let mut unit = Unit { dir: booksim_dir(), runs: Vec::new(), cycles: 0.0 };
+    if unit.dir.is_none() {
+        println!("BookSim2 not found (set TILESIM_BOOKSIM2): times in seconds, no ratios");
+    }
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let dir = tmp.path();
+    unit.sample();
+    if run("noc") {
+        noc(&mut unit, dir, "0.1", 100_000);
+        noc(&mut unit, dir, "0.3", 100_000);
+    }
+    if run("long") {
+        noc(&mut unit, dir, "0.1", 1_000_000);
+        noc(&mut unit, dir, "0.3", 1_000_000);
+    }
     if run("dgx-h100") {
-        let req = PlanRequest { tp: Some(8), ..Default::default() };
-        case("llama-2-70b decode, dgx-h100 (tp=8)", &m70, &chip("dgx-h100"), &decode(Dtype::Fp16), &req, 0.5);
+        decode(&mut unit, dir, "llama-2-70b decode, dgx-h100", "dgx-h100", &[]);
     }
     if run("groq-576") {
-        case(
+        decode(
+            &mut unit,
+            dir,
             "llama-2-70b decode int8, groq-576",
-            &m70,
-            &chip("groq-576"),
-            &decode(Dtype::Int8),
-            &Default::default(),
-            3.0,
+            "groq-576",
+            &["--weights-dtype", "int8", "--kv-dtype", "int8"],
         );
     }
-    if run("cerebras-cs3x4") {
-        case(
-            "llama-2-70b decode, cerebras-cs3x4",
-            &m70,
-            &chip("cerebras-cs3x4"),
-            &decode(Dtype::Fp16),
-            &Default::default(),
-            30.0,
-        );
+    if run("cerebras") {
+        decode(&mut unit, dir, "llama-2-70b decode, cerebras-cs3x4", "cerebras-cs3x4", &[]);
+        decode(&mut unit, dir, "llama-2-70b decode, cerebras-cs3x4 batch 32", "cerebras-cs3x4", &["--batch", "32"]);
     }
-    if run("booksim") {
-        // BookSim2 simulates 6,114 cycles of this load in 0.505 s (12,100 cycles/s).
-        let c = chip("booksim-mesh8x8");
-        let (h, streams) =
-            tilesim::synth::traffic_trace(&c, tilesim::synth::traffic::Pattern::Uniform, 0.1, 1, 16, 100_000, 0)
-                .unwrap();
-        let trace = Trace::from_streams(h, streams, "uniform 0.1");
-        let t1 = Instant::now();
-        let stats = tilesim::sim::simulate(&c, &trace, &Default::default()).unwrap();
-        let s = t1.elapsed().as_secs_f64();
-        let cps = stats.cycles.0 as f64 / s;
+    if let Some(u) = unit.seconds() {
         println!(
-            "{:<44} simulate {s:>7.2} s  {:>10.0} cycles/s = {:>5.1}x BookSim2 (target 50x)  {:>6.1} M events/s",
-            "8x8 mesh uniform 1-flit at 0.1",
-            cps,
-            cps / 12_100.0,
-            stats.events as f64 / s / 1e6
+            "unit: BookSim2 mesh88_0.1.cfg, {:.0} cycles, mean of {} runs {u:.2} s ({:.0} cycles/s)",
+            unit.cycles,
+            unit.runs.len(),
+            unit.cycles / u
         );
     }
 }

@@ -4,7 +4,7 @@
 //! can beat it.
 
 use crate::chip::Chip;
-use crate::isa::{Dir, Effect, Space};
+use crate::isa::{Dir, Effect, Instr, Repeats, Space};
 use crate::sim::cost;
 use crate::trace::Trace;
 
@@ -35,60 +35,89 @@ pub struct TraceTotals {
 
 impl TraceTotals {
     pub fn of(chip: &Chip, trace: &Trace) -> TraceTotals {
-        let mut t = TraceTotals::default();
-        let mut counts = vec![0u64; crate::isa::Opcode::ALL.len()];
+        let mut acc = TotalsAcc::new(chip);
         for p in &trace.programs {
-            let mut mult: Vec<u64> = vec![1];
+            acc.stream();
             for i in &p.instrs {
-                let m = *mult.last().expect("loop stack never empty");
-                t.instructions += m;
-                counts[i.opcode() as usize] += m;
-                match i.effect() {
-                    Effect::LoopOpen(count) => mult.push(m * count.0),
-                    // Runs once per iteration of its loop.
-                    Effect::LoopClose => {
-                        mult.pop();
-                    }
-                    Effect::Compute { work: w, dtype, .. } => {
-                        t.macs += m * w.macs;
-                        t.flops += m * (2 * w.macs + w.vector_ops);
-                        t.vector_ops += m * w.vector_ops;
-                        t.unit_cycles += m * cost::unit_cycles(&chip.tile, dtype, &w).0;
-                        t.sram_bytes += m * w.sram_bytes;
-                        t.kv_read += m * w.kv_bytes;
-                        t.weight_bytes += m * w.weight_bytes;
-                    }
-                    Effect::Dma { dir, mem, bytes, .. } => {
-                        t.sram_bytes += m * bytes.0;
-                        let memory = matches!(mem.space(), Space::Hbm | Space::Dram);
-                        match dir {
-                            Dir::Load => {
-                                t.loads += m;
-                                if memory {
-                                    t.memory_read += m * bytes.0;
-                                }
-                            }
-                            Dir::Store => {
-                                t.stores += m;
-                                if memory {
-                                    t.memory_write += m * bytes.0;
-                                }
-                            }
-                        }
-                    }
-                    Effect::Send { bytes, .. } => {
-                        t.sends += m;
-                        t.message_bytes += m * bytes.0;
-                        t.sram_bytes += m * bytes.0;
-                    }
-                    Effect::Recv { bytes, .. } => t.sram_bytes += m * bytes.0,
-                    Effect::Wait(_) | Effect::Barrier(_) | Effect::Delay(_) => {}
-                }
+                acc.add(i);
             }
         }
-        t.per_opcode =
-            crate::isa::Opcode::ALL.iter().map(|o| (o.mnemonic().to_string(), counts[*o as usize])).collect();
-        t
+        acc.finish()
+    }
+}
+
+/// `TraceTotals` summed one instruction at a time, streams in turn (a
+/// trace too long to hold is totalled as it is read).
+pub struct TotalsAcc<'a> {
+    chip: &'a Chip,
+    t: TraceTotals,
+    counts: Vec<u64>,
+    repeats: Repeats,
+}
+
+impl<'a> TotalsAcc<'a> {
+    pub fn new(chip: &'a Chip) -> Self {
+        TotalsAcc {
+            chip,
+            t: TraceTotals::default(),
+            counts: vec![0; crate::isa::Opcode::ALL.len()],
+            repeats: Repeats::default(),
+        }
+    }
+
+    /// The next instructions are a new tile's stream.
+    pub fn stream(&mut self) {
+        self.repeats = Repeats::default();
+    }
+
+    pub fn add(&mut self, i: &Instr) {
+        let m = self.repeats.next(i);
+        let t = &mut self.t;
+        t.instructions += m;
+        self.counts[i.opcode() as usize] += m;
+        match i.effect() {
+            Effect::LoopOpen(_) | Effect::LoopClose => {}
+            Effect::Compute { work: w, dtype, .. } => {
+                t.macs += m * w.macs;
+                t.flops += m * (2 * w.macs + w.vector_ops);
+                t.vector_ops += m * w.vector_ops;
+                t.unit_cycles += m * cost::unit_cycles(&self.chip.tile, dtype, &w).0;
+                t.sram_bytes += m * w.sram_bytes;
+                t.kv_read += m * w.kv_bytes;
+                t.weight_bytes += m * w.weight_bytes;
+            }
+            Effect::Dma { dir, mem, bytes, .. } => {
+                t.sram_bytes += m * bytes.0;
+                let memory = matches!(mem.space(), Space::Hbm | Space::Dram);
+                match dir {
+                    Dir::Load => {
+                        t.loads += m;
+                        if memory {
+                            t.memory_read += m * bytes.0;
+                        }
+                    }
+                    Dir::Store => {
+                        t.stores += m;
+                        if memory {
+                            t.memory_write += m * bytes.0;
+                        }
+                    }
+                }
+            }
+            Effect::Send { bytes, .. } => {
+                t.sends += m;
+                t.message_bytes += m * bytes.0;
+                t.sram_bytes += m * bytes.0;
+            }
+            Effect::Recv { bytes, .. } => t.sram_bytes += m * bytes.0,
+            Effect::Wait(_) | Effect::Barrier(_) | Effect::Delay(_) => {}
+        }
+    }
+
+    pub fn finish(mut self) -> TraceTotals {
+        self.t.per_opcode =
+            crate::isa::Opcode::ALL.iter().map(|o| (o.mnemonic().to_string(), self.counts[*o as usize])).collect();
+        self.t
     }
 }
 

@@ -18,7 +18,7 @@ use bitflags::bitflags;
 pub use operand::{
     Count, DecodeError, DecodeErrorKind, Group, Loc, Operand, Reader, Space, SramAddr, Tag, Token, VecOp,
 };
-pub use semantics::{ComputeUnit, Dest, Dir, Effect, Work};
+pub use semantics::{ComputeUnit, Dest, Dir, Effect, Repeats, Work};
 
 /// The functional unit an instruction occupies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -213,3 +213,27 @@ fn product(factors: &[u64]) -> u64 {
 fn bytes(d: Dtype, elems: u64) -> u64 {
     if elems > u64::MAX / 8 { u64::MAX } else { d.bytes(elems) }
 }
+
+/// How many times each instruction of one stream runs, loops multiplied
+/// out, for instructions read in stream order (saturating: the checker
+/// bounds the loop product at 2^32). One per stream.
+#[derive(Clone, Debug, Default)]
+pub struct Repeats {
+    open: Vec<u64>,
+}
+
+impl Repeats {
+    /// Runs of `i`, the next instruction of the stream.
+    pub fn next(&mut self, i: &Instr) -> u64 {
+        let m = self.open.last().copied().unwrap_or(1);
+        match i.effect() {
+            Effect::LoopOpen(count) => self.open.push(m.saturating_mul(count.0)),
+            // Runs once per iteration of its loop.
+            Effect::LoopClose => {
+                self.open.pop();
+            }
+            _ => {}
+        }
+        m
+    }
+}

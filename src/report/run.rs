@@ -6,7 +6,7 @@ use crate::roofline::{Roofline, TraceTotals};
 use crate::sim::RunStats;
 use crate::sim::network::LinkClass;
 use crate::sim::stats::{ByteCounts, WAIT_KINDS};
-use crate::trace::Trace;
+use crate::trace::{Header, Trace};
 use crate::units::{FRAC, human_bytes, human_seconds, si};
 use serde::Serialize;
 use std::fmt::Write;
@@ -131,10 +131,15 @@ fn busiest(vals: impl Iterator<Item = (String, f64)>) -> (f64, Busiest) {
 
 impl RunReport {
     pub fn new(chip: &Chip, trace: &Trace, s: &RunStats) -> RunReport {
+        Self::from_totals(chip, &trace.header, &trace.file, TraceTotals::of(chip, trace), s)
+    }
+
+    /// The report of a run of the trace `file` with header `h` whose work
+    /// totals are `totals` (a lazily read trace is totalled as it is
+    /// checked: `sim::scan`).
+    pub fn from_totals(chip: &Chip, h: &Header, file: &str, totals: TraceTotals, s: &RunStats) -> RunReport {
         let cycles = s.cycles.0.max(1) as f64;
         let seconds = s.cycles.0 as f64 / chip.clock_hz;
-        let h = &trace.header;
-        let totals = TraceTotals::of(chip, trace);
 
         let tiles = s.tiles.iter().enumerate();
         let (compute, b_compute) =
@@ -266,7 +271,7 @@ impl RunReport {
         };
         RunReport {
             chip: chip.name.clone(),
-            trace: trace.file.clone(),
+            trace: file.to_string(),
             model: h.model.clone(),
             workload: h.workload.clone(),
             cycles: s.cycles.0,

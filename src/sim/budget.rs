@@ -7,8 +7,8 @@
 //! machine or running for days (arch/limits.md).
 
 use crate::chip::{Chip, Memory, NocTopology, SystemTopology};
-use crate::isa::{Instr, Loc};
-use crate::trace::Trace;
+use crate::isa::{Instr, Loc, Repeats};
+use crate::trace::{Header, Trace};
 
 /// Bytes the simulator holds per tile (issue state, statistics, program
 /// headers, interface nodes and links), measured with a margin.
@@ -112,55 +112,87 @@ pub fn max_hops(chip: &Chip) -> u128 {
 /// instruction issued, every packet times the hops of the longest route,
 /// every DRAM granule, and the set-up routes (HBM stacks, barriers).
 pub fn events(chip: &Chip, trace: &Trace) -> u128 {
-    let hops = max_hops(chip);
-    let packet = chip.noc.packet.0.max(1) as u128;
-    let granule = match &chip.memory {
-        Memory::SramOnly => u128::MAX,
-        Memory::Hbm { dram, .. } | Memory::Dram3d { dram, .. } => dram.interleave.0.max(1) as u128,
-    };
-    let mut total: u128 = 0;
+    let mut e = Events::new(chip);
     for p in &trace.programs {
-        let mut mult: Vec<u128> = vec![1];
+        e.stream();
         for i in &p.instrs {
-            let m = *mult.last().unwrap_or(&1);
-            let per = match i {
-                Instr::Load { mem, bytes, .. } | Instr::Store { mem, bytes, .. } => {
-                    let b = bytes.0 as u128;
-                    let dram = if matches!(mem, Loc::Sram { .. }) { 0 } else { b.div_ceil(granule) };
-                    1 + b.div_ceil(packet) * hops + dram
-                }
-                Instr::Send { bytes, .. } => 1 + (bytes.0 as u128).div_ceil(packet) * hops,
-                _ => 1,
-            };
-            total = total.saturating_add(m.saturating_mul(per));
-            match i {
-                Instr::Loop { count } => mult.push(m.saturating_mul(count.0 as u128)),
-                Instr::EndLoop {} if mult.len() > 1 => {
-                    mult.pop();
-                }
-                _ => {}
-            }
+            e.add(i);
         }
     }
-    // Set-up: a route from every tile of a chip to every HBM stack, and
-    // from every barrier-group member to its group's first tile.
+    e.total.saturating_add(setup_events(chip, &trace.header))
+}
+
+/// Events of a run's set-up: a route from every tile of a chip to every
+/// HBM stack, and from every barrier-group member to its group's first
+/// tile.
+pub fn setup_events(chip: &Chip, header: &Header) -> u128 {
     let stack_routes = match chip.memory {
         Memory::Hbm { stacks, .. } => chip.tiles_per_chip() as u128 * stacks as u128,
         _ => 0,
     };
-    let members: u128 = trace.header.groups.iter().map(|g| g.len() as u128).sum();
-    total.saturating_add((members + stack_routes) * hops)
+    let members: u128 = header.groups.iter().map(|g| g.len() as u128).sum();
+    (members + stack_routes) * max_hops(chip)
+}
+
+/// `events` counted one instruction at a time, streams in turn.
+pub struct Events {
+    hops: u128,
+    packet: u128,
+    granule: u128,
+    repeats: Repeats,
+    pub total: u128,
+}
+
+impl Events {
+    /// Events of the instructions alone (`setup_events` adds the rest).
+    pub fn new(chip: &Chip) -> Events {
+        Events {
+            hops: max_hops(chip),
+            packet: chip.noc.packet.0.max(1) as u128,
+            granule: match &chip.memory {
+                Memory::SramOnly => u128::MAX,
+                Memory::Hbm { dram, .. } | Memory::Dram3d { dram, .. } => dram.interleave.0.max(1) as u128,
+            },
+            repeats: Repeats::default(),
+            total: 0,
+        }
+    }
+
+    /// The next instructions are a new tile's stream.
+    pub fn stream(&mut self) {
+        self.repeats = Repeats::default();
+    }
+
+    pub fn add(&mut self, i: &Instr) {
+        let m = self.repeats.next(i) as u128;
+        let per = match i {
+            Instr::Load { mem, bytes, .. } | Instr::Store { mem, bytes, .. } => {
+                let b = bytes.0 as u128;
+                let dram = if matches!(mem, Loc::Sram { .. }) { 0 } else { b.div_ceil(self.granule) };
+                1 + b.div_ceil(self.packet) * self.hops + dram
+            }
+            Instr::Send { bytes, .. } | Instr::Mcast { bytes, .. } => {
+                1 + (bytes.0 as u128).div_ceil(self.packet) * self.hops
+            }
+            _ => 1,
+        };
+        self.total = self.total.saturating_add(m.saturating_mul(per));
+    }
 }
 
 /// The whole check before a simulation: memory for the chip's structures
 /// and the trace held, and the events of the run.
 pub fn check(chip: &Chip, trace: &Trace) -> Result<(), String> {
-    let held = trace.instruction_count() as u128 * BYTES_PER_INSTRUCTION;
+    check_parts(chip, trace.instruction_count() as u128, events(chip, trace))
+}
+
+/// `check` of a run holding `held` instructions at once and taking `e`
+/// events.
+pub fn check_parts(chip: &Chip, held: u128, e: u128) -> Result<(), String> {
     crate::limits::check_memory(
         &format!("simulating `{}` ({} tiles, {} links)", chip.name, chip.total_tiles(), links(chip)),
-        chip_memory(chip) + held,
+        chip_memory(chip) + held * BYTES_PER_INSTRUCTION,
     )?;
-    let e = events(chip, trace);
     if e > crate::limits::MAX_SIM_EVENTS {
         return Err(format!(
             "simulating this trace on `{}` takes about {e} events (instructions issued, packet hops and DRAM \

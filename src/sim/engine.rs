@@ -1,6 +1,7 @@
 //! The simulation loop and its event handlers.
 
 use super::cache::Cache;
+use super::code::Code;
 use super::cost;
 use super::dram::{Channel, ChannelTiming, split_interleaved, split_interleaved_only};
 use super::event::EventQueue;
@@ -14,7 +15,8 @@ use crate::chip::{Chip, DramSpec, Memory};
 use crate::dtype::Dtype;
 use crate::ids::{ChipId, LinkId, TileId};
 use crate::isa::{ComputeUnit, Dest, Dir, Effect, Instr, Loc, Space, Work};
-use crate::trace::{Pos, Trace, against};
+use crate::trace::lazy::{Lazy, ScanError};
+use crate::trace::{Header, Pos, Trace, against};
 use crate::units::{BandwidthServer, Bytes, Cycle, Cycles, FRAC};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
@@ -126,7 +128,8 @@ enum Mail {
 
 struct TileState {
     pc: usize,
-    loops: Vec<(usize, u64)>,
+    /// Open loops: (first instruction of the body, iterations left, count).
+    loops: Vec<(usize, u64, u64)>,
     tokens: Vec<u32>,
     /// Kind of the operations behind each token (for time accounting).
     token_kind: Vec<WaitKind>,
@@ -160,7 +163,7 @@ enum MemKind {
 
 struct Sim<'a> {
     chip: &'a Chip,
-    trace: &'a Trace,
+    code: Code<'a>,
     q: EventQueue<Event>,
     net: Network,
     mem: MemSystem,
@@ -207,13 +210,63 @@ pub fn simulate(chip: &Chip, trace: &Trace, opts: &Options) -> Result<RunStats, 
             }
         }
     }
-    let mut sim = Sim::new(chip, trace, opts);
+    let mut sim = Sim::new(chip, Code::Held(trace), opts);
+    sim.run()?;
+    sim.finish()
+}
+
+/// Checks the binary trace at `path` for a run on `chip` — the trace
+/// checker, the chip-dependent checks of every instruction and the run's
+/// budget — and totals its work, reading it once and holding nothing of it.
+/// `simulate_lazy` then runs it.
+pub fn scan(chip: &Chip, path: &std::path::Path) -> Result<(Lazy, crate::roofline::TraceTotals), SimError> {
+    // The header first: a trace for another chip is told so, not refused
+    // for its first instruction.
+    let src = crate::trace::open(path).map_err(|e| SimError::Mismatch(e.loc.clone(), e.kind.to_string()))?;
+    against::check_header(chip, src.header())
+        .map_err(|m| SimError::Mismatch(crate::diag::Location::file(path.display().to_string()), m))?;
+    drop(src);
+    let mut totals = crate::roofline::TotalsAcc::new(chip);
+    let mut events = super::budget::Events::new(chip);
+    let mut tile = None;
+    let file = path.display().to_string();
+    let r = Lazy::scan(path, |t, i, pos| {
+        if tile != Some(t) {
+            tile = Some(t);
+            totals.stream();
+            events.stream();
+        }
+        totals.add(i);
+        events.add(i);
+        against::check_instr(chip, t, i).map_err(|m| (t, pos, m))
+    });
+    let lazy = match r {
+        Ok(l) => l,
+        Err(ScanError::Trace(e)) => return Err(SimError::Mismatch(e.loc.clone(), e.kind.to_string())),
+        Err(ScanError::Refused((t, pos, message))) => {
+            return Err(SimError::Instr { at: crate::diag::Location::byte(&file, pos), tile: t.0, message });
+        }
+    };
+    let loc = || crate::diag::Location::file(&lazy.file);
+    let run = events.total.saturating_add(super::budget::setup_events(chip, &lazy.header));
+    let streams = (0..lazy.header.tiles).filter(|&t| lazy.has_stream(TileId(t))).count() as u128;
+    super::budget::check_parts(chip, streams * LAZY_WINDOW, run).map_err(|m| SimError::Mismatch(loc(), m))?;
+    Ok((lazy, totals.finish()))
+}
+
+/// Instructions a lazily read stream is expected to hold at once (its
+/// window), for the memory budget.
+const LAZY_WINDOW: u128 = 1024;
+
+/// Runs a trace checked by `scan`.
+pub fn simulate_lazy(chip: &Chip, lazy: &mut Lazy, opts: &Options) -> Result<RunStats, SimError> {
+    let mut sim = Sim::new(chip, Code::Lazy(lazy), opts);
     sim.run()?;
     sim.finish()
 }
 
 impl<'a> Sim<'a> {
-    fn new(chip: &'a Chip, trace: &'a Trace, opts: &Options) -> Sim<'a> {
+    fn new(chip: &'a Chip, code: Code<'a>, opts: &Options) -> Sim<'a> {
         let net = Network::new(chip);
         let n = chip.total_tiles() as usize;
         let mem = match &chip.memory {
@@ -260,8 +313,8 @@ impl<'a> Sim<'a> {
             }
         }
         // Barrier latency: gather to the first member and release back, at zero load.
-        let groups = trace
-            .header
+        let groups = code
+            .header()
             .groups
             .iter()
             .map(|members| {
@@ -277,7 +330,7 @@ impl<'a> Sim<'a> {
         let timeline = opts.timeline.as_ref().map(|o| Timeline::new(o.clone(), n, &net, mem.channels.len()));
         Sim {
             chip,
-            trace,
+            code,
             q: EventQueue::new(),
             net,
             mem,
@@ -303,9 +356,9 @@ impl<'a> Sim<'a> {
     }
 
     fn run(&mut self) -> Result<(), SimError> {
-        self.window = synthetic_window(self.trace);
+        self.window = synthetic_window(self.code.header());
         for t in 0..self.tiles.len() {
-            if !self.trace.programs[t].is_empty() {
+            if self.code.has_stream(TileId(t as u32)) {
                 self.q.schedule(Cycle::ZERO, Event::Issue(TileId(t as u32)));
             } else {
                 self.tiles[t].blocked = Blocked::Done;
@@ -349,17 +402,27 @@ impl<'a> Sim<'a> {
 
     fn issue(&mut self, t: TileId, now: Cycle) {
         let ti = t.index();
-        let prog = &self.trace.programs[ti];
         self.tiles[ti].blocked = Blocked::No;
+        // Nothing before the outermost open loop (else before the next
+        // instruction) is fetched again.
+        let ts = &self.tiles[ti];
+        let keep = ts.loops.first().map_or(ts.pc, |l| l.0 - 1);
+        self.code.retire(t, keep);
         loop {
             let pc = self.tiles[ti].pc;
-            if pc >= prog.len() {
-                self.tiles[ti].blocked = Blocked::Done;
-                self.stats[ti].finished = now;
-                return;
-            }
-            let instr = prog.instrs[pc];
-            let pos = prog.pos[pc];
+            let (instr, pos) = match self.code.fetch(t, pc) {
+                Ok(Some(i)) => i,
+                Ok(None) => {
+                    self.tiles[ti].blocked = Blocked::Done;
+                    self.stats[ti].finished = now;
+                    return;
+                }
+                Err(e) => {
+                    self.error.get_or_insert(e);
+                    self.tiles[ti].blocked = Blocked::Done;
+                    return;
+                }
+            };
             self.stats[ti].instructions += 1;
             match instr.effect() {
                 Effect::Dma { dir, tok, mem, bytes, .. } => {
@@ -418,7 +481,7 @@ impl<'a> Sim<'a> {
                     ts.block_start = now;
                     let g = &mut self.groups[group.0 as usize];
                     g.arrived += 1;
-                    let members = &self.trace.header.groups[group.0 as usize];
+                    let members = &self.code.header().groups[group.0 as usize];
                     if g.arrived as usize == members.len() {
                         g.arrived = 0;
                         let at = now + g.latency;
@@ -432,7 +495,7 @@ impl<'a> Sim<'a> {
                     return;
                 }
                 Effect::LoopOpen(count) => {
-                    self.tiles[ti].loops.push((pc + 1, count.0));
+                    self.tiles[ti].loops.push((pc + 1, count.0, count.0));
                 }
                 Effect::LoopClose => {
                     let ts = &mut self.tiles[ti];
@@ -594,11 +657,9 @@ impl<'a> Sim<'a> {
     /// loops): the HBM cache keeps data of different iterations apart
     /// (src/sim/cache.rs). Tiles running the same loop nest in step agree.
     fn loop_context(&self, t: TileId) -> u64 {
-        let prog = &self.trace.programs[t.index()];
-        self.tiles[t.index()].loops.iter().fold(0u64, |h, &(body, left)| {
-            let Instr::Loop { count } = prog.instrs[body - 1] else { unreachable!("a loop body follows its loop") };
+        self.tiles[t.index()].loops.iter().fold(0u64, |h, &(_, left, count)| {
             // SplitMix64's finaliser over (depth hash, iteration).
-            let mut z = h.wrapping_add(0x9e37_79b9_7f4a_7c15).wrapping_add(count.0 - left);
+            let mut z = h.wrapping_add(0x9e37_79b9_7f4a_7c15).wrapping_add(count - left);
             z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
             z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
             z ^ (z >> 31)
@@ -830,7 +891,7 @@ impl<'a> Sim<'a> {
         let tree = match self.trees.get(&(t.0, group)) {
             Some(tree) => Rc::clone(tree),
             None => {
-                let members = &self.trace.header.groups[group as usize];
+                let members = &self.code.header().groups[group as usize];
                 let tree = Rc::new(mcast::Tree::build(&self.net, t, members));
                 self.trees.insert((t.0, group), Rc::clone(&tree));
                 tree
@@ -871,9 +932,9 @@ impl<'a> Sim<'a> {
         let o = self.ops.get(op);
         if o.bytes != got {
             let (tile, pos, want) = (o.tile, o.pos, o.bytes);
-            let sender = self.trace.location(send_pos);
+            let sender = self.code.location(send_pos);
             self.error = Some(SimError::Instr {
-                at: self.trace.location(pos),
+                at: self.code.location(pos),
                 tile: tile.0,
                 message: format!(
                     "recv expects {want} bytes but the matching send from tile {from} ({sender}) carries {got}"
@@ -1122,13 +1183,24 @@ impl<'a> Sim<'a> {
 
     fn check_stuck(&mut self) -> Result<(), SimError> {
         let mut stuck = Vec::new();
-        for (t, ts) in self.tiles.iter().enumerate() {
+        // The instruction each stopped tile is at (a tile at a barrier has
+        // already stepped past it).
+        let mut at = Vec::new();
+        for t in 0..self.tiles.len() {
+            let ts = &self.tiles[t];
             if ts.blocked == Blocked::Done {
                 continue;
             }
-            let prog = &self.trace.programs[t];
-            // A tile at a barrier has already stepped past it.
-            let pc = if matches!(ts.blocked, Blocked::Barrier(_)) { ts.pc - 1 } else { ts.pc.min(prog.len() - 1) };
+            let pc = if matches!(ts.blocked, Blocked::Barrier(_)) { ts.pc - 1 } else { ts.pc };
+            let tile = TileId(t as u32);
+            let fetched = match self.code.fetch(tile, pc)? {
+                Some(i) => i,
+                None => self.code.fetch(tile, pc - 1)?.expect("a stopped tile has issued"),
+            };
+            at.push((t, fetched));
+        }
+        for (t, (instr, pos)) in at {
+            let ts = &self.tiles[t];
             let reason = match ts.blocked {
                 Blocked::Token(tok) => {
                     let pending: Vec<String> = self
@@ -1141,15 +1213,15 @@ impl<'a> Sim<'a> {
                                 "recv from tile {} tag {} ({}) has no matching send",
                                 o.peer,
                                 o.tag,
-                                self.trace.location(o.pos)
+                                self.code.location(o.pos)
                             ),
-                            _ => format!("{:?} at {}", o.kind, self.trace.location(o.pos)),
+                            _ => format!("{:?} at {}", o.kind, self.code.location(o.pos)),
                         })
                         .collect();
                     format!("waits on token {tok} ({} outstanding: {})", ts.tokens[tok as usize], pending.join("; "))
                 }
                 Blocked::Barrier(g) => {
-                    let members = &self.trace.header.groups[g as usize];
+                    let members = &self.code.header().groups[g as usize];
                     let missing: Vec<String> = members
                         .iter()
                         .filter(|m| !matches!(self.tiles[m.index()].blocked, Blocked::Barrier(x) if x == g))
@@ -1161,12 +1233,7 @@ impl<'a> Sim<'a> {
                 Blocked::Dma => "waits for a free DMA engine".into(),
                 other => format!("stopped while {other:?}"),
             };
-            stuck.push(StuckTile {
-                tile: t as u32,
-                at: self.trace.location(prog.pos[pc]),
-                instruction: prog.instrs[pc].to_text(),
-                reason,
-            });
+            stuck.push(StuckTile { tile: t as u32, at: self.code.location(pos), instruction: instr.to_text(), reason });
         }
         let mut orphans = Vec::new();
         let mut keys: Vec<_> = self.mail.keys().copied().collect();
@@ -1179,7 +1246,7 @@ impl<'a> Sim<'a> {
                         k.1,
                         k.0,
                         k.2,
-                        self.trace.location(*send_pos)
+                        self.code.location(*send_pos)
                     )),
                     Mail::Posted(op) => {
                         let o = self.ops.get(*op);
@@ -1189,7 +1256,7 @@ impl<'a> Sim<'a> {
                                 k.0,
                                 k.1,
                                 k.2,
-                                self.trace.location(o.pos)
+                                self.code.location(o.pos)
                             ));
                         }
                     }
@@ -1237,8 +1304,8 @@ impl<'a> Sim<'a> {
 }
 
 /// The statistics window of a synthetic-traffic trace (header `measure`).
-fn synthetic_window(trace: &Trace) -> (Cycle, Cycle) {
-    match trace.header.measure {
+fn synthetic_window(header: &Header) -> (Cycle, Cycle) {
+    match header.measure {
         Some((a, b)) => (Cycle(a), Cycle(b)),
         None => (Cycle::ZERO, Cycle(u64::MAX)),
     }

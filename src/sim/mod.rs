@@ -9,6 +9,7 @@
 
 pub mod budget;
 pub mod cache;
+mod code;
 pub mod cost;
 pub mod dram;
 mod engine;
@@ -20,6 +21,6 @@ pub mod slab;
 pub mod stats;
 pub mod timeline;
 
-pub use engine::{Options, simulate};
+pub use engine::{Options, scan, simulate, simulate_lazy};
 pub use stats::{Blocked, RunStats, SimError, StuckTile, WaitKind};
 pub use timeline::TimelineOptions;

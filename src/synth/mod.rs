@@ -56,8 +56,9 @@ pub fn traffic_budget(tiles: u32, cycles: u64, rate: f64, packet_flits: u64) -> 
     Ok(())
 }
 
-/// Synthetic traffic as a trace: each tile posts receives for everything it
-/// will be sent, then issues its sends at their creation cycles.
+/// Synthetic traffic as a trace: each tile issues its sends at their
+/// creation cycles and posts the receive of each packet sent to it at the
+/// packet's creation cycle.
 pub fn traffic_trace(
     chip: &Chip,
     pattern: traffic::Pattern,
@@ -84,7 +85,6 @@ pub fn traffic_trace(
         cycles,
         seed,
     )?;
-    let mut streams: Vec<Vec<Instr>> = vec![Vec::new(); tiles as usize];
     let msg = |to_from: TileId, send: bool| {
         if send {
             Instr::Send { tok: Token(0), to: to_from, tag: Tag(0), sram: SramAddr(0), bytes: Bytes(bytes) }
@@ -92,18 +92,28 @@ pub fn traffic_trace(
             Instr::Recv { tok: Token(1), from: to_from, tag: Tag(0), sram: SramAddr(0), bytes: Bytes(bytes) }
         }
     };
+    // Every tile's events in time order: its sends at their creation
+    // cycles, and a receive for each packet sent to it, posted at the
+    // packet's creation cycle (before it can arrive), so the receives
+    // outstanding at once are those of packets in flight, not of the run.
+    let mut events: Vec<Vec<(u64, bool, TileId)>> = vec![Vec::new(); tiles as usize];
     for p in &pkts {
-        streams[p.dst.index()].push(msg(p.src, false));
+        events[p.dst.index()].push((p.at, false, p.src));
+        events[p.src.index()].push((p.at, true, p.dst));
     }
-    let mut last = vec![0u64; tiles as usize];
-    for p in &pkts {
-        let s = &mut streams[p.src.index()];
-        let gap = p.at - last[p.src.index()];
-        if gap > 0 {
-            s.push(Instr::Delay { cycles: Cycles(gap) });
+    let mut streams: Vec<Vec<Instr>> = vec![Vec::new(); tiles as usize];
+    for (ev, s) in events.iter_mut().zip(&mut streams) {
+        // Receives before sends in a cycle; per source, creation order
+        // (the order a FIFO of one source and tag matches them in).
+        ev.sort_by_key(|&(at, send, peer)| (at, send, peer));
+        let mut last = 0;
+        for &(at, send, peer) in ev.iter() {
+            if at > last {
+                s.push(Instr::Delay { cycles: Cycles(at - last) });
+                last = at;
+            }
+            s.push(msg(peer, send));
         }
-        last[p.src.index()] = p.at;
-        s.push(msg(p.dst, true));
     }
     for s in streams.iter_mut().filter(|s| !s.is_empty()) {
         s.push(Instr::Wait { tok: Token(0) });

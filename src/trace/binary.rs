@@ -63,6 +63,25 @@ impl BinaryReader {
         Ok(r)
     }
 
+    /// A reader of one tile's section of an already checked binary trace:
+    /// `src` is positioned at the section's tile marker, byte `offset` of
+    /// the file; `buf` bytes are buffered (at least two records' worth).
+    pub fn section(file: &str, src: Box<dyn Read + Send>, offset: u64, buf: usize) -> Self {
+        BinaryReader {
+            file: file.to_string(),
+            field_at: Vec::new(),
+            src,
+            buf: vec![0; buf.max(2 * MAX_RECORD)],
+            start: 0,
+            end: 0,
+            base: offset,
+            eof: false,
+            header: Header::default(),
+            tiles_at: 0,
+            done: false,
+        }
+    }
+
     fn offset(&self) -> u64 {
         self.base + self.start as u64
     }

@@ -11,6 +11,7 @@ pub mod against;
 pub mod binary;
 mod check;
 mod header;
+pub mod lazy;
 mod program;
 pub mod text;
 
