@@ -21,6 +21,7 @@ pub mod model;
 pub mod report;
 pub mod rng;
 pub mod roofline;
+pub mod serve;
 pub mod sim;
 pub mod snap;
 pub mod sweep;
