@@ -22,6 +22,7 @@ pub mod model;
 pub mod report;
 pub mod rng;
 pub mod roofline;
+pub mod serve;
 pub mod sim;
 pub mod snap;
 pub mod sweep;

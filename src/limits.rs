@@ -219,7 +219,13 @@ pub fn table() -> Vec<Row> {
             "parser recursion",
             "config::read",
         ),
-        row("csv_bytes", "CSV file size (plot)", bytes(MAX_CSV_BYTES), "memory: read whole", "report::csv::read"),
+        row(
+            "csv_bytes",
+            "CSV file size (plot, serve --trace)",
+            bytes(MAX_CSV_BYTES),
+            "memory: read whole",
+            "report::csv::read, cli::serve",
+        ),
         row("trace_line", "text trace line length", bytes(MAX_TRACE_LINE_BYTES), "memory per line", "trace::text"),
         row(
             "header_string",

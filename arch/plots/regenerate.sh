@@ -7,7 +7,7 @@
 #   TILESIM="cargo run --release --" arch/plots/regenerate.sh   # another binary
 #
 # Sections (in claims.md's order): bandwidth batching spec sparsity medium
-# coupling topology. `balance` has no step of its own: it plots `medium`'s
+# coupling topology serving. `balance` has no step of its own: it plots `medium`'s
 # CSV. `sparsity` also reads batching.csv (checked in) for its MoE chart.
 # Environment: TILESIM (default target/release/tilesim, built if missing),
 # JOBS (sweep workers, default 2).
@@ -157,7 +157,28 @@ topology() {
         -o $OUT/mesh-3ddram-noc.csv
 }
 
-ALL="bandwidth batching spec sparsity medium coupling topology"
+# --- 9. Serving: tokens per $1k at a per-user speed ------------------------
+# Step times are simulated once per build of tilesim and kept in the step
+# cache (~/.cache/tilesim/step-times; SERVE_CACHE to put it elsewhere).
+serving() {
+    set --
+    [ -z "${SERVE_CACHE:-}" ] || set -- --cache "$SERVE_CACHE"
+    ts serve --sweep-rate --model llama-2-70b --weights-dtype int8 --kv-dtype int8 \
+        --chip dgx-h100 --chip dgx-h200 --chip groq-576 --chip cerebras-cs3x4 --chip mesh-3ddram \
+        --scheduler sarathi --max-batch 128 --requests 400 --seed 1 \
+        --prompt lognormal:512:0.5:1024 --output lognormal:128:0.5:256 \
+        --slo-ttft 2000 --slo-tpot 5,10,20,35,50,75,100 --jobs "$JOBS" "$@" -o $OUT/serve-frontier.csv
+    plot $OUT/serve-frontier.csv --where status=ok --x target_tokens_per_second_per_user \
+        --y tokens_per_second_per_kusd --series chip --log-y \
+        --title "llama-2-70b int8 serving: tokens/s per \$1k at a per-user speed (90% of users)" \
+        -o $OUT/serve-frontier.svg
+    plot $OUT/serve-frontier.csv --where status=ok --x target_tokens_per_second_per_user \
+        --y tokens_per_joule --series chip --log-y \
+        --title "llama-2-70b int8 serving: tokens per joule at a per-user speed (90% of users)" \
+        -o $OUT/serve-frontier-joule.svg
+}
+
+ALL="bandwidth batching spec sparsity medium coupling topology serving"
 [ $# -gt 0 ] || set -- $ALL
 for s in "$@"; do
     case " $ALL " in

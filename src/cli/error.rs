@@ -35,6 +35,8 @@ pub enum CliError {
     /// `compare` where no chip could run the workload (each row says why).
     #[error("none of the {total} chips could run the workload ({fit} do not fit, {failed} failed; the rows say why)")]
     NoneRan { total: usize, fit: usize, failed: usize },
+    #[error(transparent)]
+    Serve(#[from] tilesim::serve::ServeError),
 }
 
 impl From<tilesim::api::Error> for CliError {
@@ -74,6 +76,7 @@ impl CliError {
             CliError::Sim(e) => e.exit_code(),
             CliError::Compile(_) => 2,
             CliError::Output { .. } => 1,
+            CliError::Serve(e) => e.exit_code(),
         }
     }
 }

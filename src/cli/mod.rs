@@ -11,6 +11,7 @@ mod merge;
 mod plot;
 mod progress;
 mod run;
+mod serve;
 mod snap;
 mod sweep;
 mod values;
@@ -74,6 +75,9 @@ pub enum Command {
     Snap(snap::SnapArgs),
     /// Draw a line chart (SVG) from a sweep's CSV output, or any CSV with a header.
     Plot(plot::PlotArgs),
+    /// Serve a stream of requests on simulated chips: TTFT, TPOT, throughput, goodput, tokens per
+    /// $1k and per joule; with --sweep-rate, the highest rate meeting the SLOs.
+    Serve(Box<serve::ServeArgs>),
     /// Simulate microbenchmarks on a chip (memory stream and latency, NoC and chip-link
     /// latency, all-reduce bus bandwidth) to compare a config with measurements of its part.
     Characterize {
@@ -413,6 +417,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Sweep(a) => sweep::run(&a),
         Command::Snap(a) => snap::run(&a),
         Command::Plot(a) => plot::run(&a),
+        Command::Serve(a) => serve::run(&a),
         Command::Characterize { chip, json } => {
             let c = load_chip(&chip)?;
             tilesim::sim::budget::check_chip(&c).map_err(|m| CliError::Usage(format!("{chip}: {m}")))?;

@@ -207,7 +207,10 @@ struct Fit {
     total: f64,
 }
 
-fn capacity(chip: &Chip, buffer_bytes: u64) -> f64 {
+/// Bytes one chip has for weights and KV cache: its HBM, its vaults, or its
+/// tiles' SRAM less `buffer_bytes` per tile (`tilesim serve` sizes the KV
+/// cache from what the weights leave of it).
+pub fn capacity(chip: &Chip, buffer_bytes: u64) -> f64 {
     let p = chip.tiles_per_chip() as f64;
     match &chip.memory {
         Memory::Hbm { capacity, .. } => capacity.0 as f64,
