@@ -142,7 +142,7 @@ pub struct PoolSummary {
     /// Chips the plan uses, of the configured system's.
     pub chips_used: u32,
     pub chips_in_system: u32,
-    /// The configured system's price and power times chips_used / chips_in_system.
+    /// Price and power of the chips used and their nodes (`chip::Cost::charged`).
     pub price_usd_charged: Option<f64>,
     pub power_w_charged: Option<f64>,
     pub kv_capacity_tokens: u64,

@@ -22,9 +22,9 @@ pub struct Pool {
     pub plan: String,
     pub chips_used: u32,
     pub chips_in_system: u32,
-    /// The configured system's price and power, times chips_used /
-    /// chips_in_system: the chips a plan leaves idle could serve something
-    /// else, so they are not charged.
+    /// Price and power of the chips_used chips and the nodes they occupy
+    /// (`chip::Cost::charged`): the chips a plan leaves idle could serve
+    /// something else, so they are not charged.
     pub price_usd: Option<f64>,
     pub power_w: Option<f64>,
     pub kv_tokens: u64,
@@ -178,7 +178,6 @@ pub fn real_pool(
     let (oracle, stats) = grid::build(&target, &spec, cache, jobs, progress)?;
     let chips = sys.chip.system.chips;
     let used = (cap.replicas * plan.chips_per_replica()).min(chips);
-    let share = used as f64 / chips as f64;
     let t = sys.chip.totals();
     let sys_spec = &sys.chip.system;
     let pool = Pool {
@@ -186,8 +185,8 @@ pub fn real_pool(
         plan: plan_text,
         chips_used: used,
         chips_in_system: chips,
-        price_usd: sys.chip.cost.price_usd.map(|p| p * share),
-        power_w: sys.chip.cost.power_w.map(|p| p * share),
+        price_usd: sys.chip.cost.charged(used).price_usd,
+        power_w: sys.chip.cost.charged(used).power_w,
         kv_tokens: cap.tokens,
         limits,
         oracle: Box::new(oracle),
