@@ -26,14 +26,14 @@ batches = [1, 8, 64] if args.quick else [1, 2, 4, 8, 16, 32, 64, 128]
 
 # %% 1. Compare three chips: an HBM GPU, a 3D-DRAM mesh, an SRAM-only system
 cmp = tilesim.compare("llama-2-7b", chips=["h100", "mesh-3ddram", "groq-576"], **slice_)
-print(f"model {cmp['model']}\nworkload {cmp['workload']}\n")
+print(f"model {cmp['model']}\nworkload {cmp['workload']['description']}\n")
 print(f"{'chip':<14} {'status':<13} {'chips':>5} {'floor s':>11} {'simulated s':>12} {'x floor':>8} {'tok/s':>10}")
 for row in cmp["rows"]:
     if row["status"] != "ok":
         print(f"{row['chip']:<14} {row['status']:<13} {row['error'][:60]}")
         continue
     sim = row["simulated"]
-    print(f"{row['chip']:<14} {'ok':<13} {row['chips_used']:>5} {row['floor_seconds']:>11.3e} "
+    print(f"{row['chip']:<14} {'ok':<13} {row['chips_used']:>5} {row['floor']['seconds']:>11.3e} "
           f"{sim['seconds']:>12.3e} {sim['over_floor']:>8.2f} {sim['tokens_per_second']:>10.1f}")
 assert all(r["status"] == "ok" for r in cmp["rows"]), "every chip of the comparison should run"
 

@@ -59,7 +59,7 @@ def test_roofline_and_strategies():
     assert floor == json.loads(cli("roofline", "--model", "llama-2-7b", "--chip", "dgx-h100",
                                    "--batch", "8", "--json").stdout)
     r = tilesim.compare("llama-2-7b", "mesh-3ddram", layers=1, context=64, strategies=["root", "tiled"])
-    assert [row["strategy"] for row in r["rows"]] == ["root", "tiled"]
+    assert [row["plan"]["strategy"] for row in r["rows"]] == ["root", "tiled"]
 
 
 def test_errors_carry_the_cli_message_file_and_line(tmp_path):
@@ -97,19 +97,19 @@ def test_models_and_chips_as_paths_config_json_and_toml_text():
     assert 'name = "mistral"' in toml
     a = tilesim.roofline(toml, "h100", layers=1)
     b = tilesim.roofline(str(HF / "mistral-7b-v0.1" / "config.json"), "h100", layers=1)
-    assert a["totals"] == b["totals"]
+    assert a["rows"][0]["totals"] == b["rows"][0]["totals"]
     chip = (ROOT / "configs" / "chips" / "h100.toml").read_text()
     assert tilesim.roofline("llama-2-7b", chip) == tilesim.roofline("llama-2-7b", "h100")
 
 
 def test_overrides_set_and_unset():
     two = tilesim.roofline("llama-2-7b", "dgx-h100", overrides={"system.chips": 2})
-    assert two["chips_used"] == 2
+    assert two["rows"][0]["chips_used"] == 2
     with pytest.raises(tilesim.TilesimError, match="--unset system.switch_latency"):
         tilesim.roofline("llama-2-7b", "dgx-h100", overrides={"system.topology": "ring"})
     ring = tilesim.roofline("llama-2-7b", "dgx-h100",
                             overrides={"system.topology": "ring", "system.switch_latency": None})
-    assert ring["chips_used"] == 8
+    assert ring["rows"][0]["chips_used"] == 8
     same = tilesim.roofline("llama-2-7b", "dgx-h100", overrides={"system.topology": "ring"},
                             unset=["system.switch_latency"])
     assert same == ring
