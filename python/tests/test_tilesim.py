@@ -1,7 +1,7 @@
 """The tilesim Python package against the command line: the same reports,
 the same errors (message, file, line), overrides, sweeps for pandas, and
 the GIL released while simulating. Small cases only (one layer, short
-contexts): ci/test.sh runs this suite on every CI run."""
+contexts): ci/python-test.sh runs this suite on every CI run."""
 
 import json
 import os

@@ -1,20 +1,16 @@
 #!/usr/bin/env bash
-# The README's test command, and what CI runs after fmt and clippy:
-#   1. cargo test — the Rust suite;
-#   2. the Python package: a fresh virtual environment, maturin and pytest
-#      from PyPI, the wheel built from python/ (dev profile: see
-#      python/Cargo.toml) and pip-installed, then its pytest suite and the
-#      example script in quick mode.
+# The Python package's tests, which CI runs after `cargo test` (the
+# README's test command; the pytest suite uses the debug binary it built):
+# a fresh virtual environment, maturin and pytest from PyPI, the wheel built
+# from python/ (dev profile: see python/Cargo.toml) and pip-installed, then
+# its pytest suite and the example script in quick mode.
 # It fails, loudly, when any step cannot run (no python3, no PyPI): the
 # Python package is part of what is tested, never skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*" >&2; }
-die() { printf 'ci/test.sh: %s\n' "$*" >&2; exit 1; }
-
-step "cargo test"
-cargo test
+die() { printf 'ci/python-test.sh: %s\n' "$*" >&2; exit 1; }
 
 step "Python package: virtual environment"
 PYTHON=${PYTHON:-python3}
