@@ -93,7 +93,8 @@ fn reference(rel: &str, flits: u64) -> Vec<Row> {
 
 /// Simulated (mean packet latency, accepted flits/node/cycle) at `rate`.
 fn simulate(chip: &Chip, flits: u64, rate: f64) -> Row {
-    let (header, streams) = synth::traffic_trace(chip, Pattern::Uniform, rate, flits, FLIT, CYCLES, 0).unwrap();
+    let (header, streams) =
+        synth::traffic_trace(chip, Pattern::Uniform, rate, flits, FLIT, CYCLES, 0).unwrap().into_generated();
     let trace = trace_of(chip, Some(header), streams, &format!("uniform p{flits} r{rate}"));
     let stats = run(chip, &trace);
     let noc = RunReport::new(chip, &trace, &stats).noc.expect("synthetic traffic has NoC statistics");

@@ -63,7 +63,7 @@ fn synthetic_traffic_runs_the_same_and_holds_a_window() {
     let dir = tempfile::tempdir().unwrap();
     let c = chip("booksim-mesh8x8");
     let pattern = tilesim::synth::traffic::Pattern::parse("uniform").unwrap();
-    let (header, streams) = tilesim::synth::traffic_trace(&c, pattern, 0.1, 1, 16, 3000, 0).unwrap();
+    let (header, streams) = tilesim::synth::traffic_trace(&c, pattern, 0.1, 1, 16, 3000, 0).unwrap().into_generated();
     let trace = Trace::from_streams(header, streams, "traffic");
     let (held, lazy, window) = both(&c, &trace, &dir.path().join("t.tbin"));
     assert_eq!(held, lazy);

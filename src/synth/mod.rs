@@ -50,8 +50,9 @@ pub fn traffic_budget(tiles: u32, cycles: u64, rate: f64, packet_flits: u64) -> 
     }
     if rate.is_finite() && rate > 0.0 {
         let expected = slots as f64 * (rate / packet_flits.max(1) as f64).min(1.0);
-        // A packet is a send, a receive, a delay and its record.
-        crate::limits::check_memory("this traffic trace", (expected * 120.0) as u128)?;
+        // A packet is two packed events (Traffic::events), with room for
+        // the vectors' growth.
+        crate::limits::check_memory("this traffic trace", (expected * 32.0) as u128)?;
     }
     Ok(())
 }
@@ -59,6 +60,77 @@ pub fn traffic_budget(tiles: u32, cycles: u64, rate: f64, packet_flits: u64) -> 
 /// Synthetic traffic as a trace: each tile issues its sends at their
 /// creation cycles and posts the receive of each packet sent to it at the
 /// packet's creation cycle.
+///
+/// What is held until the trace is written is two `u64`s per packet (a
+/// send at its source, a receive at its destination), not instructions:
+/// 16 bytes a packet, about a tenth of the instruction form. The
+/// instructions are made as they are written ([`Traffic::write`]).
+pub struct Traffic {
+    pub header: Header,
+    /// Bytes per packet.
+    bytes: u64,
+    /// Each tile's events, sorted, each packed as
+    /// `(cycle * 2 + is_send) * tiles + peer`: the order is (cycle,
+    /// receives before sends, peer), and `tiles x cycles <= 2^32` (the
+    /// traffic limit) keeps the packing within 34 bits.
+    events: Vec<Vec<u64>>,
+}
+
+impl Traffic {
+    /// Tile `t`'s instructions, in order, to `emit`.
+    fn tile_stream<E>(&self, t: usize, mut emit: impl FnMut(Instr) -> Result<(), E>) -> Result<(), E> {
+        let ev = &self.events[t];
+        if ev.is_empty() {
+            return Ok(());
+        }
+        let tiles = self.events.len() as u64;
+        let bytes = Bytes(self.bytes);
+        let mut last = 0;
+        for &key in ev {
+            let (slot, peer) = (key / tiles, TileId((key % tiles) as u32));
+            let (at, send) = (slot / 2, slot % 2 == 1);
+            if at > last {
+                emit(Instr::Delay { cycles: Cycles(at - last) })?;
+                last = at;
+            }
+            emit(if send {
+                Instr::Send { tok: Token(0), to: peer, tag: Tag(0), sram: SramAddr(0), bytes }
+            } else {
+                Instr::Recv { tok: Token(1), from: peer, tag: Tag(0), sram: SramAddr(0), bytes }
+            })?;
+        }
+        emit(Instr::Wait { tok: Token(0) })?;
+        emit(Instr::Wait { tok: Token(1) })
+    }
+
+    /// Writes the trace to `sink`, making each tile's instructions as it goes.
+    pub fn write(&self, sink: &mut dyn Sink) -> io::Result<()> {
+        sink.header(&self.header)?;
+        for t in 0..self.events.len() {
+            if !self.events[t].is_empty() {
+                sink.tile(TileId(t as u32))?;
+                self.tile_stream(t, |i| sink.instr(&i))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The trace as instructions held in memory (for simulating without a file).
+    pub fn into_generated(self) -> Generated {
+        let streams = (0..self.events.len())
+            .map(|t| {
+                let mut s = Vec::new();
+                let Ok(()) = self.tile_stream(t, |i| {
+                    s.push(i);
+                    Ok::<(), std::convert::Infallible>(())
+                });
+                (TileId(t as u32), s)
+            })
+            .collect();
+        (self.header, streams)
+    }
+}
+
 pub fn traffic_trace(
     chip: &Chip,
     pattern: traffic::Pattern,
@@ -67,7 +139,7 @@ pub fn traffic_trace(
     flit_bytes: u64,
     cycles: u64,
     seed: u64,
-) -> Result<Generated, String> {
+) -> Result<Traffic, String> {
     let tiles = chip.total_tiles();
     let bytes = packet_flits
         .checked_mul(flit_bytes)
@@ -76,48 +148,22 @@ pub fn traffic_trace(
     if bytes > chip.tile.sram.0 {
         return Err(format!("a {bytes}-byte packet does not fit the tile SRAM ({})", chip.tile.sram));
     }
-    let pkts = traffic::packets(
-        tiles,
-        if chip.system.chips == 1 { grid_x(chip) } else { None },
-        pattern,
-        rate,
-        packet_flits,
-        cycles,
-        seed,
-    )?;
-    let msg = |to_from: TileId, send: bool| {
-        if send {
-            Instr::Send { tok: Token(0), to: to_from, tag: Tag(0), sram: SramAddr(0), bytes: Bytes(bytes) }
-        } else {
-            Instr::Recv { tok: Token(1), from: to_from, tag: Tag(0), sram: SramAddr(0), bytes: Bytes(bytes) }
-        }
-    };
     // Every tile's events in time order: its sends at their creation
     // cycles, and a receive for each packet sent to it, posted at the
     // packet's creation cycle (before it can arrive), so the receives
     // outstanding at once are those of packets in flight, not of the run.
-    let mut events: Vec<Vec<(u64, bool, TileId)>> = vec![Vec::new(); tiles as usize];
-    for p in &pkts {
-        events[p.dst.index()].push((p.at, false, p.src));
-        events[p.src.index()].push((p.at, true, p.dst));
-    }
-    let mut streams: Vec<Vec<Instr>> = vec![Vec::new(); tiles as usize];
-    for (ev, s) in events.iter_mut().zip(&mut streams) {
-        // Receives before sends in a cycle; per source, creation order
-        // (the order a FIFO of one source and tag matches them in).
-        ev.sort_by_key(|&(at, send, peer)| (at, send, peer));
-        let mut last = 0;
-        for &(at, send, peer) in ev.iter() {
-            if at > last {
-                s.push(Instr::Delay { cycles: Cycles(at - last) });
-                last = at;
-            }
-            s.push(msg(peer, send));
-        }
-    }
-    for s in streams.iter_mut().filter(|s| !s.is_empty()) {
-        s.push(Instr::Wait { tok: Token(0) });
-        s.push(Instr::Wait { tok: Token(1) });
+    let n = tiles as u64;
+    let mut events: Vec<Vec<u64>> = vec![Vec::new(); tiles as usize];
+    let grid = if chip.system.chips == 1 { grid_x(chip) } else { None };
+    traffic::for_each_packet(tiles, grid, pattern, rate, packet_flits, cycles, seed, |at, src, dst| {
+        events[dst.index()].push(at * 2 * n + src.0 as u64);
+        events[src.index()].push((at * 2 + 1) * n + dst.0 as u64);
+    })?;
+    // Receives before sends in a cycle; per source, creation order (the
+    // order a FIFO of one source and tag matches them in).
+    for ev in &mut events {
+        ev.sort_unstable();
+        ev.shrink_to_fit();
     }
     let pat = format!("{pattern:?}").to_lowercase();
     let header = Header {
@@ -132,7 +178,7 @@ pub fn traffic_trace(
         groups: Vec::new(),
         measure: Some((cycles / 5, cycles.max(1))),
     };
-    Ok((header, streams.into_iter().enumerate().map(|(i, s)| (TileId(i as u32), s)).collect()))
+    Ok(Traffic { header, bytes, events })
 }
 
 /// The participants of a system-level collective: one tile per chip (the
@@ -216,4 +262,51 @@ pub fn allreduce_trace(chip: &Chip, alg_name: &str, bytes: u64) -> Result<Genera
         measure: None,
     };
     Ok((header, tiles.into_iter().zip(streams).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::shipped::{self, Kind};
+
+    /// The packed events give exactly the streams of sorting (cycle,
+    /// receive-before-send, peer) tuples and making instructions from them.
+    #[test]
+    fn packed_traffic_makes_the_tuple_order_streams() {
+        let chip = crate::config::chip::load_str("mini-mesh", shipped::get(Kind::Chip, "mini-mesh").unwrap()).unwrap();
+        for pattern in ["uniform", "transpose", "hotspot"] {
+            let pattern = traffic::Pattern::parse(pattern).unwrap();
+            let (_, streams) = traffic_trace(&chip, pattern, 0.3, 2, 16, 500, 7).unwrap().into_generated();
+            let tiles = chip.total_tiles();
+            let mut events: Vec<Vec<(u64, bool, TileId)>> = vec![Vec::new(); tiles as usize];
+            traffic::for_each_packet(tiles, grid_x(&chip), pattern, 0.3, 2, 500, 7, |at, src, dst| {
+                events[dst.index()].push((at, false, src));
+                events[src.index()].push((at, true, dst));
+            })
+            .unwrap();
+            let bytes = Bytes(32);
+            for (t, ev) in events.iter_mut().enumerate() {
+                ev.sort();
+                let mut want = Vec::new();
+                let mut last = 0;
+                for &(at, send, peer) in ev.iter() {
+                    if at > last {
+                        want.push(Instr::Delay { cycles: Cycles(at - last) });
+                        last = at;
+                    }
+                    want.push(if send {
+                        Instr::Send { tok: Token(0), to: peer, tag: Tag(0), sram: SramAddr(0), bytes }
+                    } else {
+                        Instr::Recv { tok: Token(1), from: peer, tag: Tag(0), sram: SramAddr(0), bytes }
+                    });
+                }
+                if !want.is_empty() {
+                    want.push(Instr::Wait { tok: Token(0) });
+                    want.push(Instr::Wait { tok: Token(1) });
+                }
+                assert!(ev.len() > 10, "tile {t}: too few packets to test anything");
+                assert_eq!(streams[t].1, want, "{pattern:?} tile {t}");
+            }
+        }
+    }
 }

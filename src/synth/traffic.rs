@@ -29,16 +29,10 @@ impl Pattern {
     }
 }
 
-/// One packet: created at `at` by `src` for `dst`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Packet {
-    pub at: u64,
-    pub src: TileId,
-    pub dst: TileId,
-}
-
-/// The packets of a run, in creation order per source.
-pub fn packets(
+/// Calls `each(at, src, dst)` for every packet of a run, source by source
+/// and in creation order per source; nothing is held.
+#[allow(clippy::too_many_arguments)]
+pub fn for_each_packet(
     tiles: u32,
     grid_x: Option<u32>,
     pattern: Pattern,
@@ -46,7 +40,8 @@ pub fn packets(
     packet_flits: u64,
     cycles: u64,
     seed: u64,
-) -> Result<Vec<Packet>, String> {
+    mut each: impl FnMut(u64, TileId, TileId),
+) -> Result<(), String> {
     if !(rate > 0.0 && rate <= packet_flits as f64) {
         return Err(format!("rate must be in (0, {packet_flits}] flits/node/cycle, found {rate}"));
     }
@@ -73,16 +68,15 @@ pub fn packets(
         })
     };
     let p = rate / packet_flits as f64;
-    let mut out = Vec::new();
     // One generator per source so a tile's stream does not depend on the others.
     for s in 0..tiles {
         let mut rng = Rng::new(seed.wrapping_mul(0x1000_0000_01b3) ^ s as u64);
         for t in 0..cycles {
             if rng.unit() < p {
                 let d = dest(&mut rng, s)?;
-                out.push(Packet { at: t, src: TileId(s), dst: TileId(d) });
+                each(t, TileId(s), TileId(d));
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
