@@ -235,16 +235,22 @@ impl WorkloadOptions {
 
     /// The plan request; at most one strategy (only `compare` takes several).
     pub fn request(&self) -> Result<PlanRequest, Error> {
-        if self.strategies.len() > 1 {
-            return Err(Error::Usage("--strategy: give one (only `compare` runs several side by side)".into()));
-        }
-        Ok(self.request_with(self.strategies.first().copied()))
+        Ok(self.request_with(one_strategy(&self.strategies)?))
     }
 
     /// The plan request with `strategy`.
     pub fn request_with(&self, strategy: Option<Strategy>) -> PlanRequest {
         PlanRequest { tp: self.tp, pp: self.pp, ep: self.ep, steps: self.steps, strategy, regions: self.regions }
     }
+}
+
+/// The one strategy of a run that is not a `compare` (which runs several
+/// side by side).
+pub fn one_strategy(strategies: &[Strategy]) -> Result<Option<Strategy>, Error> {
+    if strategies.len() > 1 {
+        return Err(Error::Usage("--strategy: give one (only `compare` runs several side by side)".into()));
+    }
+    Ok(strategies.first().copied())
 }
 
 /// What `compile` made.

@@ -155,15 +155,6 @@ pub struct WorkloadArgs {
     /// Prompt tokens per user (prefill).
     #[arg(long, default_value_t = 512)]
     pub prompt: u64,
-    /// Tensor-parallel degree (chips sharing each layer).
-    #[arg(long)]
-    pub tp: Option<u32>,
-    /// Pipeline-parallel degree (stages of layers).
-    #[arg(long)]
-    pub pp: Option<u32>,
-    /// Expert-parallel degree (chips sharing the experts).
-    #[arg(long)]
-    pub ep: Option<u32>,
     /// Tokens verified per step with speculative decoding (1 = off).
     #[arg(long, default_value_t = 1)]
     pub spec: u64,
@@ -176,7 +167,24 @@ pub struct WorkloadArgs {
     /// Decode steps (or prefill passes) in one trace (default: 1, or 4 with pipeline stages).
     #[arg(long)]
     pub steps: Option<u64>,
-    /// Compile only the first N layers of the model (a slice, for quick studies).
+    #[command(flatten)]
+    pub plan: PlanArgs,
+}
+
+/// How the model is mapped and stored: the flags `compile`, `compare`,
+/// `roofline`, `sweep` and `serve` share.
+#[derive(Args, Debug, Clone)]
+pub struct PlanArgs {
+    /// Tensor-parallel degree (chips sharing each layer).
+    #[arg(long)]
+    pub tp: Option<u32>,
+    /// Pipeline-parallel degree (stages of layers).
+    #[arg(long)]
+    pub pp: Option<u32>,
+    /// Expert-parallel degree (chips sharing the experts).
+    #[arg(long)]
+    pub ep: Option<u32>,
+    /// Only the first N layers of the model (a slice, for quick studies).
     #[arg(long)]
     pub layers: Option<u64>,
     /// Weight data type.
@@ -201,6 +209,33 @@ pub struct WorkloadArgs {
     pub regions: Option<u32>,
 }
 
+impl PlanArgs {
+    /// The data types given, each checked (the rest of the spec default).
+    pub fn dtypes(&self) -> Result<tilesim::compiler::workload::WorkloadSpec, CliError> {
+        let d = |flag: &str, v: &Option<String>| v.as_deref().map(|s| tilesim::api::dtype(flag, s)).transpose();
+        Ok(tilesim::compiler::workload::WorkloadSpec {
+            weights: d("--weights-dtype", &self.weights_dtype)?,
+            kv: d("--kv-dtype", &self.kv_dtype)?,
+            act: d("--act-dtype", &self.act_dtype)?,
+            ..Default::default()
+        })
+    }
+
+    /// The plan request of one run (one strategy at most), the steps the
+    /// caller's default.
+    pub fn request(&self) -> Result<tilesim::compiler::plan::PlanRequest, CliError> {
+        let strategies: Vec<_> = self.strategy.iter().map(|&s| s.into()).collect();
+        Ok(tilesim::compiler::plan::PlanRequest {
+            tp: self.tp,
+            pp: self.pp,
+            ep: self.ep,
+            steps: None,
+            strategy: tilesim::api::one_strategy(&strategies)?,
+            regions: self.regions,
+        })
+    }
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum StrategyArg {
     Memory,
@@ -216,19 +251,19 @@ impl WorkloadArgs {
             batch: self.batch,
             context: self.context,
             prompt: self.prompt,
-            tp: self.tp,
-            pp: self.pp,
-            ep: self.ep,
+            tp: self.plan.tp,
+            pp: self.plan.pp,
+            ep: self.plan.ep,
             spec: self.spec,
             accept_rate: self.accept_rate,
             kv_keep: self.kv_keep,
             steps: self.steps,
-            layers: self.layers,
-            weights_dtype: self.weights_dtype.clone(),
-            kv_dtype: self.kv_dtype.clone(),
-            act_dtype: self.act_dtype.clone(),
-            strategies: self.strategy.iter().map(|&s| s.into()).collect(),
-            regions: self.regions,
+            layers: self.plan.layers,
+            weights_dtype: self.plan.weights_dtype.clone(),
+            kv_dtype: self.plan.kv_dtype.clone(),
+            act_dtype: self.plan.act_dtype.clone(),
+            strategies: self.plan.strategy.iter().map(|&s| s.into()).collect(),
+            regions: self.plan.regions,
         }
     }
 }

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tilesim::compiler::{PlanRequest, Workload, WorkloadSpec};
+use tilesim::compiler::{PlanRequest, Workload};
 use tilesim::fileio::{self, AtomicFile};
 use tilesim::limits;
 use tilesim::model::Model;
@@ -89,31 +89,8 @@ pub struct ServeArgs {
     /// Perfetto (Chrome trace-event JSON) timeline of the batch steps.
     #[arg(long)]
     pub timeline: Option<PathBuf>,
-    /// Tensor-parallel degree (default: the compiler's plan).
-    #[arg(long)]
-    pub tp: Option<u32>,
-    /// Pipeline-parallel degree.
-    #[arg(long)]
-    pub pp: Option<u32>,
-    /// Expert-parallel degree.
-    #[arg(long)]
-    pub ep: Option<u32>,
-    /// How activations move between operations (memory, root, tiled;
-    /// default: the compiler's choice for the chip).
-    #[arg(long, value_enum)]
-    pub strategy: Option<super::StrategyArg>,
-    /// Layer regions per chip (tiled strategy; default: the plan's choice).
-    #[arg(long)]
-    pub regions: Option<u32>,
-    /// Serve only the first N layers of the model (quick studies).
-    #[arg(long)]
-    pub layers: Option<u64>,
-    #[arg(long)]
-    pub weights_dtype: Option<String>,
-    #[arg(long)]
-    pub kv_dtype: Option<String>,
-    #[arg(long)]
-    pub act_dtype: Option<String>,
+    #[command(flatten)]
+    pub plan: super::PlanArgs,
     /// Step-time cache file (default: $XDG_CACHE_HOME/tilesim/step-times, else ~/.cache/tilesim/step-times).
     #[arg(long, conflicts_with = "no_cache")]
     pub cache: Option<PathBuf>,
@@ -245,35 +222,17 @@ struct Common {
 
 fn common(a: &ServeArgs) -> Result<Common, CliError> {
     let model = tilesim::api::load_model(&a.model)?;
-    let model = match a.layers {
+    let model = match a.plan.layers {
         Some(l) => model.first_layers(l).map_err(CliError::Usage)?,
         None => model,
     };
-    let spec = WorkloadSpec {
-        weights: a.weights_dtype.as_deref().map(|s| tilesim::api::dtype("--weights-dtype", s)).transpose()?,
-        kv: a.kv_dtype.as_deref().map(|s| tilesim::api::dtype("--kv-dtype", s)).transpose()?,
-        act: a.act_dtype.as_deref().map(|s| tilesim::api::dtype("--act-dtype", s)).transpose()?,
-        ..WorkloadSpec::default()
-    };
+    let spec = a.plan.dtypes()?;
     let workload = spec.resolve(&model).map_err(CliError::Usage)?;
     let jobs = match a.jobs {
         Some(j) => j as usize,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    Ok(Common {
-        model,
-        workload,
-        request: PlanRequest {
-            tp: a.tp,
-            pp: a.pp,
-            ep: a.ep,
-            steps: None,
-            strategy: a.strategy.map(Into::into),
-            regions: a.regions,
-        },
-        policy: parse("--scheduler", &a.scheduler)?,
-        jobs,
-    })
+    Ok(Common { model, workload, request: a.plan.request()?, policy: parse("--scheduler", &a.scheduler)?, jobs })
 }
 
 /// The requests: the trace's, or generated at `rate`.
