@@ -12,11 +12,17 @@
 //!   collective library runs needs, each hop at least one chip-link latency
 //!   plus the library's fixed costs.
 //!
+//!   On the tiled strategy, also the on-chip NoC messages of every
+//!   operation's multicast and reduction chain through its region, each at
+//!   its zero-load head latency.
+//!
 //! Not in the latency chain (so the floor stays a floor, if a loose one):
-//! on-chip NoC hops, pipeline latencies of the units, kernel launch gaps.
+//! the on-chip hops of the memory and root strategies, serialization,
+//! pipeline latencies of the units, kernel launch gaps.
 
-use crate::chip::{Chip, CollectiveKind, Memory, SystemTopology};
+use crate::chip::{Chip, CollectiveKind, Memory, NocSpec, NocTopology, SystemTopology};
 use crate::compiler::analytic::{self, Totals};
+use crate::compiler::regions::{self, Region};
 use crate::compiler::{Phase, Plan, PlanRequest, Strategy, Workload};
 use crate::model::Model;
 use serde::Serialize;
@@ -39,8 +45,10 @@ pub struct Floor {
     /// The dependent chain of hops a token crosses, at zero work.
     pub latency_seconds: f64,
     pub latency: LatencyChain,
-    /// Chips the plan keeps busy at once (pipeline stages idle while fewer
-    /// micro-batches than stages are in flight).
+    /// Chips' worth of tiles the plan keeps busy at once (pipeline stages
+    /// and tiled regions idle while fewer micro-batches than stages are in
+    /// flight). HBM, shared by a chip's regions, serves at the rate of every
+    /// chip with a busy region.
     pub busy_chips: f64,
 }
 
@@ -61,6 +69,14 @@ pub struct LatencyChain {
     /// Their share of the floor (hops at the link latency plus the
     /// library's call and step costs), seconds.
     pub all_reduce_seconds: f64,
+    /// On-chip NoC messages on the chain (tiled strategy: each operation's
+    /// multicast and the steps of its reduction chain; 0 otherwise).
+    pub noc_messages: u64,
+    /// Router-to-router links those messages cross.
+    pub noc_links: u64,
+    /// Their share of the floor (each message's injection, ejection and
+    /// routers, each link's wire), seconds.
+    pub noc_seconds: f64,
 }
 
 /// Fewest sequential steps of an all-reduce over `p` chips under
@@ -85,7 +101,7 @@ pub fn of(model: &Model, chip: &Chip, w: &Workload, plan: &Plan) -> Floor {
     let t = analytic::for_plan(model, w, plan);
     let (memory_seconds, compute_seconds, busy) = throughput(chip, w, plan, &t);
     let latency = latency(chip, plan);
-    let latency_seconds = latency.stage_handoff_seconds + latency.all_reduce_seconds;
+    let latency_seconds = latency.stage_handoff_seconds + latency.all_reduce_seconds + latency.noc_seconds;
     let throughput_seconds = memory_seconds.max(compute_seconds);
     let throughput_bound = if memory_seconds >= compute_seconds { "memory" } else { "compute" };
     let (seconds, bound) = if latency_seconds > throughput_seconds {
@@ -113,19 +129,29 @@ fn throughput(chip: &Chip, w: &Workload, plan: &Plan, t: &Totals) -> (f64, f64, 
     // A pipeline's stages work at once only on different micro-batches:
     // with fewer in flight than stages (one user over pp = 8), only that
     // share of the chips can be busy at any moment.
+    // The same holds for the regions of the tiled strategy: a region's
+    // layers run on its own tiles, so one user on 16 regions keeps a
+    // sixteenth of the chip's tiles (their MACs, SRAM and vaults) busy;
+    // only a shared memory (HBM) can serve one region at the chip's rate.
     let in_flight = plan.micro_batches(0).len().max(1) as f64;
     let busy = used * (in_flight / plan.pp as f64).min(1.0);
+    let busy_tiles = used * (in_flight / plan.total_stages() as f64).min(1.0);
     let chips = chip.system.chips as f64;
     let (mem_bytes, mem_bw) = match chip.memory {
-        Memory::SramOnly => (t.weight_bytes + t.kv_bytes, per_chip.sram_bandwidth / chips * busy),
-        _ => (t.weight_bytes + t.kv_read_bytes + t.kv_write_bytes, per_chip.memory_bandwidth / chips * busy),
+        Memory::SramOnly => (t.weight_bytes + t.kv_bytes, per_chip.sram_bandwidth / chips * busy_tiles),
+        Memory::Hbm { .. } => {
+            (t.weight_bytes + t.kv_read_bytes + t.kv_write_bytes, per_chip.memory_bandwidth / chips * busy)
+        }
+        Memory::Dram3d { .. } => {
+            (t.weight_bytes + t.kv_read_bytes + t.kv_write_bytes, per_chip.memory_bandwidth / chips * busy_tiles)
+        }
     };
     let peak = chip.tile.macs_per_cycle(w.weights).unwrap_or(1) as f64
         * 2.0
         * chip.clock_hz
         * chip.tiles_per_chip() as f64
-        * busy;
-    (mem_bytes / mem_bw, t.flops() / peak, busy)
+        * busy_tiles;
+    (mem_bytes / mem_bw, t.flops() / peak, busy_tiles)
 }
 
 /// The chain of chip-link hops one token crosses, with zero work.
@@ -156,6 +182,10 @@ fn latency(chip: &Chip, plan: &Plan) -> LatencyChain {
         None
     };
     let (algorithm, hops, per) = best.map_or((None, 0, 0.0), |(k, h, s)| (Some(k.name()), h, s));
+    let noc = match plan.strategy {
+        Strategy::Tiled => tiled_chain(chip, plan),
+        Strategy::Memory | Strategy::Root => NocPath::default(),
+    };
     LatencyChain {
         stage_handoffs,
         stage_handoff_seconds: stage_handoffs as f64 * link,
@@ -163,7 +193,140 @@ fn latency(chip: &Chip, plan: &Plan) -> LatencyChain {
         hops_per_all_reduce: hops,
         all_reduce_algorithm: algorithm,
         all_reduce_seconds: all_reduces as f64 * per,
+        noc_messages: noc.messages,
+        noc_links: noc.links,
+        noc_seconds: noc.cycles(&chip.noc) as f64 / hz,
     }
+}
+
+/// NoC messages in sequence, and the router-to-router links they cross.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct NocPath {
+    messages: u64,
+    links: u64,
+}
+
+impl NocPath {
+    fn then(self, o: NocPath) -> NocPath {
+        NocPath { messages: self.messages + o.messages, links: self.links + o.links }
+    }
+    fn times(self, n: u64) -> NocPath {
+        NocPath { messages: self.messages * n, links: self.links * n }
+    }
+    /// Zero-load head latency of the messages one after another: each
+    /// message's injection and ejection and its routers (one more than the
+    /// links it crosses), each link's wire (`Network::zero_load`).
+    fn cycles(self, noc: &NocSpec) -> u64 {
+        self.messages * (noc.inject.0 + noc.eject.0 + noc.router.0) + self.links * (noc.router.0 + noc.link.0)
+    }
+}
+
+/// One message from tile `a` to tile `b` of a chip (none to itself), at
+/// the fewest router-to-router links of the topology (a crossbar's or a
+/// fat-tree's switch counted as one router and no link: a lower bound).
+fn message(topology: NocTopology, a: u32, b: u32) -> NocPath {
+    if a == b {
+        return NocPath::default();
+    }
+    let d = |p: u32, q: u32| p.abs_diff(q) as u64;
+    let wrap = |p: u32, q: u32, n: u32| d(p, q).min(n as u64 - d(p, q));
+    let links = match topology {
+        NocTopology::Mesh { x, .. } => d(a % x, b % x) + d(a / x, b / x),
+        NocTopology::Torus { x, y } => wrap(a % x, b % x, x) + wrap(a / x, b / x, y),
+        NocTopology::Ring { n } => wrap(a, b, n),
+        NocTopology::Crossbar { .. } | NocTopology::FatTree { .. } => 0,
+    };
+    NocPath { messages: 1, links }
+}
+
+/// How one operation of the tiled strategy moves through a region
+/// (arch/compiler.md, "Tiled").
+#[derive(Clone, Copy)]
+enum TiledOp {
+    /// Input on the home row, multicast down every column; partial sums
+    /// chained along each row to the home column (QKV, gate/up, LM head).
+    FromHidden,
+    /// Q, K and V multicast along each row from the home column; partial
+    /// outputs chained back along the row.
+    Attention,
+    /// Input on the home column, multicast along every row; partial sums
+    /// chained down each column to the home row (O, down).
+    ToHidden,
+}
+
+/// The slowest path of `op` through `region`: to every tile the
+/// multicast's message, then from it each step of the reduction chain to
+/// the line's home tile (a chain step waits for the step before it).
+/// Linear in the region's tiles.
+fn op_chain(topology: NocTopology, noc: &NocSpec, region: &Region, op: TiledOp) -> NocPath {
+    let (hr, hc) = (region.home_row(), region.home_col());
+    let at = |i: u32, j: u32| region.at(i, j);
+    // The chain from each position of a line of `n` tiles to its home
+    // `h`, built outward from the home (a step adds one message).
+    let chains = |n: u32, h: u32, tile: &dyn Fn(u32) -> u32| {
+        let mut c = vec![NocPath::default(); n as usize];
+        for k in (0..h).rev() {
+            c[k as usize] = message(topology, tile(k), tile(k + 1)).then(c[k as usize + 1]);
+        }
+        for k in h + 1..n {
+            c[k as usize] = message(topology, tile(k), tile(k - 1)).then(c[k as usize - 1]);
+        }
+        c
+    };
+    let mut worst = NocPath::default();
+    let mut consider = |p: NocPath| {
+        if p.cycles(noc) > worst.cycles(noc) {
+            worst = p;
+        }
+    };
+    match op {
+        TiledOp::FromHidden | TiledOp::Attention => {
+            for i in 0..region.rows {
+                let row = chains(region.cols, hc, &|k| at(i, k));
+                for j in 0..region.cols {
+                    let from = if let TiledOp::FromHidden = op { at(hr, j) } else { at(i, hc) };
+                    consider(message(topology, from, at(i, j)).then(row[j as usize]));
+                }
+            }
+        }
+        TiledOp::ToHidden => {
+            for j in 0..region.cols {
+                let col = chains(region.rows, hr, &|k| at(k, j));
+                for i in 0..region.rows {
+                    consider(message(topology, at(i, hc), at(i, j)).then(col[i as usize]));
+                }
+            }
+        }
+    }
+    worst
+}
+
+/// The NoC messages one token's step crosses on the tiled strategy, times
+/// the steps: per layer QKV, attention, O, gate/up and down through its
+/// region, the LM head on the last, and one message between consecutive
+/// regions of a chip (their tiles differ; a crossing to another chip is a
+/// stage hand-off).
+fn tiled_chain(chip: &Chip, plan: &Plan) -> NocPath {
+    let topology = chip.noc.topology;
+    let layout = regions::layout(chip, plan.regions);
+    let layer_of = |r: &Region| {
+        [TiledOp::FromHidden, TiledOp::Attention, TiledOp::ToHidden, TiledOp::FromHidden, TiledOp::ToHidden]
+            .into_iter()
+            .fold(NocPath::default(), |p, op| p.then(op_chain(topology, &chip.noc, r, op)))
+    };
+    let per_layer: Vec<NocPath> = layout.iter().map(layer_of).collect();
+    let mut step = NocPath::default();
+    let last = plan.stages.len().saturating_sub(1);
+    for (s, layers) in plan.stages.iter().enumerate() {
+        let r = s % plan.regions as usize;
+        step = step.then(per_layer[r].times(layers.end - layers.start));
+        if s == last {
+            step = step.then(op_chain(topology, &chip.noc, &layout[r], TiledOp::FromHidden));
+        } else if r + 1 < plan.regions as usize {
+            step = step.then(NocPath { messages: 1, links: 0 });
+        }
+    }
+    step.times(plan.steps)
 }
 
 /// The model, workload and plan a compiled trace's header names, rebuilt
@@ -257,4 +420,52 @@ fn parse_plan_request(s: &str) -> Result<PlanRequest, String> {
     let strategy = s.rsplit_once("; ").and_then(|(_, t)| t.strip_suffix(" strategy"));
     r.strategy = strategy.and_then(Strategy::parse);
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::units::{Bytes, BytesPerCycle, Cycles};
+
+    fn noc(x: u32, y: u32) -> NocSpec {
+        NocSpec {
+            topology: NocTopology::Mesh { x, y },
+            link_bw: BytesPerCycle(1.0),
+            router: Cycles(1),
+            link: Cycles(1),
+            inject: Cycles(1),
+            eject: Cycles(1),
+            packet: Bytes(64),
+            vcs: None,
+            credit: Cycles(1),
+        }
+    }
+
+    /// A 3 x 4 region filling a 4 x 3 mesh, home (1, 2); a message over d
+    /// links costs 3 + 2d cycles.
+    #[test]
+    fn tiled_operations_take_their_slowest_tiles_path() {
+        let n = noc(4, 3);
+        let region = Region { rows: 3, cols: 4, tiles: (0..12).collect() };
+        let chain = |op| op_chain(n.topology, &n, &region, op);
+        // Down one row (5), then from column 0 two chain steps (5 + 5).
+        assert_eq!(chain(TiledOp::FromHidden), NocPath { messages: 3, links: 3 });
+        assert_eq!(chain(TiledOp::FromHidden).cycles(&n), 15);
+        // Along the row to column 0 (7), back in two steps (10).
+        assert_eq!(chain(TiledOp::Attention), NocPath { messages: 3, links: 4 });
+        assert_eq!(chain(TiledOp::Attention).cycles(&n), 17);
+        // Along the row to column 0 (7), one step up the column (5).
+        assert_eq!(chain(TiledOp::ToHidden), NocPath { messages: 2, links: 3 });
+        assert_eq!(chain(TiledOp::ToHidden).cycles(&n), 12);
+    }
+
+    #[test]
+    fn torus_and_ring_messages_take_the_short_way_round() {
+        assert_eq!(message(NocTopology::Torus { x: 8, y: 8 }, 0, 7).links, 1);
+        assert_eq!(message(NocTopology::Torus { x: 8, y: 8 }, 0, 63).links, 2);
+        assert_eq!(message(NocTopology::Mesh { x: 8, y: 8 }, 0, 63).links, 14);
+        assert_eq!(message(NocTopology::Ring { n: 10 }, 1, 9).links, 2);
+        assert_eq!(message(NocTopology::Crossbar { n: 10 }, 1, 9), NocPath { messages: 1, links: 0 });
+        assert_eq!(message(NocTopology::Mesh { x: 8, y: 8 }, 5, 5), NocPath::default());
+    }
 }

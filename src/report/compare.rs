@@ -343,9 +343,14 @@ pub fn floor_lines(f: &Floor) -> String {
         ),
         None => "no all-reduces".into(),
     };
+    let noc = if l.noc_messages > 0 {
+        format!("; NoC {} messages over {} links {}", l.noc_messages, l.noc_links, human_seconds(l.noc_seconds))
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         s,
-        "  latency         {} stage hand-offs {}; {ar}",
+        "  latency         {} stage hand-offs {}; {ar}{noc}",
         l.stage_handoffs,
         human_seconds(l.stage_handoff_seconds)
     );
