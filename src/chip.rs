@@ -17,6 +17,8 @@ pub struct Chip {
     pub memory: Memory,
     pub system: SystemSpec,
     pub cost: Cost,
+    /// The energy model's figures (`[energy]`; `None` without one).
+    pub energy: Option<crate::energy::EnergySpec>,
     pub software: Software,
 }
 

@@ -13,6 +13,7 @@ pub mod compiler;
 pub mod config;
 pub mod diag;
 pub mod dtype;
+pub mod energy;
 pub mod fileio;
 pub mod floor;
 pub mod ids;

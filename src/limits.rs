@@ -121,6 +121,9 @@ pub const MAX_TILES: u32 = 1 << 26;
 /// Price of a system, US dollars, and its power.
 pub const MAX_PRICE_USD: f64 = 1e12;
 pub const MAX_POWER_W: f64 = 1e9;
+/// Energy per operation, and per byte moved (arch/energy.md): 1 nJ, a
+/// thousand times a DRAM access per byte.
+pub const MAX_ENERGY_J: f64 = 1e-9;
 
 // ---- Model configs ------------------------------------------------------
 
@@ -285,7 +288,14 @@ pub fn table() -> Vec<Row> {
         row("chips", "system.chips", format!("1 ..= {}", pow2(MAX_CHIPS as u128)), "memory", cfg),
         row("system_tiles", "tiles of a system or trace", format!("1 ..= {}", pow2(MAX_TILES as u128)), "memory", cfg),
         row("price", "cost.chip_price_usd, cost.node_price_usd", "0 ..= 1e12".into(), "physics", cfg),
-        row("power", "cost.chip_power, cost.node_power", "0 ..= 1 GW".into(), "physics", cfg),
+        row(
+            "power",
+            "cost.chip_power, cost.node_power, energy.chip_static, energy.node_static",
+            "0 ..= 1 GW".into(),
+            "physics",
+            cfg,
+        ),
+        row("energy", "energy.* per operation (J) and per byte (J/B)", "0 ..= 1 nJ".into(), "physics", cfg),
         row("layers", "layers", format!("1 ..= {}", pow2(MAX_LAYERS as u128)), "arithmetic", model),
         row("hidden", "hidden", format!("1 ..= {}", pow2(MAX_HIDDEN as u128)), "arithmetic", model),
         row("heads", "heads, kv_heads", format!("1 ..= {}", pow2(MAX_HEADS as u128)), "arithmetic", model),

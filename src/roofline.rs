@@ -31,6 +31,17 @@ pub struct TraceTotals {
     pub loads: u64,
     pub stores: u64,
     pub sends: u64,
+    /// MACs on each matrix path (the type the unit runs them as:
+    /// `TileSpec::mac_path`), indexed as `Dtype::ALL`; for the energy model.
+    #[serde(skip)]
+    pub macs_by_path: [u64; crate::dtype::Dtype::ALL.len()],
+}
+
+impl TraceTotals {
+    /// MACs per matrix path, in `Dtype::ALL` order, types with none left out.
+    pub fn macs_per_path(&self) -> Vec<(crate::dtype::Dtype, u64)> {
+        crate::dtype::Dtype::ALL.iter().zip(self.macs_by_path).filter(|(_, n)| *n > 0).map(|(d, n)| (*d, n)).collect()
+    }
 }
 
 impl TraceTotals {
@@ -79,6 +90,10 @@ impl<'a> TotalsAcc<'a> {
             Effect::LoopOpen(_) | Effect::LoopClose => {}
             Effect::Compute { work: w, dtype, .. } => {
                 t.macs += m * w.macs;
+                if w.macs > 0 {
+                    let path = self.chip.tile.mac_path(dtype).unwrap_or(dtype);
+                    t.macs_by_path[path as usize] += m * w.macs;
+                }
                 t.flops += m * (2 * w.macs + w.vector_ops);
                 t.vector_ops += m * w.vector_ops;
                 t.unit_cycles += m * cost::unit_cycles(&self.chip.tile, dtype, &w).0;

@@ -307,6 +307,13 @@ fn cost(price: &str, power: &str) -> String {
     format!("{CHIP}\n[cost]\nchip_price_usd = {price}\nchip_power = \"{power}\"\n")
 }
 
+fn energy(mac: &str) -> String {
+    format!(
+        "{CHIP}\n[energy]\nmac = {{ fp16 = \"{mac}\", int8 = \"0.1 pJ\" }}\nvector_op = \"1 pJ\"\nsram = \"1 pJ/B\"\nhbm = \
+         \"3.9 pJ/bit\"\nnoc = \"2 pJ/B\"\nchip_static = \"1 W\"\n"
+    )
+}
+
 /// A config padded with a comment to exactly `len` bytes.
 fn padded(len: usize) -> Vec<u8> {
     let mut t = CHIP.as_bytes().to_vec();
@@ -462,6 +469,7 @@ fn cases() -> Vec<Case> {
         ),
         c("price", (Input::Chip(cost("1e12", "1 kW")), Input::Chip(cost("1.1e12", "1 kW"))), "more than the 1e12"),
         c("power", (Input::Chip(cost("1", "1000 MW")), Input::Chip(cost("1", "1001 MW"))), "more than the 1 GW"),
+        c("energy", (Input::Chip(energy("1 nJ")), Input::Chip(energy("1.001 nJ"))), "more than the 1 nJ allowed"),
         c("layers", model_pair("layers", "65536", "65537"), "must be at most 65536"),
         c("hidden", model_pair("hidden", "1048576", "1048577"), "must be at most 1048576"),
         c("heads", model_pair("heads", "65536", "65537"), "must be at most 65536"),

@@ -76,8 +76,17 @@ fn run_charges_the_chips_its_trace_ran_on() {
     let r = run(&m, &c, &w, &PlanRequest { tp: Some(2), ..Default::default() });
     assert_eq!((r.cost.chips_charged, r.cost.nodes_charged), (2, 1));
     assert_eq!(r.cost.price_usd, c.cost.charged(2).price_usd);
-    let tpj = r.cost.tokens_per_joule.expect("a power figure");
-    assert!((tpj - r.tokens_per_second / c.cost.charged(2).power_w.unwrap()).abs() < 1e-12 * tpj.max(1.0));
+    // Per joule from the energy model (arch/energy.md), of the same chips
+    // and node: static power of 2 GPUs and 1 node at least, the power
+    // charged (their TDP and the node's) at most.
+    let e = r.energy.as_ref().expect("an [energy] section");
+    let tpj = r.cost.tokens_per_joule.expect("a per-joule figure");
+    assert_eq!(Some(tpj), e.tokens_per_joule);
+    let static_w = 2.0 * c.energy.as_ref().unwrap().chip_static_w + c.energy.as_ref().unwrap().node_static_w;
+    assert!((e.joules.static_ - static_w * r.seconds).abs() < 1e-9 * e.joules.static_);
+    assert_eq!(e.charged_power_w, c.cost.charged(2).power_w);
+    assert!(tpj >= r.tokens_per_second / c.cost.charged(2).power_w.unwrap(), "average power under the power charged");
+    assert!(tpj < r.tokens_per_second / static_w, "more than static power");
 }
 
 #[test]

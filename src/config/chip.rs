@@ -1,7 +1,7 @@
 //! Chip config files: the schema (every field documented with its unit),
 //! validation, and derivation into `chip::Chip`.
 
-use super::quantity::{Frequency, Power, Rate, Size, Time};
+use super::quantity::{Energy, EnergyPerByte, Frequency, Power, Rate, Size, Time};
 use super::{ConfigError, ConfigErrorKind, Invalid, invalid, locate, parse_toml};
 use crate::chip::{
     CacheSpec, Chip, CollectiveKind, Cost, DramSpec, DramTiming, Memory, NocSpec, NocTopology, Software, SystemSpec,
@@ -33,6 +33,9 @@ pub struct ChipFile {
     pub system: Option<SystemFile>,
     /// Price and power of the whole configured system (optional).
     pub cost: Option<CostFile>,
+    /// Energy per operation and per byte, and static power (optional;
+    /// every shipped config has one: arch/energy.md).
+    pub energy: Option<EnergyFile>,
     /// Fixed costs of the software that drives the chips (omit for chips
     /// whose compiled schedule is the program: Groq, Cerebras).
     pub software: Option<SoftwareFile>,
@@ -257,6 +260,38 @@ pub struct CostFile {
     pub price_usd: Option<f64>,
     /// Power of the whole system: refused, as `price_usd`.
     pub power: Option<Power>,
+}
+
+/// The energy model's figures (arch/energy.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnergyFile {
+    /// Energy per MAC, keyed by data type: one entry for every type in
+    /// `tile.macs_per_cycle` (a `runs_as` type is charged its path's).
+    pub mac: BTreeMap<String, Energy>,
+    /// Energy per vector-lane operation (energy).
+    pub vector_op: Energy,
+    /// Per byte through a tile's SRAM port, read or write (energy per byte).
+    pub sram: EnergyPerByte,
+    /// Per byte through the HBM cache: required with `[hbm.cache]` (unused
+    /// without).
+    pub cache: Option<EnergyPerByte>,
+    /// Per byte read or written at the HBM stacks: required with `[hbm]`
+    /// (unused without).
+    pub hbm: Option<EnergyPerByte>,
+    /// Per byte read or written at the 3D vaults: required with `[dram3d]`
+    /// (unused without).
+    pub dram3d: Option<EnergyPerByte>,
+    /// Per byte per on-chip link crossed (energy per byte).
+    pub noc: EnergyPerByte,
+    /// Per byte per chip-to-chip link crossed: required with more than one
+    /// chip (unused with one).
+    pub link: Option<EnergyPerByte>,
+    /// Static power of one chip (power).
+    pub chip_static: Power,
+    /// Static power of one node's own parts (power): required when
+    /// `[cost]` gives `node_power`, at most that.
+    pub node_static: Option<Power>,
 }
 
 /// Parses, validates and derives a chip config.
@@ -834,6 +869,11 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
         }
     };
 
+    let energy = match &f.energy {
+        None => None,
+        Some(e) => Some(energy(e, &tile, &memory, &system, &cost)?),
+    };
+
     if f.name.is_empty() || f.name.contains(char::is_whitespace) {
         return Err(invalid("name", "must be a non-empty name without spaces"));
     }
@@ -869,6 +909,112 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
         memory,
         system,
         cost,
+        energy,
         software,
+    })
+}
+
+/// Derives `[energy]`: every figure within its bound, one MAC figure per
+/// MAC path, a figure for every part the chip has (memory, cache, chip
+/// links), static power no more than the `[cost]` power.
+fn energy(
+    e: &EnergyFile,
+    tile: &TileSpec,
+    memory: &Memory,
+    system: &SystemSpec,
+    cost: &Cost,
+) -> Result<crate::energy::EnergySpec, Invalid> {
+    let per_op = |field: &str, v: Energy| -> Result<f64, Invalid> {
+        if v.0 > lim::MAX_ENERGY_J {
+            return Err(invalid(field, format!("is {:e} J, more than the 1 nJ allowed", v.0)));
+        }
+        Ok(v.0)
+    };
+    let per_byte = |field: &str, v: EnergyPerByte| -> Result<f64, Invalid> {
+        if v.0 > lim::MAX_ENERGY_J {
+            return Err(invalid(field, format!("is {:e} J/B, more than the 1 nJ/B allowed", v.0)));
+        }
+        Ok(v.0)
+    };
+    let mut mac = Vec::new();
+    for (k, &v) in &e.mac {
+        let field = format!("energy.mac.{k}");
+        let d: Dtype = k
+            .parse()
+            .map_err(|_| invalid(&field, format!("is not a data type (expected one of {})", Dtype::names())))?;
+        if !tile.macs.iter().any(|&(t, _)| t == d) {
+            let why = match tile.mac_path(d) {
+                Some(p) => format!("{d} runs on the {p} path (tile.runs_as) and is charged its figure; remove it"),
+                None => format!("{d} has no MAC rate in tile.macs_per_cycle; remove it"),
+            };
+            return Err(invalid(&field, why));
+        }
+        mac.push((d, per_op(&field, v)?));
+    }
+    // In the tile's order, every path present.
+    let mut ordered = Vec::new();
+    for &(d, _) in &tile.macs {
+        let j =
+            mac.iter().find(|(m, _)| *m == d).map(|&(_, j)| j).ok_or_else(|| {
+                invalid("energy.mac", format!("has no figure for {d}, a type in tile.macs_per_cycle"))
+            })?;
+        ordered.push((d, j));
+    }
+    // A figure for a part the chip lacks is kept out of the sum, not
+    // refused: `--set system.chips=1` or `--unset hbm.cache` on a shipped
+    // config must still load (arch/energy.md).
+    let opt_byte = |field: &str, v: Option<EnergyPerByte>| v.map(|v| per_byte(field, v)).transpose();
+    let (hbm, dram3d, cache_j, link_j) = (
+        opt_byte("energy.hbm", e.hbm)?,
+        opt_byte("energy.dram3d", e.dram3d)?,
+        opt_byte("energy.cache", e.cache)?,
+        opt_byte("energy.link", e.link)?,
+    );
+    let (mem, cache) = match memory {
+        Memory::SramOnly => (0.0, 0.0),
+        Memory::Hbm { cache, .. } => (
+            require("energy.hbm", hbm, "with [hbm]")?,
+            if cache.is_some() { require("energy.cache", cache_j, "with [hbm.cache]")? } else { 0.0 },
+        ),
+        Memory::Dram3d { .. } => (require("energy.dram3d", dram3d, "with [dram3d]")?, 0.0),
+    };
+    let link = if system.chips > 1 { require("energy.link", link_j, "with more than one chip")? } else { 0.0 };
+    for (key, p) in [("energy.chip_static", Some(e.chip_static)), ("energy.node_static", e.node_static)] {
+        if let Some(p) = p.filter(|p| p.0 > lim::MAX_POWER_W) {
+            return Err(invalid(key, format!("is {:e} W, more than the 1 GW allowed", p.0)));
+        }
+    }
+    if let Some(max) = cost.chip_power_w.filter(|&m| e.chip_static.0 > m) {
+        return Err(invalid(
+            "energy.chip_static",
+            format!("is {} W, more than the chip's whole power (cost.chip_power, {max} W)", e.chip_static.0),
+        ));
+    }
+    let node_static = match (e.node_static, cost.node_power_w) {
+        (None, p) if p > 0.0 => {
+            return Err(invalid(
+                "energy.node_static",
+                "is required when [cost] gives node_power: the node's own parts draw power while it runs",
+            ));
+        }
+        (None, _) => 0.0,
+        (Some(s), max) if cost.chip_power_w.is_some() && s.0 > max => {
+            return Err(invalid(
+                "energy.node_static",
+                format!("is {} W, more than the node's own parts' power (cost.node_power, {max} W)", s.0),
+            ));
+        }
+        (Some(s), _) => s.0,
+    };
+    Ok(crate::energy::EnergySpec {
+        mac: ordered,
+        vector_op: per_op("energy.vector_op", e.vector_op)?,
+        sram: per_byte("energy.sram", e.sram)?,
+        cache,
+        memory: mem,
+        noc: per_byte("energy.noc", e.noc)?,
+        link,
+        chip_static_w: e.chip_static.0,
+        node_static_w: node_static,
     })
 }

@@ -125,6 +125,20 @@ quantity!(
     ["W" => (1.0, A), "kW" => (1e3, A), "MW" => (1e6, A)]
 );
 
+quantity!(
+    /// An energy per operation in joules ("0.3 pJ").
+    Energy, "an energy", "0.3 pJ",
+    ["fJ" => (1e-15, A), "pJ" => (1e-12, A), "nJ" => (1e-9, A), "uJ" => (1e-6, A), "µJ" => (1e-6, A), "J" => (1.0, A)]
+);
+
+quantity!(
+    /// An energy per byte moved, in joules per byte ("31 pJ/B", or per bit
+    /// as interfaces are quoted: "3.9 pJ/bit").
+    EnergyPerByte, "an energy per byte", "3.9 pJ/bit",
+    ["fJ/B" => (1e-15, A), "pJ/B" => (1e-12, A), "nJ/B" => (1e-9, A),
+     "fJ/bit" => (8e-15, A), "pJ/bit" => (8e-12, A), "nJ/bit" => (8e-9, A)]
+);
+
 impl Size {
     pub fn bytes(self) -> u64 {
         self.0.round() as u64
@@ -179,6 +193,17 @@ mod tests {
         assert_eq!(Size::parse("1e3 B").unwrap().0, 1000.0);
         assert_eq!(Size::parse("1 EB").ok(), None);
         assert!(Time::parse("-5 ns").unwrap_err().contains("non-negative"));
+    }
+
+    #[test]
+    fn parses_energies() {
+        assert!((Energy::parse("0.3 pJ").unwrap().0 - 0.3e-12).abs() < 1e-24);
+        assert!((Energy::parse("450 fJ").unwrap().0 - 0.45e-12).abs() < 1e-24);
+        assert!((EnergyPerByte::parse("3.9 pJ/bit").unwrap().0 - 31.2e-12).abs() < 1e-22);
+        assert!((EnergyPerByte::parse("2 pJ/B").unwrap().0 - 2e-12).abs() < 1e-24);
+        assert!(Energy::parse("3 pJ/B").unwrap_err().contains("expected an energy"));
+        assert!(EnergyPerByte::parse("3 pJ").unwrap_err().contains("expected an energy per byte"));
+        assert!(Energy::parse("-1 pJ").unwrap_err().contains("non-negative"));
     }
 
     #[test]

@@ -39,8 +39,12 @@ pub struct Simulated {
     pub over_floor: f64,
     pub bound: String,
     pub tokens_per_second_per_kusd: Option<f64>,
+    /// From the energy model (arch/energy.md), as `run`'s `cost`.
     pub tokens_per_joule: Option<f64>,
     pub joules_per_token: Option<f64>,
+    /// The run's energy over its time (the energy model), beside the
+    /// power charged (`cost.power_w`).
+    pub average_power_w: Option<f64>,
 }
 
 /// Why one chip cannot give a row: the compiler refused (the model does not
@@ -136,7 +140,7 @@ impl Row {
         let stats = sim::simulate(c.chip, &trace, &Default::default())?;
         let r = RunReport::new(c.chip, &trace, &stats);
         // Charged for the plan's chips (the trace runs on exactly those).
-        let cost = CostFigures::new(&c.chip.cost, self.chips_used, r.tokens_per_second);
+        let cost = CostFigures::new(&c.chip.cost, self.chips_used, r.tokens_per_second).with_energy(r.energy.as_ref());
         self.simulated = Some(Simulated {
             seconds: r.seconds,
             seconds_per_token: r.seconds_per_token,
@@ -147,6 +151,7 @@ impl Row {
             tokens_per_second_per_kusd: cost.tokens_per_second_per_kusd,
             tokens_per_joule: cost.tokens_per_joule,
             joules_per_token: cost.joules_per_token,
+            average_power_w: r.energy.as_ref().map(|e| e.average_power_w),
         });
         Ok(())
     }
@@ -253,12 +258,13 @@ impl Comparison {
         let _ = writeln!(s, "workload  {}\n", self.workload.description);
         let _ = writeln!(
             s,
-            "{:<16} {:<8} {:>5} {:>11} {:>11} {:>11} {:>11} {:>7} {:>10} {:>11} {:>9} {:>10} {:>9}",
+            "{:<16} {:<8} {:>5} {:>11} {:>11} {:>11} {:>11} {:>11} {:>7} {:>10} {:>11} {:>9} {:>10} {:>9}",
             "chip",
             "strategy",
             "chips",
             "$ charged",
             "W charged",
+            "W average",
             "floor",
             "simulated",
             "x floor",
@@ -280,12 +286,13 @@ impl Comparison {
             let opt = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
             let _ = writeln!(
                 s,
-                "{:<16} {:<8} {:>5} {:>11} {:>11} {:>11} {:>11} {:>7} {:>10} {:>11} {:>9} {:>10} {:>9}",
+                "{:<16} {:<8} {:>5} {:>11} {:>11} {:>11} {:>11} {:>11} {:>7} {:>10} {:>11} {:>9} {:>10} {:>9}",
                 r.chip,
                 r.plan.strategy,
                 r.chips_used,
                 r.cost.price_usd.map_or("-".into(), |p| format!("{p:.0}")),
                 r.cost.power_w.map_or("-".into(), |w| si(w, "W")),
+                sim.and_then(|x| x.average_power_w).map_or("-".into(), |w| si(w, "W")),
                 human_seconds(r.floor.seconds),
                 sim.map_or("-".into(), |x| human_seconds(x.seconds)),
                 opt(sim.map(|x| x.over_floor), 2),

@@ -4,6 +4,7 @@
 pub mod compare;
 pub mod csv;
 pub mod describe;
+pub mod energy;
 pub mod plot;
 pub mod run;
 pub mod schema;

@@ -169,6 +169,9 @@ pub struct RunReport {
     pub dram: Option<DramStats>,
     pub noc: Option<NocStats>,
     pub cost: CostFigures,
+    /// Joules by component, per token, tokens per joule (arch/energy.md);
+    /// `None` without an `[energy]` section.
+    pub energy: Option<crate::report::energy::EnergyFigures>,
 }
 
 fn busiest(vals: impl Iterator<Item = (String, f64)>) -> (f64, Busiest) {
@@ -318,7 +321,9 @@ impl RunReport {
         let users = h.users.max(1);
         let per_user = tokens / users as f64;
         let tps = if seconds > 0.0 { tokens / seconds } else { 0.0 };
-        let cost = CostFigures::new(&chip.cost, chips_used(chip, s), tps);
+        let used = chips_used(chip, s);
+        let energy = crate::report::energy::EnergyFigures::of(chip, &totals, s, used, tokens);
+        let cost = CostFigures::new(&chip.cost, used, tps).with_energy(energy.as_ref());
         let rebuilt = crate::floor::rebuild(chip, &h.model, &h.workload);
         let floor = rebuilt.as_ref().map(|(m, w, p)| crate::floor::of(m, chip, w, p)).map_err(|e| e.clone());
         let (workload, plan) = match &rebuilt {
@@ -376,6 +381,7 @@ impl RunReport {
             dram,
             noc: noc_stats,
             cost,
+            energy,
         }
     }
 
@@ -510,16 +516,15 @@ impl RunReport {
         }
         match c.power_w {
             Some(w) => {
-                let _ = writeln!(
-                    s,
-                    "power            {} ({charged}): {:.3} tokens/J",
-                    si(w, "W"),
-                    c.tokens_per_joule.unwrap_or(0.0)
-                );
+                let _ = writeln!(s, "power            {} ({charged})", si(w, "W"));
             }
             None => {
                 let _ = writeln!(s, "power            - (the config gives no power)");
             }
+        }
+        match &self.energy {
+            Some(e) => s.push_str(&e.lines()),
+            None => s.push_str("energy            - (the config has no [energy] section)\n"),
         }
         s
     }
