@@ -184,7 +184,7 @@ impl Estimate<'_> {
             let compute = w * tokens / tiles / macs;
             latency + data.max(compute)
         };
-        let kv = self.positions as f64 * users as f64 * 2.0 * m.kv_dim() as f64 / tp * self.kv_bytes;
+        let kv = self.positions as f64 * users as f64 * m.kv_elements_per_position() as f64 / tp * self.kv_bytes;
         let attention = latency + kv / tiles / per_tile_bw;
         let layer = gemm(m.hidden, m.q_dim() + 2 * m.kv_dim())
             + attention
