@@ -249,3 +249,59 @@ fn params_in_bounds(f: &ModelFile) -> Result<(), Invalid> {
         format!("makes the model {total} parameters, more than the 2^50 a model may have (arch/limits.md)"),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::load_str;
+
+    const MOE: &str = "name = \"m\"\ndescription = \"d\"\nlayers = 4\nhidden = 256\nheads = 4\nkv_heads = 4\nhead_dim = 48\n\
+                       ffn = 64\nvocab = 1000\nexperts = 8\ntop_k = 2\ndtype = \"bf16\"\ntied_embeddings = false\n";
+    const MLA: &str = "\n[mla]\nkv_lora_rank = 32\nqk_nope_head_dim = 32\nqk_rope_head_dim = 16\nv_head_dim = 32\n";
+
+    fn err(text: &str) -> String {
+        load_str("m.toml", text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_optional_parts_load_and_count() {
+        let text = format!("{MOE}shared_experts = 2\nshared_ffn = 64\ndense_layers = 1\ndense_ffn = 512\n{MLA}");
+        let m = load_str("m.toml", &text).unwrap();
+        let a = m.mla.unwrap();
+        assert_eq!((a.q_lora_rank, a.kv_lora_rank, a.qk_rope_head_dim), (None, 32, 16));
+        // Query 256 x 4 x 48, KV down 256 x 48, KV up 32 x 4 x 64, O 4 x 32 x 256.
+        let attn = 256 * 4 * 48 + 256 * 48 + 32 * 4 * 64 + 4 * 32 * 256;
+        assert_eq!(m.attn_params(), attn);
+        let norms = 2 * 256 + 32;
+        assert_eq!(m.layer_params_at(0), attn + 3 * 256 * 512 + norms);
+        assert_eq!(m.layer_params_at(1), attn + (8 + 2) * 3 * 256 * 64 + 256 * 8 + norms);
+        assert_eq!(m.active_layer_params_at(3), attn + (2 + 2) * 3 * 256 * 64 + 256 * 8 + norms);
+        assert_eq!(m.kv_elements_per_token(), 4 * (32 + 16));
+        // Without the optional fields, the model is as before.
+        let plain = load_str("m.toml", MOE).unwrap();
+        assert_eq!(plain.layer_params_at(0), plain.layer_params_at(3));
+        assert_eq!(plain.kv_elements_per_token(), 4 * 2 * 4 * 48);
+    }
+
+    #[test]
+    fn inconsistent_optional_parts_are_refused_at_their_field() {
+        let e = err(&format!("{MOE}shared_experts = 1\n"));
+        assert!(e.contains("`shared_ffn`") && e.contains("must be given"), "{e}");
+        let e = err(&format!("{MOE}dense_ffn = 64\n"));
+        assert!(e.contains("`dense_layers`"), "{e}");
+        let e = err(&format!("{MOE}dense_layers = 5\ndense_ffn = 64\n"));
+        assert!(e.contains("cannot exceed layers (4)"), "{e}");
+        let e = err(&format!(
+            "{}shared_experts = 1\nshared_ffn = 64\n",
+            MOE.replace("experts = 8", "experts = 1").replace("top_k = 2", "top_k = 1")
+        ));
+        assert!(e.contains("needs a mixture-of-experts model"), "{e}");
+        let e = err(&format!("{}{MLA}", MOE.replace("kv_heads = 4", "kv_heads = 2")));
+        assert!(e.contains("`kv_heads`") && e.contains("must equal heads (4) with [mla]"), "{e}");
+        let e = err(&format!("{}{MLA}", MOE.replace("head_dim = 48", "head_dim = 64")));
+        assert!(e.contains("`head_dim`") && e.contains("(48)"), "{e}");
+        let e = err(&format!("{MOE}{}", MLA.replace("v_head_dim = 32", "v_head_dim = 0")));
+        assert!(e.contains("mla.v_head_dim") && e.contains("at least 1"), "{e}");
+        let e = err(&format!("{MOE}{MLA}kv_rank = 3\n"));
+        assert!(e.contains("kv_rank"), "an unknown key in [mla] is refused: {e}");
+    }
+}
