@@ -189,8 +189,8 @@ impl Estimate<'_> {
         let layer = gemm(m.hidden, m.q_dim() + 2 * m.kv_dim())
             + attention
             + gemm(m.q_dim(), m.hidden)
-            + gemm(m.hidden, 2 * m.ffn * m.top_k.max(1))
-            + gemm(m.ffn * m.top_k.max(1), m.hidden);
+            + gemm(m.hidden, 2 * (m.ffn * m.top_k.max(1) + m.shared_experts * m.shared_ffn))
+            + gemm(m.ffn * m.top_k.max(1) + m.shared_experts * m.shared_ffn, m.hidden);
         let stage = layer * (self.layers as f64 / regions as f64).ceil();
         (stages + micro - 1) as f64 * stage
     }
