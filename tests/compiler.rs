@@ -61,6 +61,91 @@ fn every_compiled_trace_adds_up_to_the_model() {
     assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
 }
 
+/// A Hugging Face config of tests/data/hf, sliced to its first `layers`.
+fn imported(name: &str, layers: u64) -> tilesim::model::Model {
+    let path = format!("{}/tests/data/hf/{name}/config.json", env!("CARGO_MANIFEST_DIR"));
+    let m = tilesim::config::model::load_str(&path, &std::fs::read_to_string(&path).unwrap()).unwrap();
+    m.first_layers(layers).unwrap()
+}
+
+#[test]
+fn imported_mla_shared_expert_and_dense_layer_models_add_up_to_the_closed_forms() {
+    // Slices holding a dense and an expert layer (DeepSeek-V3's first
+    // three are dense), on every shipped chip and on a pipelined and an
+    // expert-parallel plan.
+    let mut failures = Vec::new();
+    let mut compiled = 0;
+    let models = [imported("deepseek-v2-lite", 2), imported("deepseek-v3", 4), imported("qwen1.5-moe-a2.7b", 2)];
+    let mut cases = Vec::new();
+    for m in &models {
+        for (cname, _) in shipped::CHIPS {
+            cases.push((m, cname.to_string(), PlanRequest::default()));
+        }
+        cases.push((m, "dgx-h100".to_string(), PlanRequest { pp: Some(2), ..Default::default() }));
+    }
+    let qwen = &models[2];
+    cases.push((qwen, "dgx-h100".to_string(), PlanRequest { tp: Some(4), ep: Some(2), ..Default::default() }));
+    for (m, cname, req) in cases {
+        let c = chip(&cname);
+        // A prompt whose queries fit one query block: MLA's absorbed queries
+        // are heads x (kv_lora + rope) wide (147 KiB a token for V3), and each
+        // further block reads the cache again (arch/compiler.md, "Blocks
+        // larger than the buffers").
+        let prompt = if m.mla.is_some() { 2 } else { 32 };
+        for w in [
+            Workload { context: 512, batch: 8, ..decode(m) },
+            Workload { phase: compiler::Phase::Prefill, context: 0, prompt, ..decode(m) },
+        ] {
+            let comp = match compiler::compile(m, &c, &w, &req) {
+                Ok(x) => x,
+                Err(CompileError::DoesNotFit(_)) => continue,
+                // Documented refusals: MLA off the memory strategy; a prompt
+                // too large for mini-mesh's 1 MiB tiles.
+                Err(CompileError::Unsupported(e))
+                    if e.contains("only the memory strategy lowers") || e.contains("beyond the tile's SRAM") =>
+                {
+                    continue;
+                }
+                Err(e) => {
+                    failures.push(format!("{} on {cname}: {e}", m.name));
+                    continue;
+                }
+            };
+            compiled += 1;
+            let t = TraceTotals::of(&c, &comp.trace());
+            let mut want = analytic::for_plan(m, &w, &comp.plan);
+            // The router runs on every tensor-parallel chip (arch/compiler.md,
+            // "What is approximate"): tp - 1 extra copies of its weights and
+            // MACs per expert layer and pass. Qwen1.5-MoE's router is 0.14%
+            // of a token's active weights, so at tp = 8 this is 1% of the MACs.
+            let p = &comp.plan;
+            let extra = (p.tp - 1) as f64 * m.router_params() as f64;
+            for r in 0..p.dp {
+                for users in p.micro_batches(r) {
+                    for layers in &p.stages {
+                        let moe = (layers.end - layers.start - m.dense_in(layers.clone())) as f64;
+                        let tokens = (users * w.tokens_per_user()) as f64;
+                        want.weight_bytes += p.steps as f64 * moe * extra * w.weights.bits() as f64 / 8.0;
+                        want.macs += p.steps as f64 * moe * extra * tokens;
+                    }
+                }
+            }
+            let tag = format!("{} on {cname} ({:?}, {})", m.name, w.phase, comp.plan.describe());
+            for r in [
+                close("weight bytes", t.weight_bytes as f64, want.weight_bytes, 0.005),
+                close("KV bytes", t.kv_read as f64, want.kv_bytes, 0.005),
+                close("MACs", t.macs as f64, want.macs, 0.005),
+            ] {
+                if let Err(e) = r {
+                    failures.push(format!("{tag}: {e}"));
+                }
+            }
+        }
+    }
+    assert!(compiled >= 20, "only {compiled} combinations compiled");
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+}
+
 #[test]
 fn groq_576_needs_8_bit_weights_for_llama_2_70b() {
     let (m, c) = (model("llama-2-70b"), chip("groq-576"));
@@ -82,7 +167,7 @@ fn groq_576_needs_8_bit_weights_for_llama_2_70b() {
 fn mixtral_reads_about_13_of_47_billion_parameters_per_token() {
     let m = model("mixtral-8x7b");
     let w = decode(&m);
-    let one = analytic::pass(&m, &w, 1, m.layers, true);
+    let one = analytic::pass(&m, &w, 1, 0..m.layers, true);
     let active_params = one.weight_bytes / 2.0;
     assert!((active_params / 1e9 - 12.9).abs() < 0.5, "{active_params:e} parameters read at batch 1");
     // The compiled trace reads the same.

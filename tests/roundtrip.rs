@@ -158,6 +158,11 @@ fn fix(mut i: Instr, header: &Header, tile: TileId, depth: &mut usize, rng: &mut
             kv_heads.0 = kv_heads.0.max(1);
             heads.0 = (heads.0 / kv_heads.0).max(1) * kv_heads.0;
         }
+        Instr::Mla { q, ctx, heads, latent, rope, .. } => {
+            for c in [q, ctx, heads, latent, rope] {
+                c.0 %= 1 << 11;
+            }
+        }
         Instr::Vec { n, .. } => n.0 %= 1 << 50,
         Instr::Wait { .. } | Instr::Delay { .. } => {}
     }

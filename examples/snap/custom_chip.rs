@@ -45,7 +45,7 @@ fn case(name: &str, batch: u64, set: &[(&str, &str)]) -> Case {
         chip: my_chip(&set),
         // Shown in the snapshot, as a suite's `set` is.
         set,
-        input: Input::Model { model, workload, request: PlanRequest::default() },
+        input: Input::Model { model: Box::new(model), workload, request: PlanRequest::default() },
     }
 }
 

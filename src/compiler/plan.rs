@@ -3,7 +3,7 @@
 //! replicas serve the batch; and whether the model fits.
 
 use super::CompileError;
-use super::analytic::{chip_kv_bytes, chip_weight_bytes};
+use super::analytic::{chip_kv_bytes, chip_weight_bytes_of};
 use super::regions;
 use super::workload::Workload;
 use crate::chip::{Chip, Memory, NocTopology, SystemTopology};
@@ -189,10 +189,17 @@ pub fn buffer_bytes(m: &Model, w: &Workload, chip: &Chip, tp: u32, users: u64) -
         return sram;
     }
     let tokens = users * w.tokens_per_user();
-    let widest = [m.hidden, m.ffn / tp as u64, m.q_dim() / tp as u64 + 2 * m.kv_dim() / tp as u64, m.vocab / tp as u64]
-        .into_iter()
-        .max()
-        .unwrap_or(1);
+    let widest = [
+        m.hidden,
+        m.ffn / tp as u64,
+        m.shared_experts * m.shared_ffn / tp as u64,
+        m.dense_ffn / tp as u64,
+        m.q_dim() / tp as u64 + 2 * m.kv_dim() / tp as u64,
+        m.vocab / tp as u64,
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(1);
     let quarter = w.act.bytes(tokens * widest).max(64 << 10);
     (4 * quarter).min(sram / 4)
 }
@@ -223,10 +230,12 @@ fn fit(m: &Model, w: &Workload, chip: &Chip, tp: u32, pp: u32, users: u64) -> Fi
     let stages = stage_layers(m.layers, pp as u64);
     let buffers = buffer_bytes(m, w, chip, tp, users);
     let mut worst = Fit { need: 0.0, have: capacity(chip, buffers), weights: 0.0, kv: 0.0, total: 0.0 };
+    let mut start = 0;
     for (s, &layers) in stages.iter().enumerate() {
         let first = s == 0;
         let last = s + 1 == stages.len();
-        let weights = chip_weight_bytes(m, w, tp, layers, first, last);
+        let weights = chip_weight_bytes_of(m, w, tp, start..start + layers, first, last);
+        start += layers;
         let kv = chip_kv_bytes(m, w, tp, users, layers);
         worst.total += weights + kv;
         if weights + kv > worst.need {
@@ -250,10 +259,24 @@ fn check_tp(m: &Model, tp: u32) -> Result<(), String> {
     if tp == 0 {
         return Err("--tp must be at least 1".into());
     }
-    for (what, v) in [("heads", m.heads), ("kv_heads", m.kv_heads), ("ffn", m.ffn), ("vocab", m.vocab)] {
+    for (what, v) in [
+        ("heads", m.heads),
+        ("kv_heads", m.kv_heads),
+        ("ffn", m.ffn),
+        ("vocab", m.vocab),
+        ("shared experts' inner size (shared_experts x shared_ffn)", m.shared_experts * m.shared_ffn),
+        ("dense_ffn", m.dense_ffn),
+    ] {
         if !v.is_multiple_of(t) {
             return Err(format!("--tp {tp} must divide the model's {what} ({v})"));
         }
+    }
+    if tp > 1 && m.mla.is_some() {
+        return Err(format!(
+            "--tp {tp}: multi-head latent attention is not split over chips yet (every chip would need the whole \
+             latent KV cache and its down-projection); use --tp 1, with --pp to spread the layers over chips \
+             (arch/compiler.md, \"Multi-head latent attention\")"
+        ));
     }
     Ok(())
 }
@@ -284,6 +307,16 @@ pub fn choose(m: &Model, w: &Workload, chip: &Chip, req: &PlanRequest) -> Result
             (s, why.to_string())
         }
     };
+    if m.mla.is_some() && strategy != Strategy::Memory {
+        return Err(CompileError::Unsupported(format!(
+            "{} uses multi-head latent attention, which only the memory strategy lowers (HBM chips behind a \
+             crossbar, like `h100` and `dgx-h100`); this plan uses the {} strategy on `{}` \
+             (arch/compiler.md, \"Multi-head latent attention\")",
+            m.name,
+            strategy.name(),
+            chip.name
+        )));
+    }
     if let Some(r) = req.regions {
         if strategy != Strategy::Tiled && r != 1 {
             return Err(CompileError::Plan(format!(
@@ -443,8 +476,10 @@ fn choose_regions(
         let per_region = capacity(chip, buffers) * regions::smallest(chip, r) as f64 / chip.tiles_per_chip() as f64;
         let layers = stage_layers(m.layers, (pp * r) as u64);
         let last = layers.len() - 1;
+        let mut start = 0;
         layers.iter().enumerate().all(|(s, &l)| {
-            let weights = chip_weight_bytes(m, w, tp, l, s == 0, s == last);
+            let weights = chip_weight_bytes_of(m, w, tp, start..start + l, s == 0, s == last);
+            start += l;
             weights + chip_kv_bytes(m, w, tp, users, l) <= per_region
         })
     };

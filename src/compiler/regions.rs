@@ -184,13 +184,13 @@ impl Estimate<'_> {
             let compute = w * tokens / tiles / macs;
             latency + data.max(compute)
         };
-        let kv = self.positions as f64 * users as f64 * 2.0 * m.kv_dim() as f64 / tp * self.kv_bytes;
+        let kv = self.positions as f64 * users as f64 * m.kv_elements_per_position() as f64 / tp * self.kv_bytes;
         let attention = latency + kv / tiles / per_tile_bw;
         let layer = gemm(m.hidden, m.q_dim() + 2 * m.kv_dim())
             + attention
             + gemm(m.q_dim(), m.hidden)
-            + gemm(m.hidden, 2 * m.ffn * m.top_k.max(1))
-            + gemm(m.ffn * m.top_k.max(1), m.hidden);
+            + gemm(m.hidden, 2 * (m.ffn * m.top_k.max(1) + m.shared_experts * m.shared_ffn))
+            + gemm(m.ffn * m.top_k.max(1) + m.shared_experts * m.shared_ffn, m.hidden);
         let stage = layer * (self.layers as f64 / regions as f64).ceil();
         (stages + micro - 1) as f64 * stage
     }

@@ -1,15 +1,16 @@
 //! Hugging Face `config.json` files as model configs (`tilesim
 //! import-model`, and a `config.json` path wherever a model is named): the
 //! Llama, Mistral, Mixtral, Qwen2 (dense and MoE) and DeepSeek-V2/V3
-//! families. Their shapes map onto `ModelFile`; what the model schema and
-//! the compiler cannot map yet (multi-head latent attention, shared
-//! experts, dense layers in an MoE model) is refused with the field that
-//! asks for it, and details that do not change the bytes and FLOPs much
-//! (biases, rotary scaling, a sliding window the schema does not model)
-//! are written as comments in the imported TOML. arch/configs.md, "Hugging
-//! Face models".
+//! families. Their shapes map onto `ModelFile`, multi-head latent
+//! attention, shared experts and dense first layers included; what the
+//! model schema cannot map yet (dense layers at chosen places, MoE every
+//! k-th layer) is refused with the field that asks for it, and details
+//! that do not change the bytes and FLOPs much (biases, rotary scaling, a
+//! sliding window the schema does not model, DeepSeek-V3's group-limited
+//! routing and MTP module) are written as comments in the imported TOML.
+//! arch/configs.md, "Hugging Face models".
 
-use super::model::ModelFile;
+use super::model::{MlaFile, ModelFile};
 use super::{ConfigError, ConfigErrorKind, Invalid};
 use crate::diag::Location;
 use crate::dtype::Dtype;
@@ -90,27 +91,18 @@ pub fn read(file: &str, text: &str, name: Option<&str>) -> Result<Imported, Conf
 
     // What the schema cannot hold: refuse, naming every field that asks for it.
     let mut refused: Vec<(&str, String)> = Vec::new();
-    if let Some(r) = c.opt_u64("kv_lora_rank")? {
-        refused.push((
-            "kv_lora_rank",
-            format!("= {r}: multi-head latent attention (MLA: keys and values compressed to a latent vector)"),
-        ));
-    }
-    for key in ["n_shared_experts", "shared_expert_intermediate_size"] {
-        if let Some(n) = c.opt_u64(key)?.filter(|&n| n > 0) {
-            refused.push((key, format!("= {n}: shared experts (always active beside the routed ones)")));
-        }
-    }
-    if let Some(n) = c.opt_u64("first_k_dense_replace")?.filter(|&n| n > 0) {
-        refused.push(("first_k_dense_replace", format!("= {n}: dense FFN layers before the MoE layers")));
-    }
     if let Some(Value::Array(a)) = obj.get("mlp_only_layers").filter(|v| v.as_array().is_some_and(|a| !a.is_empty())) {
-        refused.push(("mlp_only_layers", format!("lists {} dense layers in an MoE model", a.len())));
+        refused.push(("mlp_only_layers", format!("lists {} dense layers at chosen places in an MoE model", a.len())));
     }
     if let Some(step) = c.opt_u64("decoder_sparse_step")?.filter(|&s| s > 1)
         && c.opt_u64("num_experts")?.is_some()
     {
         refused.push(("decoder_sparse_step", format!("= {step}: MoE only every {step}th layer")));
+    }
+    if let Some(freq) = c.opt_u64("moe_layer_freq")?.filter(|&f| f > 1)
+        && matches!(model_type.as_str(), "deepseek_v2" | "deepseek_v3")
+    {
+        refused.push(("moe_layer_freq", format!("= {freq}: MoE only every {freq}th layer")));
     }
     if let Some((key, first)) = refused.first() {
         let others: Vec<String> = refused[1..].iter().map(|(k, m)| format!("`{k}` {m}")).collect();
@@ -118,8 +110,8 @@ pub fn read(file: &str, text: &str, name: Option<&str>) -> Result<Imported, Conf
         return Err(c.invalid(
             key,
             format!(
-                "{first}{also}. The compiler cannot map this yet: tilesim's model schema has standard multi-head \
-                 attention (with grouped-query KV heads) and routed experts of one size in every layer \
+                "{first}{also}. The compiler cannot map this yet: tilesim's model schema has dense layers only at \
+                 the start of an MoE model (`dense_layers`), experts in every layer after them \
                  (arch/configs.md, \"Hugging Face models\")"
             ),
         ));
@@ -128,18 +120,48 @@ pub fn read(file: &str, text: &str, name: Option<&str>) -> Result<Imported, Conf
     let layers = c.u64("num_hidden_layers")?;
     let hidden = c.u64("hidden_size")?;
     let heads = c.u64("num_attention_heads")?;
-    let kv_heads = c.opt_u64("num_key_value_heads")?.unwrap_or(heads);
-    let head_dim = match c.opt_u64("head_dim")? {
-        Some(d) => d,
-        None => {
-            if heads == 0 || !hidden.is_multiple_of(heads) {
-                return Err(c.invalid(
-                    "num_attention_heads",
-                    format!("({heads}) must divide hidden_size ({hidden}) when the config gives no head_dim"),
-                ));
-            }
-            hidden / heads
+    let deepseek = matches!(model_type.as_str(), "deepseek_v2" | "deepseek_v3");
+    let mut notes = Vec::new();
+    // Multi-head latent attention (DeepSeek): every head's query is
+    // qk_nope + qk_rope wide, its keys and values come from the latent.
+    let mla = match c.opt_u64("kv_lora_rank")? {
+        Some(kv_lora_rank) => {
+            let q_lora_rank = c.opt_u64("q_lora_rank")?;
+            Some(MlaFile {
+                q_lora_rank,
+                kv_lora_rank,
+                qk_nope_head_dim: c.u64("qk_nope_head_dim")?,
+                qk_rope_head_dim: c.u64("qk_rope_head_dim")?,
+                v_head_dim: c.u64("v_head_dim")?,
+            })
         }
+        None => None,
+    };
+    let kv_heads = match (&mla, c.opt_u64("num_key_value_heads")?) {
+        (Some(_), Some(n)) if n != heads => {
+            notes.push(format!(
+                "num_key_value_heads = {n}: not used by multi-head latent attention (every one of the {heads} heads \
+                 has its own keys and values, expanded from the latent)"
+            ));
+            heads
+        }
+        (Some(_), _) => heads,
+        (None, n) => n.unwrap_or(heads),
+    };
+    let head_dim = match (&mla, c.opt_u64("head_dim")?) {
+        (Some(a), _) => a.qk_nope_head_dim + a.qk_rope_head_dim,
+        (None, explicit) => match explicit {
+            Some(d) => d,
+            None => {
+                if heads == 0 || !hidden.is_multiple_of(heads) {
+                    return Err(c.invalid(
+                        "num_attention_heads",
+                        format!("({heads}) must divide hidden_size ({hidden}) when the config gives no head_dim"),
+                    ));
+                }
+                hidden / heads
+            }
+        },
     };
     let vocab = c.u64("vocab_size")?;
     let (experts, top_k, ffn) = match model_type.as_str() {
@@ -176,7 +198,57 @@ pub fn read(file: &str, text: &str, name: Option<&str>) -> Result<Imported, Conf
         Some(v) => return Err(c.invalid("tie_word_embeddings", format!("must be true or false, found {v}"))),
     };
 
-    let mut notes = Vec::new();
+    // Shared experts and dense first layers.
+    let (shared_experts, shared_ffn) = match model_type.as_str() {
+        "qwen2_moe" => match c.opt_u64("shared_expert_intermediate_size")?.filter(|&n| n > 0) {
+            Some(n) => {
+                notes.push(format!(
+                    "the shared expert's sigmoid gate (hidden_size x 1 = {hidden} parameters a layer, {} in all)",
+                    hidden * layers
+                ));
+                (1, n)
+            }
+            None => (0, 0),
+        },
+        _ if deepseek => match c.opt_u64("n_shared_experts")?.filter(|&n| n > 0) {
+            Some(n) => (n, ffn),
+            None => (0, 0),
+        },
+        _ => (0, 0),
+    };
+    let (dense_layers, dense_ffn) = match c.opt_u64("first_k_dense_replace")?.filter(|&k| k > 0 && deepseek) {
+        Some(k) => (k, c.u64("intermediate_size")?),
+        None => (0, 0),
+    };
+    if deepseek {
+        if let (Some(g), Some(t)) = (c.opt_u64("n_group")?, c.opt_u64("topk_group")?)
+            && g > 1
+        {
+            notes.push(format!(
+                "group-limited routing (n_group = {g}, topk_group = {t}): tokens reach top_k experts \
+                 by tilesim's deterministic routing (arch/compiler.md), the same bytes and FLOPs per token"
+            ));
+        }
+        if let Some(Value::String(m)) = obj.get("topk_method").filter(|v| v.as_str() == Some("noaux_tc")) {
+            notes.push(format!(
+                "topk_method = {m}: the router's score-correction bias (n_routed_experts values a layer)"
+            ));
+        }
+        if let Some(n) = c.opt_u64("num_nextn_predict_layers")?.filter(|&n| n > 0) {
+            notes.push(format!(
+                "num_nextn_predict_layers = {n}: the multi-token-prediction module (not counted in the parameters, \
+                 not run; DeepSeek-V3's 671 B total excludes its 14 B MTP module)"
+            ));
+        }
+    }
+    if let Some(Value::Object(q)) = obj.get("quantization_config") {
+        let method = q.get("quant_method").and_then(Value::as_str).unwrap_or("unknown");
+        let fmt = q.get("fmt").and_then(Value::as_str).map(|f| format!(" ({f})")).unwrap_or_default();
+        notes.push(format!(
+            "quantization_config: the checkpoint is published quantized, {method}{fmt}; dtype here is torch_dtype's \
+             (run the quantized width with --weights-dtype)"
+        ));
+    }
     if !obj.contains_key(dtype_key) {
         notes.push("no torch_dtype given: bf16 assumed".to_string());
     }
@@ -188,7 +260,9 @@ pub fn read(file: &str, text: &str, name: Option<&str>) -> Result<Imported, Conf
              contexts beyond {w} tokens"
         ));
     }
-    if matches!(obj.get("attention_bias"), Some(Value::Bool(true))) || model_type == "qwen2" {
+    if matches!(obj.get("attention_bias"), Some(Value::Bool(true)))
+        || matches!(model_type.as_str(), "qwen2" | "qwen2_moe")
+    {
         notes.push("Q/K/V projection biases: not modelled (under 0.1% of the weights)".to_string());
     }
     if obj.get("rope_scaling").is_some_and(|v| !v.is_null()) {
@@ -196,7 +270,14 @@ pub fn read(file: &str, text: &str, name: Option<&str>) -> Result<Imported, Conf
     }
     let name = name.map(str::to_string).unwrap_or_else(|| default_name(file));
     let gqa = if kv_heads < heads { format!(", GQA {heads}/{kv_heads} heads") } else { String::new() };
-    let moe = if experts > 1 { format!(", {experts} experts top-{top_k}") } else { String::new() };
+    let mut moe = if experts > 1 { format!(", {experts} experts top-{top_k}") } else { String::new() };
+    if shared_experts > 0 {
+        moe.push_str(&format!(" + {shared_experts} shared"));
+    }
+    if dense_layers > 0 {
+        moe.push_str(&format!(", {dense_layers} dense first"));
+    }
+    let gqa = if mla.is_some() { format!(", MLA latent {}", mla.as_ref().map_or(0, |a| a.kv_lora_rank)) } else { gqa };
     let model = ModelFile {
         description: format!("{family}-style model imported from {file} ({layers} layers{gqa}{moe})"),
         name,
@@ -211,6 +292,11 @@ pub fn read(file: &str, text: &str, name: Option<&str>) -> Result<Imported, Conf
         top_k,
         dtype,
         tied_embeddings: tied,
+        shared_experts,
+        shared_ffn,
+        dense_layers,
+        dense_ffn,
+        mla,
     };
     Ok(Imported { model, model_type, notes })
 }
@@ -230,6 +316,18 @@ fn source_key(field: &str, model_type: &str) -> &'static str {
             _ => "n_routed_experts",
         },
         "top_k" => "num_experts_per_tok",
+        "shared_experts" => "n_shared_experts",
+        "shared_ffn" => match model_type {
+            "qwen2_moe" => "shared_expert_intermediate_size",
+            _ => "moe_intermediate_size",
+        },
+        "dense_layers" => "first_k_dense_replace",
+        "dense_ffn" => "intermediate_size",
+        "mla.kv_lora_rank" => "kv_lora_rank",
+        "mla.q_lora_rank" => "q_lora_rank",
+        "mla.qk_nope_head_dim" => "qk_nope_head_dim",
+        "mla.qk_rope_head_dim" => "qk_rope_head_dim",
+        "mla.v_head_dim" => "v_head_dim",
         "ffn" => match model_type {
             "qwen2_moe" | "deepseek_v2" | "deepseek_v3" => "moe_intermediate_size",
             _ => "intermediate_size",
@@ -294,6 +392,22 @@ fn to_toml(file: &str, imp: &Imported) -> String {
         q(m.dtype.name()),
         m.tied_embeddings
     ));
+    if m.shared_experts > 0 {
+        out.push_str(&format!("shared_experts = {}\nshared_ffn = {}\n", m.shared_experts, m.shared_ffn));
+    }
+    if m.dense_layers > 0 {
+        out.push_str(&format!("dense_layers = {}\ndense_ffn = {}\n", m.dense_layers, m.dense_ffn));
+    }
+    if let Some(a) = &m.mla {
+        out.push_str("\n[mla]\n");
+        if let Some(r) = a.q_lora_rank {
+            out.push_str(&format!("q_lora_rank = {r}\n"));
+        }
+        out.push_str(&format!(
+            "kv_lora_rank = {}\nqk_nope_head_dim = {}\nqk_rope_head_dim = {}\nv_head_dim = {}\n",
+            a.kv_lora_rank, a.qk_nope_head_dim, a.qk_rope_head_dim, a.v_head_dim
+        ));
+    }
     out
 }
 

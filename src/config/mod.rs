@@ -150,6 +150,11 @@ pub fn detect_kind(text: &str) -> Option<shipped::Kind> {
         "top_k",
         "dtype",
         "tied_embeddings",
+        "shared_experts",
+        "shared_ffn",
+        "dense_layers",
+        "dense_ffn",
+        "mla",
     ];
     // Top-level keys: from the parsed table, or, when the text is not valid
     // TOML (an integer too large, a syntax error), from its lines, so the

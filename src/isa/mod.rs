@@ -336,6 +336,15 @@ instructions! {
         sram: SramAddr = "source address in this tile's SRAM",
         bytes: Bytes = "message size",
     }
+    Mla "mla" unit(Matrix) flags(COMPUTE)
+    doc("Multi-head latent attention in the weight-absorbed form (DeepSeek-V2, arXiv 2405.04434, section 2.1) for `q` query tokens over `ctx` cached positions: every one of `heads` query heads attends to one shared cache entry per position, the compressed latent (`latent` elements, serving as key and value) and the decoupled RoPE key (`rope` elements). q*heads*ctx*(2*latent + rope) MACs (scores over latent + rope, context over the latent), softmax over q*heads*ctx scores on the vector lanes, and ctx*(latent + rope) elements of KV read from SRAM.") {
+        q: Count = "query tokens",
+        ctx: Count = "KV positions attended (after any sparsity)",
+        heads: Count = "query heads",
+        latent: Count = "latent width (kv_lora_rank)",
+        rope: Count = "decoupled RoPE key width (qk_rope_head_dim)",
+        dtype: Dtype = "KV cache and MAC type",
+    }
 }
 
 impl Opcode {

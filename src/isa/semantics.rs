@@ -141,6 +141,22 @@ impl Instr {
                 };
                 Effect::Compute { unit: ComputeUnit::Matrix, work, dtype }
             }
+            Instr::Mla { q, ctx, heads, latent, rope, dtype } => {
+                let (q, ctx, heads, latent, rope) = (q.0, ctx.0, heads.0, latent.0, rope.0);
+                let width = latent.saturating_add(rope);
+                let kv = bytes(dtype, product(&[ctx, width]));
+                // Queries in (latent + rope per head), outputs out (latent per head).
+                let qo = product(&[q, heads, width.saturating_add(latent)]);
+                let work = Work {
+                    macs: product(&[q, heads, ctx, latent.saturating_mul(2).saturating_add(rope)]),
+                    // Softmax over every score: max, subtract, exp, sum, divide.
+                    vector_ops: product(&[5, q, heads, ctx]),
+                    sram_bytes: kv.saturating_add(bytes(dtype, qo)),
+                    kv_bytes: kv,
+                    weight_bytes: 0,
+                };
+                Effect::Compute { unit: ComputeUnit::Matrix, work, dtype }
+            }
             Instr::Vec { op, n, dtype } => {
                 let n = n.0;
                 let outputs = if op.reduces() { 0 } else { n };

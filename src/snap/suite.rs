@@ -145,7 +145,9 @@ pub struct Case {
 #[derive(Clone, Debug)]
 pub enum Input {
     /// A model compiled for the chip (`model = ...` and workload keys).
-    Model { model: Model, workload: Workload, request: PlanRequest },
+    /// (The model is boxed: with its optional MLA and expert fields it is
+    /// much larger than the trace variant.)
+    Model { model: Box<Model>, workload: Workload, request: PlanRequest },
     /// A trace file, simulated as `tilesim run` does.
     Trace {
         path: PathBuf,
@@ -157,7 +159,12 @@ pub enum Input {
 impl Case {
     /// A model case, for library users who build chips and models in code.
     pub fn model(name: &str, chip: Chip, model: Model, workload: Workload, request: PlanRequest) -> Case {
-        Case { name: name.to_string(), chip, set: Vec::new(), input: Input::Model { model, workload, request } }
+        Case {
+            name: name.to_string(),
+            chip,
+            set: Vec::new(),
+            input: Input::Model { model: Box::new(model), workload, request },
+        }
     }
 }
 
@@ -307,7 +314,7 @@ pub fn parse(file: &str, text: &str, dir: &Path) -> Result<Suite, SuiteError> {
                 });
                 let request =
                     PlanRequest { tp: c.tp, pp: c.pp, ep: c.ep, steps: c.steps, strategy, regions: c.regions };
-                Input::Model { model, workload, request }
+                Input::Model { model: Box::new(model), workload, request }
             }
         };
         cases.push(Case { name: c.name, chip, set: c.set.0, input });

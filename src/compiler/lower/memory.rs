@@ -12,7 +12,7 @@ impl Emitter<'_, '_> {
                 // Query blocks whose queries and outputs fit the X and C
                 // buffers, one after another, each streaming the KV again
                 // (FlashAttention's outer loop; prefill: many query tokens).
-                let per_token = self.act(a.heads_per_group * self.c.model.head_dim).max(1);
+                let per_token = self.act(a.heads_per_group * a.q_width.max(a.out_width)).max(1);
                 let fit = (self.c.sram.x_size.min(self.c.sram.c_size) / per_token).max(1);
                 let blocks = a.q_tokens.div_ceil(fit);
                 for i in 0..blocks {
@@ -249,11 +249,12 @@ impl Emitter<'_, '_> {
     /// Attention with queries and outputs in HBM: each item loads its
     /// pair's queries, the leaders store the pair's output.
     fn attention_memory(&mut self, a: &AttnOp, id: u32) {
-        let hd = self.c.model.head_dim;
-        let q_bytes = self.act(a.q_tokens * a.heads_per_group * hd);
-        let out_elems = a.q_tokens * a.heads_per_group * hd;
+        let q_elems = a.q_tokens * a.heads_per_group * a.q_width;
+        let q_bytes = self.act(q_elems);
+        let out_elems = a.q_tokens * a.heads_per_group * a.out_width;
+        let out_bytes = self.act(out_elems);
         let (items, leaders) = self.attend(a, id, |e, user, group, tok| {
-            let qa = e.act_base() + e.act((user * a.groups + group) * a.q_tokens * a.heads_per_group * hd);
+            let qa = e.act_base() + e.act((user * a.groups + group) * q_elems);
             e.push(Instr::Load { tok, mem: Self::hbm(qa), sram: SramAddr(e.c.sram.x), bytes: Bytes(q_bytes) });
         });
         for (user, group, _) in items.iter().take(leaders) {
@@ -262,7 +263,7 @@ impl Emitter<'_, '_> {
                 tok: Token(TOK_STORE),
                 mem: Self::hbm(oa),
                 sram: SramAddr(self.c.sram.c),
-                bytes: Bytes(q_bytes),
+                bytes: Bytes(out_bytes),
             });
         }
         if leaders > 0 {

@@ -247,20 +247,22 @@ impl<'a> Compiled<'a> {
     /// Resident bytes (weights of every layer in the stage and the KV of
     /// the tile's attention blocks) at position `pos`.
     fn resident_bytes(&self, ops: &PassOps, pos: u32) -> u64 {
-        let mut per_layer = 0;
-        for op in &ops.layer {
-            match op {
-                Op::Gemm(g) => per_layer += self.w_block(g, pos),
-                Op::Attention(a) => {
-                    let kv = self.workload.kv;
-                    for item in self.attn_items(a, pos) {
-                        per_layer += kv.bytes(2 * self.model.head_dim * (item.2.end - item.2.start));
+        let mut total = 0;
+        for (layers, layer) in &ops.segments {
+            let mut per_layer = 0;
+            for op in layer {
+                match op {
+                    Op::Gemm(g) => per_layer += self.w_block(g, pos),
+                    Op::Attention(a) => {
+                        for item in self.attn_items(a, pos) {
+                            per_layer += self.model.kv_group_bytes(self.workload.kv, item.2.end - item.2.start);
+                        }
                     }
+                    _ => {}
                 }
-                _ => {}
             }
+            total += per_layer * layers;
         }
-        let mut total = per_layer * ops.layers;
         for op in ops.pre.iter().chain(&ops.post) {
             if let Op::Gemm(g) = op {
                 total += self.w_block(g, pos);
@@ -618,11 +620,15 @@ impl Emitter<'_, '_> {
         for (i, op) in ops.pre.iter().enumerate() {
             self.op(op, 100 + i as u32);
         }
-        self.looped(ops.layers, |e| {
-            for (i, op) in ops.layer.iter().enumerate() {
-                e.op(op, 200 + i as u32);
-            }
-        });
+        let mut id = 200;
+        for (layers, layer) in &ops.segments {
+            self.looped(*layers, |e| {
+                for (i, op) in layer.iter().enumerate() {
+                    e.op(op, id + i as u32);
+                }
+            });
+            id += layer.len() as u32;
+        }
         for (i, op) in ops.post.iter().enumerate() {
             self.op(op, 300 + i as u32);
         }
@@ -795,9 +801,8 @@ impl Emitter<'_, '_> {
         id: u32,
         before: impl FnMut(&mut Self, u64, u64, Token),
     ) -> (Vec<(u64, u64, Range<u64>)>, usize) {
-        let hd = self.c.model.head_dim;
-        let q_bytes = self.act(a.q_tokens * a.heads_per_group * hd);
-        let out_elems = a.q_tokens * a.heads_per_group * hd;
+        let out_elems = a.q_tokens * a.heads_per_group * a.out_width;
+        let q_bytes = self.act(out_elems);
         let items = self.c.attn_items(a, self.pos);
         self.attend_items(a, &items, before);
         // Combine the blocks of each pair: member b of the pair's blocks.
@@ -821,7 +826,6 @@ impl Emitter<'_, '_> {
         mut before: impl FnMut(&mut Self, u64, u64, Token),
     ) {
         let (m, w) = (self.c.model, self.c.workload);
-        let hd = m.head_dim;
         let kv_base = match &self.c.chip.memory {
             Memory::Hbm { capacity, .. } => capacity.0 / 4,
             Memory::Dram3d { capacity_per_tile, .. } => capacity_per_tile.0 / 2,
@@ -832,7 +836,7 @@ impl Emitter<'_, '_> {
             let buf = self.c.sram.stream[n % SLOTS];
             before(self, *user, *group, tok);
             let read = range.start.min(a.read_positions)..range.end.min(a.read_positions);
-            let kv_bytes = w.kv.bytes(2 * hd * (read.end - read.start));
+            let kv_bytes = m.kv_group_bytes(w.kv, read.end - read.start);
             if kv_bytes > 0 && self.c.plan.home != Home::Sram {
                 // HBM holds every pair's cache; a vault only the blocks of its tile.
                 let pair_base = if self.c.plan.home == Home::Hbm {
@@ -840,7 +844,7 @@ impl Emitter<'_, '_> {
                 } else {
                     0
                 };
-                let addr = kv_base + w.kv.bytes(2 * hd * (pair_base + read.start));
+                let addr = kv_base + m.kv_group_bytes(w.kv, pair_base + read.start);
                 // KV blocks stream through the stream buffers, a buffer-load at
                 // a time, each piece from its own addresses.
                 let pieces = kv_bytes.div_ceil(self.c.sram.stream_size).max(1);
@@ -854,13 +858,12 @@ impl Emitter<'_, '_> {
                 }
             }
             self.push(Instr::Wait { tok });
-            self.push(Instr::Attn {
-                q: Count(a.q_tokens),
-                ctx: Count(range.end - range.start),
-                heads: Count(a.heads_per_group),
-                kv_heads: Count(1),
-                hd: Count(hd),
-                dtype: w.kv,
+            let (q, ctx, heads) = (Count(a.q_tokens), Count(range.end - range.start), Count(a.heads_per_group));
+            self.push(match a.latent {
+                None => Instr::Attn { q, ctx, heads, kv_heads: Count(1), hd: Count(m.head_dim), dtype: w.kv },
+                Some((latent, rope)) => {
+                    Instr::Mla { q, ctx, heads, latent: Count(latent), rope: Count(rope), dtype: w.kv }
+                }
             });
         }
     }

@@ -64,6 +64,13 @@ pub(super) struct AttnOp {
     pub(super) blocks: u64,
     pub(super) positions: u64,
     pub(super) read_positions: u64,
+    /// Elements per head of a query token's input (head_dim, or for MLA
+    /// the absorbed query: kv_lora_rank + qk_rope_head_dim) and output
+    /// (head_dim, or the latent: kv_lora_rank).
+    pub(super) q_width: u64,
+    pub(super) out_width: u64,
+    /// MLA: one `mla` instruction over (latent, rope) per item instead of `attn`.
+    pub(super) latent: Option<(u64, u64)>,
 }
 
 #[derive(Clone, Debug)]
@@ -100,9 +107,11 @@ pub(super) enum Op {
 #[derive(Clone, Debug)]
 pub(super) struct PassOps {
     pub(super) pre: Vec<Op>,
-    pub(super) layer: Vec<Op>,
+    /// Runs of identical layers, in order: (layers, the operations of one).
+    /// One run, except in a stage holding an MoE model's dense layers and
+    /// some of its expert layers.
+    pub(super) segments: Vec<(u64, Vec<Op>)>,
     pub(super) post: Vec<Op>,
-    pub(super) layers: u64,
 }
 
 impl Compiled<'_> {
@@ -193,7 +202,6 @@ impl Compiled<'_> {
         let hidden_bytes = self.abytes(tokens * m.hidden);
         let first = stage == 0;
         let last = stage + 1 == self.plan.total_stages();
-        let mut layer = Vec::new();
         let (q_l, kv_l) = (m.q_dim() / tp, m.kv_dim() / tp);
         let mut region = 0u64;
         let mut next_region = |bytes: u64| {
@@ -201,8 +209,26 @@ impl Compiled<'_> {
             region - bytes.next_multiple_of(4096)
         };
         let x_region = next_region(hidden_bytes);
-        let qkv_region = next_region(self.abytes(tokens * (q_l + 2 * kv_l)));
-        let att_region = next_region(self.abytes(tokens * q_l));
+        // Widths of the attention block's activations (MLA: its latents,
+        // absorbed queries and outputs; the plan keeps tp = 1).
+        let (qkv_w, att_w) = match m.mla {
+            None => (q_l + 2 * kv_l, q_l),
+            Some(a) => {
+                let lat = a.kv_lora_rank;
+                let w = [
+                    a.q_lora_rank.unwrap_or(m.q_dim()) + lat + a.qk_rope_head_dim,
+                    m.q_dim(),
+                    m.heads * (lat + a.qk_rope_head_dim),
+                    m.heads * a.v_head_dim,
+                ]
+                .into_iter()
+                .max()
+                .unwrap_or(0);
+                (w, w)
+            }
+        };
+        let qkv_region = next_region(self.abytes(tokens * qkv_w));
+        let att_region = next_region(self.abytes(tokens * att_w));
         let h_region = next_region(hidden_bytes);
         let part_region = next_region(hidden_bytes);
         let mut w_offset = 0u64;
@@ -212,83 +238,152 @@ impl Compiled<'_> {
         };
 
         // Attention block.
-        let mut qkv = self.gemm(tokens, q_l + 2 * kv_l, m.hidden);
-        qkv.norm_input = true;
-        qkv.epilogue.push(VecOp::Rope);
-        qkv.root_epilogue = vec![(VecOp::RmsNorm, tokens * m.hidden), (VecOp::Rope, tokens * (q_l + kv_l))];
-        qkv.a_region = x_region;
-        qkv.out_region = qkv_region;
-        qkv.w_offset = weights(self.wbytes(m.hidden * (q_l + 2 * kv_l)));
-        // Tiled: each row holds whole KV groups' Q, K and V (or a share of one).
-        let kv_groups = m.kv_heads / tp;
-        let hpg = m.heads / m.kv_heads;
-        qkv.lay = Lay { from_hidden: true, groups: kv_groups, per: (hpg + 2) * m.head_dim };
-        layer.push(Op::Gemm(qkv));
-        layer.push(Op::Attention(self.attention(users)));
-        let mut o = self.gemm(tokens, m.hidden, q_l);
-        o.a_region = att_region;
-        o.out_region = if tp > 1 { part_region } else { h_region };
-        o.residual = tp == 1;
-        o.w_offset = weights(self.wbytes(q_l * m.hidden));
-        o.lay = Lay { from_hidden: false, groups: kv_groups, per: hpg * m.head_dim };
-        if tp == 1 {
-            o.root_epilogue = vec![(VecOp::Add, tokens * m.hidden)];
+        let mut attn = Vec::new();
+        match m.mla {
+            None => {
+                let mut qkv = self.gemm(tokens, q_l + 2 * kv_l, m.hidden);
+                qkv.norm_input = true;
+                qkv.epilogue.push(VecOp::Rope);
+                qkv.root_epilogue = vec![(VecOp::RmsNorm, tokens * m.hidden), (VecOp::Rope, tokens * (q_l + kv_l))];
+                qkv.a_region = x_region;
+                qkv.out_region = qkv_region;
+                qkv.w_offset = weights(self.wbytes(m.hidden * (q_l + 2 * kv_l)));
+                // Tiled: each row holds whole KV groups' Q, K and V (or a share of one).
+                let kv_groups = m.kv_heads / tp;
+                let hpg = m.heads / m.kv_heads;
+                qkv.lay = Lay { from_hidden: true, groups: kv_groups, per: (hpg + 2) * m.head_dim };
+                attn.push(Op::Gemm(qkv));
+                attn.push(Op::Attention(self.attention(users)));
+                let mut o = self.gemm(tokens, m.hidden, q_l);
+                o.a_region = att_region;
+                o.out_region = if tp > 1 { part_region } else { h_region };
+                o.residual = tp == 1;
+                o.w_offset = weights(self.wbytes(q_l * m.hidden));
+                o.lay = Lay { from_hidden: false, groups: kv_groups, per: hpg * m.head_dim };
+                if tp == 1 {
+                    o.root_epilogue = vec![(VecOp::Add, tokens * m.hidden)];
+                }
+                attn.push(Op::Gemm(o));
+            }
+            Some(a) => {
+                // Multi-head latent attention, weight-absorbed (arch/compiler.md,
+                // "Multi-head latent attention"); the plan keeps tp = 1.
+                let (lat, rope, nope, v) = (a.kv_lora_rank, a.qk_rope_head_dim, a.qk_nope_head_dim, a.v_head_dim);
+                let heads = m.heads;
+                let mut gemm = |this: &Self, n: u64, k: u64, a_region: u64, out_region: u64| {
+                    let mut g = this.gemm(tokens, n, k);
+                    g.a_region = a_region;
+                    g.out_region = out_region;
+                    g.w_offset = weights(this.wbytes(k * n));
+                    g
+                };
+                // Down-projections from the normed hidden state in one GEMM:
+                // the query latent (or the whole query without q_lora_rank),
+                // the KV latent and the RoPE key (the new cache entry).
+                let q_first = a.q_lora_rank.unwrap_or(m.q_dim());
+                let mut down = gemm(self, q_first + lat + rope, m.hidden, x_region, qkv_region);
+                down.norm_input = true;
+                if a.q_lora_rank.is_some() {
+                    // The latents' RMSNorms.
+                    down.epilogue.push(VecOp::RmsNorm);
+                }
+                down.epilogue.push(VecOp::Rope);
+                attn.push(Op::Gemm(down));
+                if let Some(r) = a.q_lora_rank {
+                    let mut up = gemm(self, m.q_dim(), r, qkv_region, att_region);
+                    up.epilogue.push(VecOp::Rope);
+                    attn.push(Op::Gemm(up));
+                }
+                // W_UK absorbed into the query: each head's no-RoPE query
+                // times its nope x latent block (a batched GEMM over heads).
+                attn.push(Op::Gemm(gemm(self, heads * lat, nope, att_region, qkv_region)));
+                attn.push(Op::Attention(self.attention(users)));
+                // W_UV absorbed into the output: each head's latent output
+                // times its latent x v block.
+                attn.push(Op::Gemm(gemm(self, heads * v, lat, att_region, qkv_region)));
+                let mut o = gemm(self, m.hidden, heads * v, qkv_region, h_region);
+                o.residual = true;
+                o.root_epilogue = vec![(VecOp::Add, tokens * m.hidden)];
+                attn.push(Op::Gemm(o));
+            }
         }
-        layer.push(Op::Gemm(o));
         if tp > 1 {
-            layer.push(Op::AllReduce { bytes: hidden_bytes });
+            attn.push(Op::AllReduce { bytes: hidden_bytes });
         }
 
-        // FFN block: dense, or routed experts.
+        // FFN block: one dense FFN of `inner` columns over the tp chips, or
+        // routed experts (with their shared experts, a dense FFN every token
+        // takes, split over the tp chips like a dense layer).
         let ffn_chips = if m.experts > 1 { tp / self.plan.ep as u64 } else { tp };
         let ffn_l = m.ffn / ffn_chips;
-        let f_region = next_region(self.abytes(tokens * ffn_l));
-        let ffn = |this: &Self, rows: u64, w: &mut dyn FnMut(u64) -> u64| -> Vec<Op> {
-            let mut gu = this.gemm(rows, 2 * ffn_l, m.hidden);
+        let widest = ffn_l.max(m.shared_experts * m.shared_ffn / tp).max(m.dense_ffn / tp);
+        let f_region = next_region(self.abytes(tokens * widest));
+        let ffn = |this: &Self, rows: u64, inner: u64, w: &mut dyn FnMut(u64) -> u64| -> Vec<Op> {
+            let mut gu = this.gemm(rows, 2 * inner, m.hidden);
             gu.norm_input = true;
             gu.epilogue.push(VecOp::SiluMul);
             gu.halves = true;
             gu.root_epilogue = vec![(VecOp::RmsNorm, rows * m.hidden)];
             gu.a_region = h_region;
             gu.out_region = f_region;
-            gu.w_offset = w(this.wbytes(m.hidden * 2 * ffn_l));
+            gu.w_offset = w(this.wbytes(m.hidden * 2 * inner));
             // Tiled: gate and up columns in pairs, so a row applies SiLU-mul
             // to its own outputs and hands the down projection its rows.
-            gu.lay = Lay { from_hidden: true, groups: ffn_l, per: 2 };
-            let mut down = this.gemm(rows, m.hidden, ffn_l);
+            gu.lay = Lay { from_hidden: true, groups: inner, per: 2 };
+            let mut down = this.gemm(rows, m.hidden, inner);
             down.a_region = f_region;
             down.out_region = if tp > 1 { part_region } else { x_region };
-            down.w_offset = w(this.wbytes(ffn_l * m.hidden));
-            down.lay = Lay { from_hidden: false, groups: ffn_l, per: 1 };
+            down.w_offset = w(this.wbytes(inner * m.hidden));
+            down.lay = Lay { from_hidden: false, groups: inner, per: 1 };
             vec![Op::Gemm(gu), Op::Gemm(down)]
         };
-        if m.experts == 1 {
-            let mut ops = ffn(self, tokens, &mut weights);
+        let dense = |inner: u64, w: &mut dyn FnMut(u64) -> u64| {
+            let mut ops = ffn(self, tokens, inner, w);
             if let (true, Some(Op::Gemm(d))) = (tp == 1, ops.last_mut()) {
                 d.residual = true;
                 d.root_epilogue = vec![(VecOp::Add, tokens * m.hidden)];
             }
-            layer.extend(ops);
+            ops
+        };
+        let mut dense_layer = attn.clone();
+        let mut moe_layer = attn;
+        if m.experts == 1 {
+            dense_layer.extend(dense(ffn_l, &mut weights));
         } else {
+            if m.dense_layers > 0 {
+                dense_layer.extend(dense(m.dense_ffn / tp, &mut weights));
+            }
             let mut router = self.gemm(tokens, m.experts, m.hidden);
             router.norm_input = true;
             router.epilogue.push(VecOp::TopK);
             router.a_region = h_region;
             router.out_region = part_region;
             router.w_offset = weights(self.wbytes(m.hidden * m.experts));
-            layer.push(Op::Gemm(router));
+            moe_layer.push(Op::Gemm(router));
+            // Shared experts: every token, as one FFN of their inner sizes together.
+            let mut active = 0;
+            if m.shared_experts > 0 {
+                active += 1;
+                moe_layer.extend(ffn(self, tokens, m.shared_experts * m.shared_ffn / tp, &mut weights));
+            }
             // Tokens per expert of this chip's expert group.
             let counts = expert_tokens(m, tokens, self.plan.ep as u64, group as u64);
-            let mut active = 0;
             for c in counts.into_iter().filter(|&c| c > 0) {
                 active += 1;
-                layer.extend(ffn(self, c, &mut weights));
+                moe_layer.extend(ffn(self, c, ffn_l, &mut weights));
             }
-            layer.push(Op::Combine { bytes: hidden_bytes, parts: active });
+            moe_layer.push(Op::Combine { bytes: hidden_bytes, parts: active });
         }
-        if tp > 1 {
-            layer.push(Op::AllReduce { bytes: hidden_bytes });
+        for ops in [&mut dense_layer, &mut moe_layer] {
+            if tp > 1 {
+                ops.push(Op::AllReduce { bytes: hidden_bytes });
+            }
         }
+        let range = self.plan.stages[stage as usize].clone();
+        let dense_n = if m.experts == 1 { range.end - range.start } else { m.dense_in(range.clone()) };
+        let moe_n = range.end - range.start - dense_n;
+        let segments: Vec<(u64, Vec<Op>)> =
+            [(dense_n, dense_layer), (moe_n, moe_layer)].into_iter().filter(|(n, _)| *n > 0).collect();
 
         let mut pre = Vec::new();
         let mut post = Vec::new();
@@ -311,14 +406,13 @@ impl Compiled<'_> {
         } else {
             post.push(Op::StageSend { bytes: hidden_bytes });
         }
-        let layers = self.plan.stages[stage as usize].end - self.plan.stages[stage as usize].start;
-        PassOps { pre, layer, post, layers }
+        PassOps { pre, segments, post }
     }
 
     pub(super) fn attention(&self, users: u64) -> AttnOp {
         let (m, w) = (self.model, self.workload);
         let tp = self.plan.tp as u64;
-        let groups = m.kv_heads / tp;
+        let groups = m.kv_groups() / tp;
         let pairs = users * groups;
         let positions = w.attn_positions();
         let blocks =
@@ -326,11 +420,14 @@ impl Compiled<'_> {
         AttnOp {
             users,
             q_tokens: w.tokens_per_user(),
-            heads_per_group: m.heads / m.kv_heads,
+            heads_per_group: m.heads_per_group(),
             groups,
             blocks,
             positions,
             read_positions: w.kv_read_positions(),
+            q_width: m.mla.map_or(m.head_dim, |a| a.kv_lora_rank + a.qk_rope_head_dim),
+            out_width: m.mla.map_or(m.head_dim, |a| a.kv_lora_rank),
+            latent: m.mla.map(|a| (a.kv_lora_rank, a.qk_rope_head_dim)),
         }
     }
 }

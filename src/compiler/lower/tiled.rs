@@ -205,20 +205,23 @@ impl Compiled<'_> {
             let role = self.gemm_role(r, p.region, p.row, p.col, g);
             self.wbytes((role.red.end - role.red.start) * (role.out.end - role.out.start))
         };
-        let mut per_layer = 0;
-        for op in &ops.layer {
-            match op {
-                Op::Gemm(g) => per_layer += block(g),
-                Op::Attention(a) => {
-                    let (groups, blocks, first) = t.attn_rows(p.row, r.rows, r.cols);
-                    let pos = part(first + p.col as u64, a.positions, blocks);
-                    let kv = self.workload.kv.bytes(2 * self.model.head_dim * (pos.end - pos.start));
-                    per_layer += kv * a.users * (groups.end - groups.start);
+        let mut total = 0;
+        for (layers, layer) in &ops.segments {
+            let mut per_layer = 0;
+            for op in layer {
+                match op {
+                    Op::Gemm(g) => per_layer += block(g),
+                    Op::Attention(a) => {
+                        let (groups, blocks, first) = t.attn_rows(p.row, r.rows, r.cols);
+                        let pos = part(first + p.col as u64, a.positions, blocks);
+                        let kv = self.model.kv_group_bytes(self.workload.kv, pos.end - pos.start);
+                        per_layer += kv * a.users * (groups.end - groups.start);
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
+            total += per_layer * layers;
         }
-        let mut total = per_layer * ops.layers;
         for op in ops.pre.iter().chain(&ops.post) {
             if let Op::Gemm(g) = op {
                 total += block(g);
