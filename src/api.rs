@@ -387,35 +387,108 @@ pub fn chip_of_trace(path: &Path) -> Result<String, Error> {
 
 /// `tilesim run`: simulates the trace at `path` on `chip` (by default the
 /// shipped chip its header names) and, when `timeline` is given, writes
-/// the Chrome trace-event timeline there.
+/// the Chrome trace-event timeline of the whole run there.
 pub fn run(path: &Path, chip: Option<&str>, set: &[Override], timeline: Option<&Path>) -> Result<RunReport, Error> {
+    match timeline {
+        Some(t) => run_timeline(path, chip, set, t, None).map(|(r, _)| r),
+        None => run_with(path, chip, set, None).map(|(r, _)| r),
+    }
+}
+
+/// What `run --timeline` wrote (arch/timeline.md).
+#[derive(Clone, Debug)]
+pub struct TimelineWritten {
+    /// Slices written.
+    pub spans: u64,
+    /// What the window left out or clipped, when it cut anything: the
+    /// command line prints it on stderr.
+    pub warning: Option<String>,
+}
+
+/// `tilesim run --timeline OUT [--timeline-window START:END]`: the run's
+/// report, and its timeline written to `out` (atomically: nothing is left
+/// there if the run fails), streamed as the run goes. `window` is
+/// `START:END` in cycles or in time with a unit (`sim::WindowSpec`); none:
+/// the whole run.
+pub fn run_timeline(
+    path: &Path,
+    chip: Option<&str>,
+    set: &[Override],
+    out: &Path,
+    window: Option<&str>,
+) -> Result<(RunReport, TimelineWritten), Error> {
+    let spec = window
+        .map(|w| sim::WindowSpec::parse(w).map_err(|m| Error::Usage(format!("--timeline-window {m}"))))
+        .transpose()?;
+    let (report, written) = run_with(path, chip, set, Some((out, spec)))?;
+    Ok((report, written.expect("a timeline was asked for")))
+}
+
+fn run_with(
+    path: &Path,
+    chip: Option<&str>,
+    set: &[Override],
+    timeline: Option<(&Path, Option<sim::WindowSpec>)>,
+) -> Result<(RunReport, Option<TimelineWritten>), Error> {
     let name = match chip {
         Some(c) => c.to_string(),
         None => chip_of_trace(path)?,
     };
-    if let Some(t) = timeline {
+    if let Some((t, _)) = timeline {
         not_input(t, &[&name, &path.display().to_string()])?;
     }
     let chip = load_chip(&name, set)?;
+    let window = match timeline.and_then(|(_, w)| w) {
+        Some(w) => Some(w.cycles(chip.clock_hz).map_err(|m| Error::Usage(format!("--timeline-window: {m}")))?),
+        None => None,
+    };
     // A binary trace on disk is read lazily, so memory stays flat however
-    // long it is; a text trace, a pipe, or a run drawing a timeline holds
-    // the trace.
-    if timeline.is_none() && crate::trace::lazy::applies(path) {
-        let (mut lazy, totals) = sim::scan(&chip, path)?;
-        let stats = sim::simulate_lazy(&chip, &mut lazy, &sim::Options::default())?;
-        return Ok(RunReport::from_totals(&chip, &lazy.header, &lazy.file, totals, &stats));
+    // long it is; a text trace or a pipe is held. The timeline streams to
+    // its file either way.
+    let lazy = crate::trace::lazy::applies(path);
+    let (mut held, mut scanned) = (None, None);
+    if lazy {
+        scanned = Some(sim::scan(&chip, path)?);
+    } else {
+        held = Some(Trace::load(path)?);
     }
-    let trace = Trace::load(path)?;
-    let opts = sim::Options { timeline: timeline.map(|_| sim::TimelineOptions::default()) };
-    let stats = sim::simulate(&chip, &trace, &opts)?;
-    let report = RunReport::new(&chip, &trace, &stats);
-    if let (Some(path), Some(tl)) = (timeline, &stats.timeline) {
-        let err = output_error(path);
-        let mut f = crate::fileio::create(path).map_err(&err)?;
-        crate::report::timeline::write_chrome(&mut f, &chip, &trace, tl).map_err(&err)?;
-        f.commit().map_err(&err)?;
-    }
-    Ok(report)
+    let binary = held.as_ref().is_none_or(|t| t.format == Format::Binary);
+    let writer = match timeline {
+        Some((t, _)) => {
+            let f = crate::fileio::create(t).map_err(output_error(t))?;
+            Some(std::cell::RefCell::new(crate::report::timeline::ChromeWriter::new(f, &chip, binary)))
+        }
+        None => None,
+    };
+    // The sink is borrowed by the run only.
+    let stats = {
+        let opts = sim::Options {
+            timeline: writer.as_ref().map(|w| {
+                let sink: &std::cell::RefCell<dyn sim::SpanSink> = w;
+                (sim::TimelineOptions { window, ..Default::default() }, sink)
+            }),
+        };
+        match (&held, &mut scanned) {
+            (Some(trace), _) => sim::simulate(&chip, trace, &opts)?,
+            (None, Some((lazy, _))) => sim::simulate_lazy(&chip, lazy, &opts)?,
+            (None, None) => unreachable!("the trace is held or scanned"),
+        }
+    };
+    let report = match (&held, scanned) {
+        (Some(trace), _) => RunReport::new(&chip, trace, &stats),
+        (None, Some((lazy, totals))) => RunReport::from_totals(&chip, &lazy.header, &lazy.file, totals, &stats),
+        (None, None) => unreachable!("the trace is held or scanned"),
+    };
+    let written = match (timeline, writer, &stats.timeline) {
+        (Some((t, _)), Some(w), Some(summary)) => {
+            let err = output_error(t);
+            let f = w.into_inner().finish(&chip, &report.trace, stats.cycles, summary).map_err(&err)?;
+            f.commit().map_err(&err)?;
+            Some(TimelineWritten { spans: summary.written, warning: summary.cut_warning() })
+        }
+        _ => None,
+    };
+    Ok((report, written))
 }
 
 /// The axes and options of `tilesim sweep` (arch/sweep.md): each list is an

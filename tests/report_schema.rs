@@ -121,6 +121,14 @@ fn run_json_validates() {
     validate("run", &v);
     assert_eq!(v["command"], "run");
     assert!(v["floor"].is_object() && v["plan"]["tp"] == 2);
+    // The critical path's classes sum to the run's cycles; `bound` is its largest.
+    let cp = &v["critical_path"];
+    let by = cp["cycles_by_class"].as_object().unwrap();
+    assert_eq!(by.values().map(|c| c.as_u64().unwrap()).sum::<u64>(), v["cycles"].as_u64().unwrap());
+    assert_eq!(cp["cycles"], v["cycles"]);
+    assert_eq!(v["bound"], cp["bound"]);
+    let largest = by.values().map(|c| c.as_u64().unwrap()).max().unwrap();
+    assert_eq!(by[cp["bound"].as_str().unwrap()].as_u64().unwrap(), largest);
     // A synthetic trace: no workload, plan or floor, and the reason.
     let v = json(&["run", "traces/uniform-r0.1-p4-booksim-mesh8x8.trace", "--chip", "booksim-mesh8x8", "--json"]);
     validate("run", &v);

@@ -18,6 +18,9 @@ fn every_shipped_trace_on_its_chip() {
             shipped::get(Kind::Chip, &name).unwrap_or_else(|| panic!("{}: chip {name} is not shipped", rel.display()));
         let chip = tilesim::config::chip::load_str(&name, text).unwrap();
         let stats = tilesim::sim::simulate(&chip, &trace, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
+        // The critical path sums to the finish time, to the cycle.
+        let cp = &stats.critical_path.chain;
+        assert_eq!((cp.end, cp.by.iter().sum::<u64>()), (stats.cycles.0, stats.cycles.0), "{}", rel.display());
         let report = RunReport::new(&chip, &trace, &stats);
         insta::assert_json_snapshot!(report);
     });

@@ -324,9 +324,13 @@ pub struct RunArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Write a Chrome trace-event timeline (opens in Perfetto).
+    /// Write a Chrome trace-event timeline of the whole run (opens in Perfetto).
     #[arg(long)]
     pub timeline: Option<PathBuf>,
+    /// Record only START:END of the run: cycles, or a time with a unit
+    /// (ns, us, ms, s); either end may be empty. What it cuts is told on stderr.
+    #[arg(long, value_name = "START:END", requires = "timeline")]
+    pub timeline_window: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -11,9 +11,16 @@ pub fn run(a: &RunArgs) -> Result<ExitCode, CliError> {
     };
     let bar =
         super::progress::delayed(None, &format!("{{spinner}} simulating {} on {chip} {{elapsed}}", a.trace.display()));
-    let report = tilesim::api::run(&a.trace, Some(&chip), &set, a.timeline.as_deref());
+    let report = match &a.timeline {
+        Some(t) => tilesim::api::run_timeline(&a.trace, Some(&chip), &set, t, a.timeline_window.as_deref())
+            .map(|(r, w)| (r, w.warning)),
+        None => tilesim::api::run(&a.trace, Some(&chip), &set, None).map(|r| (r, None)),
+    };
     bar.finish_and_clear();
-    let report = report?;
+    let (report, warning) = report?;
+    if let Some(w) = warning {
+        eprintln!("warning: {w}");
+    }
     if a.json {
         super::out(&format!("{}\n", serde_json::to_string_pretty(&report).expect("report serialises")))?;
     } else {

@@ -7,7 +7,7 @@ use crate::report::schema::{PlanJson, SCHEMA_VERSION, WorkloadJson};
 use crate::roofline::{Roofline, TraceTotals};
 use crate::sim::RunStats;
 use crate::sim::network::LinkClass;
-use crate::sim::stats::{ByteCounts, WAIT_KINDS};
+use crate::sim::stats::{ByteCounts, CriticalPath, PATH_CLASSES, WAIT_KINDS};
 use crate::trace::{Header, Trace};
 use crate::units::{FRAC, human_bytes, human_seconds, si};
 use serde::Serialize;
@@ -120,6 +120,72 @@ pub fn chips_used(chip: &Chip, s: &RunStats) -> u32 {
     used.iter().filter(|u| **u).count() as u32
 }
 
+/// Cycles of the critical path per class (`sim::stats::PathClass`).
+#[derive(Clone, Debug, Serialize)]
+pub struct PathCycles {
+    pub compute: u64,
+    pub sram: u64,
+    pub memory: u64,
+    pub noc: u64,
+    pub links: u64,
+    pub sync: u64,
+    pub software: u64,
+}
+
+/// The chain of events that set the finish time (arch/timing.md,
+/// "Critical path"), split by what each interval was spent on.
+#[derive(Clone, Debug, Serialize)]
+pub struct CriticalPathJson {
+    /// Its length: the run's cycles.
+    pub cycles: u64,
+    pub seconds: f64,
+    /// Its largest class.
+    pub bound: String,
+    /// The tile whose instruction or operation ended the run.
+    pub ends_on_tile: u32,
+    /// Sums to `cycles`.
+    pub cycles_by_class: PathCycles,
+}
+
+impl CriticalPathJson {
+    pub fn new(cp: &CriticalPath, clock_hz: f64) -> CriticalPathJson {
+        let by = cp.chain.by;
+        // The largest share; ties go to the class listed first.
+        let bound = PATH_CLASSES
+            .iter()
+            .fold((PATH_CLASSES[0], 0u64), |a, &c| if by[c.index()] > a.1 { (c, by[c.index()]) } else { a });
+        CriticalPathJson {
+            cycles: cp.chain.end,
+            seconds: cp.chain.end as f64 / clock_hz,
+            bound: bound.0.name().to_string(),
+            ends_on_tile: cp.tile,
+            cycles_by_class: PathCycles {
+                compute: by[0],
+                sram: by[1],
+                memory: by[2],
+                noc: by[3],
+                links: by[4],
+                sync: by[5],
+                software: by[6],
+            },
+        }
+    }
+
+    /// (class name, cycles) in class order.
+    pub fn classes(&self) -> [(&'static str, u64); 7] {
+        let c = &self.cycles_by_class;
+        [
+            ("compute", c.compute),
+            ("sram", c.sram),
+            ("memory", c.memory),
+            ("noc", c.noc),
+            ("links", c.links),
+            ("sync", c.sync),
+            ("software", c.software),
+        ]
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct RunReport {
     /// `SCHEMA_VERSION` (arch/report-schema.md).
@@ -155,10 +221,14 @@ pub struct RunReport {
     /// The busiest instance of each resource class's work at its peak rate,
     /// from the run's counters: time that instance was necessarily busy.
     pub busiest_seconds: Roofline,
-    /// The resource class whose busiest instance was busiest ("latency"
-    /// when none was busy half the time: dependencies and latency bound it).
+    /// What bound the run: the largest class of its critical path
+    /// (`critical_path.bound`).
     pub bound: String,
+    /// The resource class whose busiest instance was busiest, and that
+    /// instance's busy share (busy is not bound: see `critical_path`).
+    pub busiest_class: String,
     pub bound_utilization: f64,
+    pub critical_path: CriticalPathJson,
     pub utilization: Utilization,
     pub busiest: BusiestSet,
     pub time: TimeShares,
@@ -255,8 +325,8 @@ impl RunReport {
         ];
         let (bname, bmax) = candidates
             .iter()
-            .fold(("latency", 0.0), |a, (n, b)| if b.utilization > a.1 { (*n, b.utilization) } else { a });
-        let bound = if bmax < 0.5 { "latency".to_string() } else { bname.to_string() };
+            .fold(("none", 0.0), |a, (n, b)| if b.utilization > a.1 { (*n, b.utilization) } else { a });
+        let critical_path = CriticalPathJson::new(&s.critical_path, chip.clock_hz);
 
         // Where tile-time went, over tiles that ran anything.
         let active: Vec<_> = s.tiles.iter().filter(|t| t.instructions > 0).collect();
@@ -362,8 +432,10 @@ impl RunReport {
             floor_unavailable: floor.as_ref().err().cloned(),
             floor: floor.ok(),
             busiest_seconds: roofline,
-            bound,
+            bound: critical_path.bound.clone(),
+            busiest_class: bname.to_string(),
             bound_utilization: bmax,
+            critical_path,
             utilization: Utilization { compute, vector, sram, memory, noc, links },
             busiest: BusiestSet {
                 compute: b_compute,
@@ -424,10 +496,24 @@ impl RunReport {
             human_seconds(r.noc),
             human_seconds(r.links)
         );
+        let cp = &self.critical_path;
+        let total = cp.cycles.max(1) as f64;
+        let mut parts: Vec<(&str, u64)> = cp.classes().into_iter().filter(|c| c.1 > 0).collect();
+        parts.sort_by_key(|p| std::cmp::Reverse(p.1));
+        let parts: Vec<String> = parts.iter().map(|(n, c)| format!("{n} {:.1}%", *c as f64 / total * 100.0)).collect();
         let _ = writeln!(
             s,
-            "bound                 {} (busiest instance {:.1}% busy)",
+            "critical path     {} ({} cycles, ends on tile {}): {}",
+            human_seconds(cp.seconds),
+            cp.cycles,
+            cp.ends_on_tile,
+            if parts.is_empty() { "-".to_string() } else { parts.join("  ") }
+        );
+        let _ = writeln!(
+            s,
+            "bound                 {} (critical path; busiest resource {}, {:.1}% busy)",
             self.bound,
+            self.busiest_class,
             self.bound_utilization * 100.0
         );
         let _ = writeln!(s);

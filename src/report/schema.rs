@@ -6,7 +6,7 @@ use serde::Serialize;
 
 /// Bumped when a key of any JSON report is renamed, removed or changes
 /// meaning or unit (adding a key does not bump it).
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// A workload, defaults filled in.
 #[derive(Clone, Debug, Serialize)]

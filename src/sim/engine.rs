@@ -9,8 +9,10 @@ use super::hist::Histogram;
 use super::mcast;
 use super::network::{End, Network, Vc, VcGrant};
 use super::slab::Slab;
-use super::stats::{Blocked, ByteCounts, RunStats, SimError, StuckTile, TileStats, WaitKind};
-use super::timeline::{Timeline, TimelineOptions, Track};
+use super::stats::{
+    Blocked, ByteCounts, Chain, CriticalPath, PathClass, RunStats, SimError, StuckTile, TileStats, WaitKind,
+};
+use super::timeline::{Lane, SpanSink, Timeline, TimelineOptions, Track};
 use crate::chip::{Chip, DramSpec, Memory};
 use crate::dtype::Dtype;
 use crate::ids::{ChipId, LinkId, TileId};
@@ -18,6 +20,7 @@ use crate::isa::{ComputeUnit, Dest, Dir, Effect, Instr, Loc, Space, Work};
 use crate::trace::lazy::{Lazy, ScanError};
 use crate::trace::{Header, Pos, Trace, against};
 use crate::units::{BandwidthServer, Bytes, Cycle, Cycles, FRAC};
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
@@ -72,6 +75,31 @@ struct Op {
     /// The loop iterations it was issued in (HBM accesses on a chip with a
     /// cache: `loop_context`).
     ctx: u64,
+    /// Critical path: the chain it continues (its tile's at issue; a
+    /// receive's, the later of that and its message's once matched).
+    cp: Chain,
+    /// Critical path: cycles its last part spent on chip-to-chip links (sends).
+    links: u32,
+    /// Timeline: its track among the tile's DMA engines or message lanes.
+    lane: u32,
+}
+
+/// The fields of an operation that memory handlers read (a copy, without
+/// its critical-path chain).
+#[derive(Clone, Copy)]
+struct Brief {
+    tile: TileId,
+    kind: OpKind,
+    mem: Loc,
+    bytes: u64,
+    issued: Cycle,
+    ctx: u64,
+}
+
+impl Op {
+    fn brief(&self) -> Brief {
+        Brief { tile: self.tile, kind: self.kind, mem: self.mem, bytes: self.bytes, issued: self.issued, ctx: self.ctx }
+    }
 }
 
 /// What happens when a message has been delivered.
@@ -107,6 +135,10 @@ struct Msg {
     dest_left: Vec<u32>,
     /// A multicast: destinations still to be reached.
     dests_left: u32,
+    /// Cycles its last packet spent on chip-to-chip links (a multicast: per
+    /// destination, allocated once one is non-zero), for the critical path.
+    links: u32,
+    dest_links: Vec<u32>,
 }
 
 struct Packet {
@@ -118,11 +150,20 @@ struct Packet {
     tail_in: u64,
     /// The virtual channel it holds in the router it is in (`noc.vcs`).
     held: Option<Vc>,
+    /// Cycles spent so far on chip-to-chip links (saturating), for the
+    /// critical path.
+    links: u32,
 }
 
 /// A receive queue entry for one (destination, source, tag).
 enum Mail {
-    Arrived { bytes: u64, send_pos: Pos, from_tile: TileId },
+    /// `chain`: the send's critical path to its arrival.
+    Arrived {
+        bytes: u64,
+        send_pos: Pos,
+        from_tile: TileId,
+        chain: Chain,
+    },
     Posted(u32),
 }
 
@@ -135,8 +176,13 @@ struct TileState {
     token_kind: Vec<WaitKind>,
     blocked: Blocked,
     block_start: Cycle,
+    /// Where it blocked (a barrier), for the timeline.
+    block_pos: Pos,
     dma_busy: u32,
     sram: BandwidthServer,
+    /// The critical path to where the tile is (its end is the cycle it
+    /// issues at).
+    cp: Chain,
 }
 
 struct GroupState {
@@ -187,18 +233,21 @@ struct Sim<'a> {
     window: (Cycle, Cycle),
     window_latency: Histogram,
     window_bytes: u64,
-    timeline: Option<Timeline>,
+    timeline: Option<Timeline<'a>>,
+    /// The latest-ending chain so far: the critical path once the run is over.
+    last: CriticalPath,
     error: Option<SimError>,
 }
 
 /// Options of one run.
-#[derive(Clone, Debug, Default)]
-pub struct Options {
-    pub timeline: Option<TimelineOptions>,
+#[derive(Default)]
+pub struct Options<'s> {
+    /// Record a timeline, streaming its spans into the sink as they happen.
+    pub timeline: Option<(TimelineOptions, &'s RefCell<dyn SpanSink + 's>)>,
 }
 
 /// Runs `trace` on `chip`.
-pub fn simulate(chip: &Chip, trace: &Trace, opts: &Options) -> Result<RunStats, SimError> {
+pub fn simulate<'a>(chip: &'a Chip, trace: &'a Trace, opts: &Options<'a>) -> Result<RunStats, SimError> {
     against::check_header(chip, &trace.header)
         .map_err(|m| SimError::Mismatch(crate::diag::Location::file(&trace.file), m))?;
     super::budget::check(chip, trace).map_err(|m| SimError::Mismatch(crate::diag::Location::file(&trace.file), m))?;
@@ -259,14 +308,14 @@ pub fn scan(chip: &Chip, path: &std::path::Path) -> Result<(Lazy, crate::rooflin
 const LAZY_WINDOW: u128 = 1024;
 
 /// Runs a trace checked by `scan`.
-pub fn simulate_lazy(chip: &Chip, lazy: &mut Lazy, opts: &Options) -> Result<RunStats, SimError> {
+pub fn simulate_lazy<'a>(chip: &'a Chip, lazy: &'a mut Lazy, opts: &Options<'a>) -> Result<RunStats, SimError> {
     let mut sim = Sim::new(chip, Code::Lazy(lazy), opts);
     sim.run()?;
     sim.finish()
 }
 
 impl<'a> Sim<'a> {
-    fn new(chip: &'a Chip, code: Code<'a>, opts: &Options) -> Sim<'a> {
+    fn new(chip: &'a Chip, code: Code<'a>, opts: &Options<'a>) -> Sim<'a> {
         let net = Network::new(chip);
         let n = chip.total_tiles() as usize;
         let mem = match &chip.memory {
@@ -298,8 +347,10 @@ impl<'a> Sim<'a> {
                 token_kind: Vec::new(),
                 blocked: Blocked::No,
                 block_start: Cycle::ZERO,
+                block_pos: 0,
                 dma_busy: 0,
                 sram: BandwidthServer::new(chip.tile.sram_bw),
+                cp: Chain::default(),
             })
             .collect();
         let mut buf = Vec::new();
@@ -327,7 +378,8 @@ impl<'a> Sim<'a> {
                 GroupState { arrived: 0, latency: Cycles(2 * worst.0) }
             })
             .collect();
-        let timeline = opts.timeline.as_ref().map(|o| Timeline::new(o.clone(), n, &net, mem.channels.len()));
+        let timeline =
+            opts.timeline.as_ref().map(|(o, sink)| Timeline::new(o.clone(), sink, n, &net, mem.channels.len()));
         Sim {
             chip,
             code,
@@ -351,6 +403,7 @@ impl<'a> Sim<'a> {
             window_latency: Histogram::default(),
             window_bytes: 0,
             timeline,
+            last: CriticalPath::default(),
             error: None,
         }
     }
@@ -383,12 +436,24 @@ impl<'a> Sim<'a> {
 
     // ----- issue -------------------------------------------------------
 
-    fn wake(&mut self, t: TileId, now: Cycle, kind: WaitKind) {
+    /// Wakes blocked tile `t`: what it waited for ended now, at the end
+    /// of critical path `chain`, which it continues.
+    fn wake(&mut self, t: TileId, now: Cycle, kind: WaitKind, chain: Chain) {
         let ts = &mut self.tiles[t.index()];
         let waited = now.since(ts.block_start).0;
         self.stats[t.index()].waits[kind.index()] += waited;
         ts.blocked = Blocked::No;
+        ts.cp = chain;
         self.q.schedule(now, Event::Issue(t));
+    }
+
+    /// Something of tile `t` ended at the end of `chain`: the run's
+    /// critical path if nothing ends later.
+    #[inline]
+    fn ended(&mut self, t: TileId, chain: Chain) {
+        if chain.end >= self.last.chain.end {
+            self.last = CriticalPath { chain, tile: t.0 };
+        }
     }
 
     fn token_slot(ts: &mut TileState, tok: u32) -> usize {
@@ -403,6 +468,7 @@ impl<'a> Sim<'a> {
     fn issue(&mut self, t: TileId, now: Cycle) {
         let ti = t.index();
         self.tiles[ti].blocked = Blocked::No;
+        debug_assert_eq!(self.tiles[ti].cp.end, now.0, "tile {t}'s critical path ends where it issues");
         // Nothing before the outermost open loop (else before the next
         // instruction) is fetched again.
         let ts = &self.tiles[ti];
@@ -415,6 +481,8 @@ impl<'a> Sim<'a> {
                 Ok(None) => {
                     self.tiles[ti].blocked = Blocked::Done;
                     self.stats[ti].finished = now;
+                    let cp = self.tiles[ti].cp;
+                    self.ended(t, cp);
                     return;
                 }
                 Err(e) => {
@@ -468,6 +536,10 @@ impl<'a> Sim<'a> {
                     self.tiles[ti].pc += 1;
                     if cycles.0 > 0 {
                         self.stats[ti].waits[WaitKind::Overhead.index()] += cycles.0;
+                        self.tiles[ti].cp.add(PathClass::Software, cycles.0);
+                        if let Some(tl) = &mut self.timeline {
+                            tl.span(Track::Wait(t), "delay", now, now + cycles, pos, 0);
+                        }
                         self.tiles[ti].blocked = Blocked::Busy;
                         self.q.schedule(now + cycles, Event::Issue(t));
                         return;
@@ -479,13 +551,22 @@ impl<'a> Sim<'a> {
                     let ts = &mut self.tiles[ti];
                     ts.blocked = Blocked::Barrier(group.0);
                     ts.block_start = now;
+                    ts.block_pos = pos;
                     let g = &mut self.groups[group.0 as usize];
                     g.arrived += 1;
                     let members = &self.code.header().groups[group.0 as usize];
                     if g.arrived as usize == members.len() {
                         g.arrived = 0;
                         let at = now + g.latency;
+                        // The last to arrive (this tile) sets the release.
+                        let mut chain = self.tiles[ti].cp;
+                        chain.add(PathClass::Sync, g.latency.0);
                         for &m in members {
+                            self.tiles[m.index()].cp = chain;
+                            if let Some(tl) = &mut self.timeline {
+                                let ms = &self.tiles[m.index()];
+                                tl.span(Track::Wait(m), "barrier", ms.block_start, at, ms.block_pos, 0);
+                            }
                             let waited = at.since(self.tiles[m.index()].block_start).0;
                             self.stats[m.index()].waits[WaitKind::Sync.index()] += waited;
                             self.tiles[m.index()].blocked = Blocked::Busy;
@@ -528,7 +609,12 @@ impl<'a> Sim<'a> {
         let busy = cost::unit_cycles(tile, dtype, w);
         let ts = &mut self.tiles[t.index()];
         let (_, port_end) = ts.sram.reserve(now, Bytes(w.sram_bytes));
-        let end = (now + busy).max(port_end) + cost::latency(tile, unit);
+        let lat = cost::latency(tile, unit);
+        let end = (now + busy).max(port_end) + lat;
+        // Critical path: the units' time and latency; the SRAM port's when
+        // it held the instruction longer.
+        ts.cp.add(PathClass::Compute, busy.0 + lat.0);
+        ts.cp.add(PathClass::Sram, port_end.since(now + busy).0);
         let st = &mut self.stats[t.index()];
         st.compute_cycles += (end - now).0;
         st.macs += w.macs;
@@ -545,7 +631,7 @@ impl<'a> Sim<'a> {
                 ComputeUnit::Vector => Track::Vector(t),
                 ComputeUnit::Matrix => Track::Matrix(t),
             };
-            tl.span(track, instr.opcode().mnemonic(), now, end, pos);
+            tl.span(track, instr.opcode().mnemonic(), now, end, pos, 0);
         }
         end
     }
@@ -561,6 +647,11 @@ impl<'a> Sim<'a> {
             OpKind::Load | OpKind::Store => WaitKind::Memory,
             OpKind::Send | OpKind::Recv => WaitKind::Network,
         };
+        let cp = ts.cp;
+        let lane = match &mut self.timeline {
+            Some(tl) => tl.open(lane_of(kind), t),
+            None => 0,
+        };
         self.ops.insert(Op {
             tile: t,
             token: tok,
@@ -573,6 +664,9 @@ impl<'a> Sim<'a> {
             peer: t,
             tag: 0,
             ctx: 0,
+            cp,
+            links: 0,
+            lane,
         })
     }
 
@@ -680,7 +774,7 @@ impl<'a> Sim<'a> {
     /// An HBM request (load) or store data reaches stack `stack`: its
     /// channels, or with a cache, a load reaches the stack's cache slice.
     fn stack_arrive(&mut self, op: u32, stack: u32, now: Cycle) {
-        let o = self.ops.get(op).clone();
+        let o = self.ops.get(op).brief();
         let chip = self.net.chip_of(o.tile);
         let write = o.kind != OpKind::Load;
         let MemKind::Hbm { stacks, per_chip } = self.mem.kind else {
@@ -782,7 +876,7 @@ impl<'a> Sim<'a> {
     }
 
     fn mem_arrive(&mut self, op: u32, now: Cycle) {
-        let o = self.ops.get(op).clone();
+        let o = self.ops.get(op).brief();
         let owner = o.mem.tile().unwrap_or(o.tile);
         match (o.kind, o.mem.space()) {
             (OpKind::Load, space) => {
@@ -835,17 +929,30 @@ impl<'a> Sim<'a> {
                 OpKind::Send => "send",
                 OpKind::Recv => "recv",
             };
-            let track = match o.kind {
-                OpKind::Load | OpKind::Store => Track::Dma(o.tile),
-                _ => Track::Net(o.tile),
+            let kind = lane_of(o.kind);
+            tl.close(kind, o.tile, o.lane);
+            let track = match kind {
+                Lane::Dma => Track::Dma(o.tile, o.lane),
+                Lane::Net => Track::Net(o.tile, o.lane),
             };
-            tl.span(track, name, o.issued, now, o.pos);
+            tl.span(track, name, o.issued, now, o.pos, o.bytes);
         }
+        // Critical path: the chain it continued, and its own time.
+        let mut chain = o.cp;
+        match o.kind {
+            OpKind::Load | OpKind::Store => chain.extend_to(PathClass::Memory, now),
+            OpKind::Send => {
+                chain.add(PathClass::Links, (o.links as u64).min(now.0.saturating_sub(chain.end)));
+                chain.extend_to(PathClass::Noc, now);
+            }
+            OpKind::Recv => chain.extend_to(PathClass::Noc, now),
+        }
+        self.ended(o.tile, chain);
         let ts = &mut self.tiles[ti];
         if matches!(o.kind, OpKind::Load | OpKind::Store) {
             ts.dma_busy -= 1;
             if ts.blocked == Blocked::Dma {
-                self.wake(o.tile, now, WaitKind::Memory);
+                self.wake(o.tile, now, WaitKind::Memory, chain);
             }
         }
         let ts = &mut self.tiles[ti];
@@ -853,7 +960,7 @@ impl<'a> Sim<'a> {
         ts.tokens[i] -= 1;
         if ts.tokens[i] == 0 && ts.blocked == Blocked::Token(o.token) {
             let kind = ts.token_kind[i];
-            self.wake(o.tile, now, kind);
+            self.wake(o.tile, now, kind, chain);
         }
     }
 
@@ -876,8 +983,10 @@ impl<'a> Sim<'a> {
         let q = self.mail.entry((t.0, peer.0, tag)).or_default();
         match q.front() {
             Some(Mail::Arrived { .. }) => {
-                let Some(Mail::Arrived { bytes: got, send_pos, from_tile }) = q.pop_front() else { unreachable!() };
-                self.match_recv(op, got, send_pos, from_tile, now);
+                let Some(Mail::Arrived { bytes: got, send_pos, from_tile, chain }) = q.pop_front() else {
+                    unreachable!()
+                };
+                self.match_recv(op, got, send_pos, from_tile, now, chain);
             }
             _ => q.push_back(Mail::Posted(op)),
         }
@@ -914,6 +1023,8 @@ impl<'a> Sim<'a> {
             written: Cycle::ZERO,
             dest_left: vec![n as u32; tree.tiles.len()],
             dests_left: tree.tiles.len() as u32,
+            links: 0,
+            dest_links: Vec::new(),
         });
         let span = last.since(first).0;
         for k in 0..n {
@@ -921,14 +1032,18 @@ impl<'a> Sim<'a> {
             let head = first + Cycles(span * k / n);
             let tail_in = (first + Cycles(span * (k + 1) / n)).0 * FRAC;
             for &r in &tree.roots {
-                let p = self.pkts.insert(Packet { msg, bytes: b, hop: r, tail_in, held: None });
+                let p = self.pkts.insert(Packet { msg, bytes: b, hop: r, tail_in, held: None, links: 0 });
                 self.q.schedule(head, Event::Hop(p));
             }
         }
     }
 
-    /// Completes receive `op` with a message of `got` bytes.
-    fn match_recv(&mut self, op: u32, got: u64, send_pos: Pos, from: TileId, now: Cycle) {
+    /// Completes receive `op` with a message of `got` bytes whose send's
+    /// critical path to its arrival is `sent`.
+    fn match_recv(&mut self, op: u32, got: u64, send_pos: Pos, from: TileId, now: Cycle, sent: Chain) {
+        let o = self.ops.get_mut(op);
+        // The receive continues whichever came later: its own issue or the message.
+        o.cp = o.cp.later(sent);
         let o = self.ops.get(op);
         if o.bytes != got {
             let (tile, pos, want) = (o.tile, o.pos, o.bytes);
@@ -971,6 +1086,8 @@ impl<'a> Sim<'a> {
             written: Cycle::ZERO,
             dest_left: Vec::new(),
             dests_left: 0,
+            links: 0,
+            dest_links: Vec::new(),
         });
         // Data streams out of its source: a packet's head may leave once its
         // first bytes are there, its tail not before its last bytes are.
@@ -979,14 +1096,14 @@ impl<'a> Sim<'a> {
             let b = if k + 1 == n { bytes - psize * (n - 1) } else { psize };
             let head = first + Cycles(span * k / n);
             let tail_in = (first + Cycles(span * (k + 1) / n)).0 * FRAC;
-            let p = self.pkts.insert(Packet { msg, bytes: b, hop: 0, tail_in, held: None });
+            let p = self.pkts.insert(Packet { msg, bytes: b, hop: 0, tail_in, held: None, links: 0 });
             self.q.schedule(head, Event::Hop(p));
         }
     }
 
     fn hop(&mut self, p: u32, now: Cycle) {
         let pk = self.pkts.get(p);
-        let (msg, hop, bytes, tail_in) = (pk.msg, pk.hop, pk.bytes, pk.tail_in);
+        let (msg, hop, bytes, tail_in, links) = (pk.msg, pk.hop, pk.bytes, pk.tail_in, pk.links);
         let (l, deliver) = match &self.msgs.get(msg).route {
             Route::Path(r) => (r[hop as usize], (hop as usize + 1 == r.len()).then_some(None)),
             Route::Tree(t) => (
@@ -1017,11 +1134,19 @@ impl<'a> Sim<'a> {
         let Some(dest) = deliver else {
             let d = self.net.hop_delay(l);
             let tail_in = tail_out + d.0 * FRAC;
+            // Critical path: from reaching a chip-to-chip link to reaching
+            // the next link is time on chip links.
+            let links = if class.on_chip() {
+                links
+            } else {
+                links.saturating_add(u32::try_from((start + d).0 - now.0).unwrap_or(u32::MAX))
+            };
             let next = match &self.msgs.get(msg).route {
                 Route::Path(_) => {
                     let pk = self.pkts.get_mut(p);
                     pk.hop += 1;
                     pk.tail_in = tail_in;
+                    pk.links = links;
                     self.q.schedule(start + d, Event::Hop(p));
                     return;
                 }
@@ -1035,9 +1160,10 @@ impl<'a> Sim<'a> {
                     let pk = self.pkts.get_mut(p);
                     pk.hop = c;
                     pk.tail_in = tail_in;
+                    pk.links = links;
                     p
                 } else {
-                    self.pkts.insert(Packet { msg, bytes, hop: c, tail_in, held: None })
+                    self.pkts.insert(Packet { msg, bytes, hop: c, tail_in, held: None, links })
                 };
                 self.q.schedule(start + d, Event::Hop(q));
             }
@@ -1054,6 +1180,11 @@ impl<'a> Sim<'a> {
             let m = self.msgs.get_mut(msg);
             m.dest_left[d as usize] -= 1;
             if m.dest_left[d as usize] == 0 {
+                if links > 0 {
+                    let n = m.dest_left.len();
+                    m.dest_links.resize(n, 0);
+                    m.dest_links[d as usize] = links;
+                }
                 self.q.schedule(at, Event::DeliveredTo(msg, d));
             }
             return;
@@ -1068,6 +1199,7 @@ impl<'a> Sim<'a> {
         let m = self.msgs.get_mut(msg);
         m.packets_left -= 1;
         if m.packets_left == 0 {
+            m.links = links;
             self.q.schedule(at, Event::Delivered(msg));
         }
     }
@@ -1135,7 +1267,7 @@ impl<'a> Sim<'a> {
             }
             OnDelivery::Send(op) => {
                 let to = self.ops.get(op).peer;
-                self.arrive(op, to, m.created, now);
+                self.arrive(op, to, m.created, m.links, now);
             }
         }
     }
@@ -1144,6 +1276,7 @@ impl<'a> Sim<'a> {
     fn delivered_to(&mut self, msg: u32, d: u32, now: Cycle) {
         let m = self.msgs.get_mut(msg);
         m.dests_left -= 1;
+        let links = m.dest_links.get(d as usize).copied().unwrap_or(0);
         let (created, done, route) = if m.dests_left == 0 {
             let m = self.msgs.remove(msg);
             (m.created, m.done, m.route)
@@ -1154,15 +1287,21 @@ impl<'a> Sim<'a> {
         let (OnDelivery::Send(op), Route::Tree(t)) = (done, route) else {
             unreachable!("a multicast is a send along a tree")
         };
-        self.arrive(op, t.tiles[d as usize], created, now);
+        self.arrive(op, t.tiles[d as usize], created, links, now);
     }
 
     /// Send `op`'s message (created at `created`) has fully arrived at tile
     /// `to`: one part of the send is done, and a receive posted there for it
     /// matches (or it waits for one).
-    fn arrive(&mut self, op: u32, to: TileId, created: Cycle, now: Cycle) {
-        let o = self.ops.get(op);
+    /// `links`: cycles its last packet spent on chip-to-chip links.
+    fn arrive(&mut self, op: u32, to: TileId, created: Cycle, links: u32, now: Cycle) {
+        let o = self.ops.get_mut(op);
+        o.links = links;
         let (from, tag, bytes, pos) = (o.tile, o.tag, o.bytes, o.pos);
+        // The send's critical path to this arrival.
+        let mut chain = o.cp;
+        chain.add(PathClass::Links, (links as u64).min(now.0.saturating_sub(chain.end)));
+        chain.extend_to(PathClass::Noc, now);
         let lat = now.since(created).0;
         self.message_latency.add(lat);
         if created >= self.window.0 && created < self.window.1 {
@@ -1173,9 +1312,9 @@ impl<'a> Sim<'a> {
         match q.front() {
             Some(Mail::Posted(_)) => {
                 let Some(Mail::Posted(r)) = q.pop_front() else { unreachable!() };
-                self.match_recv(r, bytes, pos, from, now);
+                self.match_recv(r, bytes, pos, from, now, chain);
             }
-            _ => q.push_back(Mail::Arrived { bytes, send_pos: pos, from_tile: from }),
+            _ => q.push_back(Mail::Arrived { bytes, send_pos: pos, from_tile: from, chain }),
         }
     }
 
@@ -1282,10 +1421,8 @@ impl<'a> Sim<'a> {
             s.sram_busy_ticks = (self.tiles[t].sram.busy_cycles() * FRAC as f64) as u64;
         }
         let window = if self.window.1.0 == u64::MAX { (Cycle::ZERO, cycles) } else { self.window };
-        let timeline = self.timeline.map(|mut tl| {
-            tl.finish(&self.net, cycles);
-            tl
-        });
+        let timeline = self.timeline.map(|tl| tl.finish(&self.net));
+        debug_assert_eq!(self.last.chain.end, cycles.0, "the critical path ends with the run");
         Ok(RunStats {
             cycles,
             events: self.q.processed(),
@@ -1299,7 +1436,16 @@ impl<'a> Sim<'a> {
             window_bytes: self.window_bytes,
             window,
             timeline,
+            critical_path: self.last,
         })
+    }
+}
+
+/// The timeline lanes an operation of `kind` takes.
+fn lane_of(kind: OpKind) -> Lane {
+    match kind {
+        OpKind::Load | OpKind::Store => Lane::Dma,
+        OpKind::Send | OpKind::Recv => Lane::Net,
     }
 }
 

@@ -23,4 +23,4 @@ pub mod timeline;
 
 pub use engine::{Options, scan, simulate, simulate_lazy};
 pub use stats::{Blocked, RunStats, SimError, StuckTile, WaitKind};
-pub use timeline::TimelineOptions;
+pub use timeline::{SpanSink, TimelineOptions, TimelineSummary, WindowSpec};

@@ -100,7 +100,10 @@ pub struct RunStats {
     pub window_bytes: u64,
     /// The window: [start, end) cycles (20% into the injection period to its end).
     pub window: (Cycle, Cycle),
-    pub timeline: Option<super::timeline::Timeline>,
+    /// What the timeline recorded (its spans went to the sink).
+    pub timeline: Option<super::timeline::TimelineSummary>,
+    /// The chain of events that set the finish time (`cycles`), by class.
+    pub critical_path: CriticalPath,
 }
 
 /// A tile that could not finish.
@@ -172,4 +175,92 @@ fn deadlock_message(cycle: &Cycle, stuck: &[StuckTile], orphans: &[String]) -> S
         s.push_str(&format!("\n  ... and {} more unmatched messages", orphans.len() - SHOW));
     }
     s
+}
+
+/// What an interval of the critical path was spent on (arch/timing.md,
+/// "Critical path").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathClass {
+    /// Compute instructions: unit time and pipeline latency.
+    Compute,
+    /// A compute instruction held past its units' time by the tile's SRAM port.
+    Sram,
+    /// Loads and stores, issue to completion (DRAM, HBM, a remote SRAM).
+    Memory,
+    /// Messages between tiles while on chip (source port, NoC, delivery).
+    Noc,
+    /// Messages while on chip-to-chip links (queueing, serialization, latency).
+    Links,
+    /// Barrier latency.
+    Sync,
+    /// `delay`: modelled software fixed costs (launches, collective calls).
+    Software,
+}
+
+pub const PATH_CLASSES: [PathClass; 7] = [
+    PathClass::Compute,
+    PathClass::Sram,
+    PathClass::Memory,
+    PathClass::Noc,
+    PathClass::Links,
+    PathClass::Sync,
+    PathClass::Software,
+];
+
+impl PathClass {
+    pub fn name(self) -> &'static str {
+        match self {
+            PathClass::Compute => "compute",
+            PathClass::Sram => "sram",
+            PathClass::Memory => "memory",
+            PathClass::Noc => "noc",
+            PathClass::Links => "links",
+            PathClass::Sync => "sync",
+            PathClass::Software => "software",
+        }
+    }
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The critical path to a point of the run, summed per class: the longest
+/// chain of dependent intervals from cycle 0 to `end`. Every interval is
+/// attributed to exactly one class, so the classes sum to `end`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Chain {
+    pub end: u64,
+    pub by: [u64; 7],
+}
+
+impl Chain {
+    /// Extends the chain by `cycles` spent on `class`.
+    #[inline]
+    pub fn add(&mut self, class: PathClass, cycles: u64) {
+        self.by[class.index()] += cycles;
+        self.end += cycles;
+    }
+
+    /// Extends the chain to cycle `to` (no earlier than its end), the gap
+    /// spent on `class`.
+    #[inline]
+    pub fn extend_to(&mut self, class: PathClass, to: Cycle) {
+        debug_assert!(to.0 >= self.end, "a chain extends forward: {} -> {}", self.end, to.0);
+        self.add(class, to.0.saturating_sub(self.end));
+    }
+
+    /// The later of two chains (the one a dependent event waited for).
+    #[inline]
+    pub fn later(self, other: Chain) -> Chain {
+        if other.end > self.end { other } else { self }
+    }
+}
+
+/// Where the run's critical path ends and what it was spent on.
+#[derive(Clone, Debug, Default)]
+pub struct CriticalPath {
+    pub chain: Chain,
+    /// What finished last: the tile whose instruction or operation ended
+    /// the run.
+    pub tile: u32,
 }
