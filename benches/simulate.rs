@@ -11,7 +11,8 @@
 //! Usage: `cargo bench --bench simulate [-- NAME...]` runs the cases whose
 //! label contains one of the NAMEs (default: all but `long`). BookSim2 is
 //! found at `$TILESIM_BOOKSIM2` (a directory holding `booksim` and
-//! `mesh88_0.1.cfg`), default `../shared/tools/booksim2`; without it, the
+//! `mesh88_0.1.cfg`), default `../shared/tools/booksim2` (or
+//! `../../shared/tools/booksim2`, from a worktree); without it, the
 //! ratios are skipped with a note and raw seconds are printed.
 
 use std::path::{Path, PathBuf};
@@ -56,12 +57,17 @@ fn tilesim(args: &[&str]) -> Ran {
     spawn(Command::new(TILESIM).args(args))
 }
 
-/// BookSim2's directory, if present.
+/// BookSim2's directory, if present: `$TILESIM_BOOKSIM2`, else
+/// `../shared/tools/booksim2` beside the checkout, or two levels up (a
+/// worktree under `wt/`).
 fn booksim_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("TILESIM_BOOKSIM2")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/booksim2"));
-    (dir.join("booksim").is_file() && dir.join("mesh88_0.1.cfg").is_file()).then_some(dir)
+    let ok = |dir: &Path| dir.join("booksim").is_file() && dir.join("mesh88_0.1.cfg").is_file();
+    if let Some(dir) = std::env::var_os("TILESIM_BOOKSIM2") {
+        let dir = PathBuf::from(dir);
+        return ok(&dir).then_some(dir);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    ["../shared/tools/booksim2", "../../shared/tools/booksim2"].iter().map(|d| root.join(d)).find(|d| ok(d))
 }
 
 /// BookSim2 runs: wall seconds of each, and the cycles it simulated.

@@ -431,6 +431,9 @@ impl<'a> Sim<'a> {
                 return Err(e);
             }
         }
+        if let Some(f) = self.q.fault() {
+            return Err(f.into());
+        }
         self.check_stuck()
     }
 

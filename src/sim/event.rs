@@ -8,6 +8,14 @@
 //! bucket; since sequence numbers only grow, each bucket is already in
 //! order. When the ring runs dry it jumps to the earliest far event and
 //! pulls everything that now falls inside it from the heap, in order.
+//!
+//! An event before the current cycle is refused (`PastEvent`): every
+//! handler schedules at or after the event it is handling, so one in the
+//! past is a bug in the model, and moving it to now (as the queue once did)
+//! would hide it and change the timing silently. `schedule` records the
+//! first refusal (`fault`), which ends the run (`pop` returns `None`) and
+//! which the engine reports as an internal error; debug builds also stop
+//! at once with an assertion.
 
 use crate::units::Cycle;
 use std::cmp::Ordering;
@@ -40,6 +48,14 @@ impl<E> Ord for Entry<E> {
     }
 }
 
+/// An event scheduled before the current cycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("an event was scheduled at cycle {at}, before the current cycle {now} (a simulator bug)")]
+pub struct PastEvent {
+    pub at: Cycle,
+    pub now: Cycle,
+}
+
 pub struct EventQueue<E> {
     /// Bucket `t % RING` holds the events of cycle t for t in the window.
     ring: Vec<VecDeque<E>>,
@@ -53,6 +69,8 @@ pub struct EventQueue<E> {
     now: Cycle,
     popped: u64,
     len: usize,
+    /// The first event refused for being in the past.
+    fault: Option<PastEvent>,
 }
 
 impl<E> Default for EventQueue<E> {
@@ -73,6 +91,7 @@ impl<E> EventQueue<E> {
             now: Cycle::ZERO,
             popped: 0,
             len: 0,
+            fault: None,
         }
     }
 
@@ -82,10 +101,23 @@ impl<E> EventQueue<E> {
         self.occupied[b / 64] |= 1 << (b % 64);
     }
 
-    /// Schedules `event` at `at`, which must not be in the past.
+    /// Schedules `event` at `at`, which must not be in the past. An event
+    /// in the past is refused: it is dropped and recorded as the queue's
+    /// `fault`, which ends the run (debug builds assert).
     pub fn schedule(&mut self, at: Cycle, event: E) {
-        debug_assert!(at >= self.now, "event scheduled in the past: {at:?} < {:?}", self.now);
-        let at = at.max(self.now).0;
+        if let Err(e) = self.try_schedule(at, event) {
+            debug_assert!(false, "{e}");
+            self.fault.get_or_insert(e);
+        }
+    }
+
+    /// Schedules `event` at `at`, or refuses it if `at` is before the
+    /// current cycle.
+    pub fn try_schedule(&mut self, at: Cycle, event: E) -> Result<(), PastEvent> {
+        if at < self.now {
+            return Err(PastEvent { at, now: self.now });
+        }
+        let at = at.0;
         self.len += 1;
         if at < self.window + RING as u64 {
             self.push_near(at, event);
@@ -93,6 +125,12 @@ impl<E> EventQueue<E> {
             self.far.push(Entry { at, seq: self.seq, event });
         }
         self.seq += 1;
+        Ok(())
+    }
+
+    /// The first event refused for being in the past, if any.
+    pub fn fault(&self) -> Option<PastEvent> {
+        self.fault
     }
 
     /// The next occupied cycle in [from, window + RING), if any.
@@ -113,8 +151,12 @@ impl<E> EventQueue<E> {
         None
     }
 
-    /// Removes the earliest event and advances the clock to it.
+    /// Removes the earliest event and advances the clock to it; `None` when
+    /// no event is left or one was refused (`fault`).
     pub fn pop(&mut self) -> Option<(Cycle, E)> {
+        if self.fault.is_some() {
+            return None;
+        }
         loop {
             let b = (self.cursor % RING as u64) as usize;
             if let Some(e) = self.ring[b].pop_front() {
@@ -187,6 +229,43 @@ mod tests {
         let order: Vec<char> = std::iter::from_fn(|| q.pop().map(|(_, e)| e)).collect();
         assert_eq!(order, vec!['a', 'b', 'c', 'd']);
         assert_eq!(q.now(), Cycle(5));
+    }
+
+    #[test]
+    fn an_event_in_the_past_is_refused() {
+        let mut q = EventQueue::new();
+        q.schedule(Cycle(10), 'a');
+        assert_eq!(q.pop(), Some((Cycle(10), 'a')));
+        assert_eq!(q.try_schedule(Cycle(9), 'b'), Err(PastEvent { at: Cycle(9), now: Cycle(10) }));
+        assert!(q.is_empty(), "a refused event is not queued");
+        // Now is not the past.
+        assert_eq!(q.try_schedule(Cycle(10), 'c'), Ok(()));
+        assert_eq!(q.pop(), Some((Cycle(10), 'c')));
+        assert_eq!(q.fault(), None);
+    }
+
+    /// Release builds: `schedule` records the refusal and the queue stops.
+    #[test]
+    #[cfg(not(debug_assertions))]
+    fn a_refused_event_stops_the_queue() {
+        let mut q = EventQueue::new();
+        q.schedule(Cycle(10), 'a');
+        assert_eq!(q.pop(), Some((Cycle(10), 'a')));
+        q.schedule(Cycle(20), 'b');
+        q.schedule(Cycle(3), 'c');
+        assert_eq!(q.fault(), Some(PastEvent { at: Cycle(3), now: Cycle(10) }));
+        assert_eq!(q.pop(), None);
+    }
+
+    /// Debug builds: `schedule` asserts.
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "before the current cycle")]
+    fn a_refused_event_asserts_in_debug_builds() {
+        let mut q = EventQueue::new();
+        q.schedule(Cycle(10), 'a');
+        q.pop();
+        q.schedule(Cycle(3), 'c');
     }
 
     #[test]

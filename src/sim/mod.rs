@@ -20,6 +20,7 @@ pub mod network;
 pub mod slab;
 pub mod stats;
 pub mod timeline;
+mod topology;
 
 pub use engine::{Options, scan, simulate, simulate_lazy};
 pub use stats::{Blocked, RunStats, SimError, StuckTile, WaitKind};

@@ -24,7 +24,8 @@
 //! than its end coordinate, class 0 otherwise, and kept for the whole
 //! dimension.
 
-use crate::chip::{Chip, Memory, NocTopology, SystemTopology};
+use super::topology::{self, Fabric, OnChip, Wire};
+use crate::chip::{Chip, Memory};
 use crate::ids::{ChipId, LinkId, NodeId, TileId};
 use crate::units::{BytesPerCycle, Cycle, Cycles, FRAC};
 use std::collections::VecDeque;
@@ -147,6 +148,10 @@ impl Vcs {
 
 const HELD: u64 = u64::MAX;
 
+/// Links `route` makes room for at once: an 8x8 mesh's longest route
+/// (inject, 14 router hops, eject).
+const ROUTE_RESERVE: usize = 16;
+
 /// A virtual channel a packet holds: on which link's downstream port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Vc {
@@ -172,14 +177,12 @@ pub struct Network {
     vcs: Option<Vcs>,
     node_delay: Vec<Cycles>,
     adj: Vec<Vec<(NodeId, LinkId)>>,
-    topo: NocTopology,
-    sys: SystemTopology,
-    chips: u32,
+    /// The on-chip topology (src/sim/topology/): builds and routes.
+    noc: Box<dyn OnChip>,
+    /// The system fabric between chips (`None`: one chip).
+    fabric: Option<Box<dyn Fabric>>,
     tiles_per_chip: u32,
     routers_per_chip: u32,
-    /// Fat-tree: index of the first switch of each level.
-    level_base: Vec<u32>,
-    arity: u32,
     tile_inject: Vec<LinkId>,
     tile_eject: Vec<LinkId>,
     stacks_per_chip: u32,
@@ -187,10 +190,11 @@ pub struct Network {
     stack_in: Vec<LinkId>,
     stack_out: Vec<LinkId>,
     gateway_tile: u32,
-    gateway: Vec<NodeId>,
+    /// The fabric's nodes: chip c's gateway is node c, then the fabric's
+    /// own (a switch).
+    fabric_nodes: Vec<NodeId>,
     gw_in: Vec<LinkId>,
     gw_out: Vec<LinkId>,
-    switch: Option<NodeId>,
     /// Fabric ports (gateway and switch) are numbered from here.
     node_count: u32,
 }
@@ -224,79 +228,17 @@ impl Network {
         let mut b = Builder { links: Vec::new(), node_delay: Vec::new() };
 
         // Routers of every chip: chip c's router r is node c * R + r.
-        let (routers_per_chip, level_base, arity) = match topo {
-            NocTopology::Mesh { .. } | NocTopology::Torus { .. } | NocTopology::Ring { .. } => {
-                (tiles_per_chip, vec![0], 1)
-            }
-            NocTopology::Crossbar { .. } => (1, vec![0], 1),
-            NocTopology::FatTree { n, arity } => {
-                let mut bases = vec![0u32];
-                let mut width = n.div_ceil(arity);
-                let mut total = 0;
-                loop {
-                    total += width;
-                    if width == 1 {
-                        break;
-                    }
-                    bases.push(total);
-                    width = width.div_ceil(arity);
-                }
-                (total, bases, arity)
-            }
-        };
+        let shape = topology::on_chip(topo);
+        let routers_per_chip = shape.routers();
         for _ in 0..chips * routers_per_chip {
             b.node(noc.router);
         }
         // Router-to-router links.
         for c in 0..chips {
-            let base = c * routers_per_chip;
-            let r = |i: u32| NodeId(base + i);
-            match topo {
-                NocTopology::Mesh { x, y } | NocTopology::Torus { x, y } => {
-                    let wrap = matches!(topo, NocTopology::Torus { .. });
-                    for j in 0..y {
-                        for i in 0..x {
-                            let me = r(j * x + i);
-                            if i + 1 < x {
-                                b.pair(me, r(j * x + i + 1), noc.link_bw, noc.link, LinkClass::Noc);
-                            } else if wrap && x > 2 {
-                                b.pair(me, r(j * x), noc.link_bw, noc.link, LinkClass::Noc);
-                            }
-                            if j + 1 < y {
-                                b.pair(me, r((j + 1) * x + i), noc.link_bw, noc.link, LinkClass::Noc);
-                            } else if wrap && y > 2 {
-                                b.pair(me, r(i), noc.link_bw, noc.link, LinkClass::Noc);
-                            }
-                        }
-                    }
-                }
-                NocTopology::Ring { n } => {
-                    if n == 2 {
-                        b.pair(r(0), r(1), noc.link_bw, noc.link, LinkClass::Noc);
-                    } else if n > 2 {
-                        for i in 0..n {
-                            b.pair(r(i), r((i + 1) % n), noc.link_bw, noc.link, LinkClass::Noc);
-                        }
-                    }
-                }
-                NocTopology::Crossbar { .. } => {}
-                NocTopology::FatTree { .. } => {
-                    // Level l switch i connects up to level l+1 switch i / arity;
-                    // the link bandwidth grows by `arity` per level.
-                    let mut bw = noc.link_bw.0;
-                    for l in 0..level_base.len() - 1 {
-                        bw *= arity as f64;
-                        let width = level_base[l + 1] - level_base[l];
-                        for i in 0..width {
-                            let child = r(level_base[l] + i);
-                            let parent = r(level_base[l + 1] + i / arity);
-                            b.pair(child, parent, BytesPerCycle(bw), noc.link, LinkClass::Noc);
-                        }
-                    }
-                }
-            }
+            let r = |i: u32| NodeId(c * routers_per_chip + i);
+            shape.links(noc.link_bw, &mut |x, y, bw| b.pair(r(x), r(y), bw, noc.link, LinkClass::Noc));
         }
-        let router_of_local = |t: u32| local_router(topo, t);
+        let router_of_local = |t: u32| shape.attach(t);
         // Tile interfaces.
         let mut tile_inject = Vec::with_capacity((chips * tiles_per_chip) as usize);
         let mut tile_eject = Vec::with_capacity((chips * tiles_per_chip) as usize);
@@ -332,10 +274,10 @@ impl Network {
         }
         // Chip gateways and the system fabric.
         let sys = &chip.system;
-        let mut gateway = Vec::new();
+        let fabric = if chips > 1 { topology::fabric(sys.topology, chips) } else { None };
+        let mut fabric_nodes = Vec::new();
         let mut gw_in = Vec::new();
         let mut gw_out = Vec::new();
-        let mut switch = None;
         if chips > 1 {
             let t = chip.totals();
             let gw_bw = BytesPerCycle((t.chip_link_bandwidth / chip.clock_hz).max(noc.link_bw.0));
@@ -344,83 +286,24 @@ impl Network {
                 let router = NodeId(c * routers_per_chip + router_of_local(sys.gateway));
                 gw_in.push(b.link(router, g, gw_bw, noc.eject, LinkClass::Gateway));
                 gw_out.push(b.link(g, router, gw_bw, noc.inject, LinkClass::Gateway));
-                gateway.push(g);
+                fabric_nodes.push(g);
+            }
+        }
+        if let Some(f) = &fabric {
+            // The fabric's own nodes are switches.
+            for _ in 0..f.extra_nodes() {
+                fabric_nodes.push(b.node(sys.switch_latency));
             }
             // The payload a link carries: its peak times the protocol's efficiency.
             let eff = sys.link_efficiency;
-            let (bw, lat) = (BytesPerCycle(sys.link_bw.0 * eff), sys.link_latency);
-            match sys.topology {
-                SystemTopology::Single => {}
-                SystemTopology::Switch => {
-                    let s = b.node(sys.switch_latency);
-                    for &g in &gateway {
-                        b.pair(g, s, bw, lat, LinkClass::ChipLink);
-                    }
-                    switch = Some(s);
-                }
-                SystemTopology::Ring => {
-                    if chips == 2 {
-                        b.pair(gateway[0], gateway[1], bw, lat, LinkClass::ChipLink);
-                    } else {
-                        for c in 0..chips {
-                            b.pair(
-                                gateway[c as usize],
-                                gateway[((c + 1) % chips) as usize],
-                                bw,
-                                lat,
-                                LinkClass::ChipLink,
-                            );
-                        }
-                    }
-                }
-                SystemTopology::Torus { x, y } => {
-                    let g = |i: u32, j: u32| gateway[(j * x + i) as usize];
-                    for j in 0..y {
-                        for i in 0..x {
-                            if i + 1 < x {
-                                b.pair(g(i, j), g(i + 1, j), bw, lat, LinkClass::ChipLink);
-                            } else if x > 2 {
-                                b.pair(g(i, j), g(0, j), bw, lat, LinkClass::ChipLink);
-                            }
-                            if j + 1 < y {
-                                b.pair(g(i, j), g(i, j + 1), bw, lat, LinkClass::ChipLink);
-                            } else if y > 2 {
-                                b.pair(g(i, j), g(i, 0), bw, lat, LinkClass::ChipLink);
-                            }
-                        }
-                    }
-                }
-                SystemTopology::FullyConnected => {
-                    for a in 0..chips as usize {
-                        for c in a + 1..chips as usize {
-                            b.pair(gateway[a], gateway[c], bw, lat, LinkClass::ChipLink);
-                        }
-                    }
-                }
-                SystemTopology::Dragonfly { group_size: gs } => {
-                    let groups = chips / gs;
-                    for grp in 0..groups {
-                        for a in 0..gs {
-                            for c in a + 1..gs {
-                                let (ga, gc) = (gateway[(grp * gs + a) as usize], gateway[(grp * gs + c) as usize]);
-                                b.pair(ga, gc, bw, lat, LinkClass::ChipLink);
-                            }
-                        }
-                    }
-                    for ga in 0..groups {
-                        for gb in ga + 1..groups {
-                            let (ca, cb) = Self::global_ends(gs, ga, gb);
-                            b.pair(
-                                gateway[ca as usize],
-                                gateway[cb as usize],
-                                BytesPerCycle(sys.global_link_bw.0 * eff),
-                                lat,
-                                LinkClass::GlobalLink,
-                            );
-                        }
-                    }
-                }
-            }
+            let lat = sys.link_latency;
+            f.links(&mut |x, y, wire| {
+                let (bw, class) = match wire {
+                    Wire::Chip => (sys.link_bw.0, LinkClass::ChipLink),
+                    Wire::Global => (sys.global_link_bw.0, LinkClass::GlobalLink),
+                };
+                b.pair(fabric_nodes[x as usize], fabric_nodes[y as usize], BytesPerCycle(bw * eff), lat, class)
+            });
         }
         let node_count = b.node_delay.len() as u32;
         let mut adj: Vec<Vec<(NodeId, LinkId)>> = vec![Vec::new(); node_count as usize];
@@ -433,7 +316,7 @@ impl Network {
             per_port: per_port as usize,
             credit_ticks: noc.credit.0 * FRAC,
             limited: b.links.iter().map(|l| l.to.0 < routers).collect(),
-            ring: ring_links(topo, routers_per_chip, routers, &b.links),
+            ring: ring_links(shape.wrap(), routers_per_chip, routers, &b.links),
             class1: (per_port - per_port / 2) as usize,
             release: vec![0; b.links.len() * per_port as usize],
             waiting: vec![VecDeque::new(); 2 * b.links.len()],
@@ -444,13 +327,10 @@ impl Network {
             vcs,
             node_delay: b.node_delay,
             adj,
-            topo,
-            sys: sys.topology,
-            chips,
+            noc: shape,
+            fabric,
             tiles_per_chip,
             routers_per_chip,
-            level_base,
-            arity,
             tile_inject,
             tile_eject,
             stacks_per_chip,
@@ -458,17 +338,11 @@ impl Network {
             stack_in,
             stack_out,
             gateway_tile: sys.gateway,
-            gateway,
+            fabric_nodes,
             gw_in,
             gw_out,
-            switch,
             node_count,
         }
-    }
-
-    /// Chips at the two ends of the global link between groups `ga` < `gb`.
-    fn global_ends(gs: u32, ga: u32, gb: u32) -> (u32, u32) {
-        (ga * gs + gb % gs, gb * gs + ga % gs)
     }
 
     pub fn node_count(&self) -> u32 {
@@ -480,7 +354,7 @@ impl Network {
     }
 
     fn local_router(&self, local_tile: u32) -> u32 {
-        local_router(self.topo, local_tile)
+        self.noc.attach(local_tile)
     }
 
     fn router_node(&self, chip: u32, local_router: u32) -> NodeId {
@@ -497,96 +371,16 @@ impl Network {
 
     /// Appends the router-to-router links from local router `a` to `b` of `chip`.
     fn noc_path(&self, chip: u32, a: u32, b: u32, out: &mut Vec<LinkId>) {
-        let mut cur = a;
-        let step = |out: &mut Vec<LinkId>, from: u32, to: u32| {
+        self.noc.route(a, b, &mut |from, to| {
             out.push(self.link_to(self.router_node(chip, from), self.router_node(chip, to)));
-        };
-        match self.topo {
-            NocTopology::Crossbar { .. } => {}
-            NocTopology::Mesh { x, y } | NocTopology::Torus { x, y } => {
-                let wrap = matches!(self.topo, NocTopology::Torus { .. });
-                while let Some(next) = dor_next(cur, b, x, y, wrap, Tie::Balanced) {
-                    step(out, cur, next);
-                    cur = next;
-                }
-            }
-            NocTopology::Ring { n } => {
-                while let Some(next) = dor_next(cur, b, n, 1, true, Tie::Balanced) {
-                    step(out, cur, next);
-                    cur = next;
-                }
-            }
-            NocTopology::FatTree { .. } => {
-                // Climb from both leaves to the lowest common ancestor.
-                let mut up = Vec::new();
-                let mut down = Vec::new();
-                let (mut ia, mut ib) = (a, b); // indices within the level
-                let mut level = 0;
-                while ia != ib {
-                    let (pa, pb) = (ia / self.arity, ib / self.arity);
-                    let base = self.level_base[level];
-                    let pbase = self.level_base[level + 1];
-                    up.push((base + ia, pbase + pa));
-                    down.push((pbase + pb, base + ib));
-                    ia = pa;
-                    ib = pb;
-                    level += 1;
-                }
-                for (f, t) in up {
-                    step(out, f, t);
-                }
-                for (f, t) in down.into_iter().rev() {
-                    step(out, f, t);
-                }
-            }
-        }
+        });
     }
 
     /// Appends the chip-to-chip links from chip `a`'s gateway to chip `b`'s.
     fn system_path(&self, a: u32, b: u32, out: &mut Vec<LinkId>) {
-        let g = |c: u32| self.gateway[c as usize];
-        let hop = |out: &mut Vec<LinkId>, from: u32, to: u32| out.push(self.link_to(g(from), g(to)));
-        let n = self.chips;
-        match self.sys {
-            SystemTopology::Single => unreachable!("one chip has no system path"),
-            SystemTopology::Switch => {
-                let s = self.switch.expect("switch system has a switch node");
-                out.push(self.link_to(g(a), s));
-                out.push(self.link_to(s, g(b)));
-            }
-            SystemTopology::FullyConnected => hop(out, a, b),
-            SystemTopology::Ring | SystemTopology::Torus { .. } => {
-                let (x, y) = match self.sys {
-                    SystemTopology::Torus { x, y } => (x, y),
-                    _ => (n, 1),
-                };
-                let mut cur = a;
-                while let Some(next) = dor_next(cur, b, x, y, true, Tie::Positive) {
-                    hop(out, cur, next);
-                    cur = next;
-                }
-            }
-            SystemTopology::Dragonfly { group_size: gs } => {
-                let (ga, gb) = (a / gs, b / gs);
-                if ga == gb {
-                    hop(out, a, b);
-                } else {
-                    let (ca, cb) = if ga < gb {
-                        Self::global_ends(gs, ga, gb)
-                    } else {
-                        let (x, y) = Self::global_ends(gs, gb, ga);
-                        (y, x)
-                    };
-                    if a != ca {
-                        hop(out, a, ca);
-                    }
-                    hop(out, ca, cb);
-                    if cb != b {
-                        hop(out, cb, b);
-                    }
-                }
-            }
-        }
+        let f = self.fabric.as_ref().expect("a route between chips has a fabric");
+        let g = |i: u32| self.fabric_nodes[i as usize];
+        f.route(a, b, &mut |from, to| out.push(self.link_to(g(from), g(to))));
     }
 
     fn end_chip_router(&self, e: End) -> (u32, u32) {
@@ -599,6 +393,9 @@ impl Network {
     /// The route from `from` to `to` as a list of links (replacing `out`).
     pub fn route(&self, from: End, to: End, out: &mut Vec<LinkId>) {
         out.clear();
+        // A fresh Vec would otherwise grow 1, 2, 4, 8, 16 link by link (4.7%
+        // of the instructions of a uniform-traffic run in reallocation).
+        out.reserve(ROUTE_RESERVE);
         out.push(match from {
             End::Tile(t) => self.tile_inject[t.index()],
             End::Stack { chip, stack } => self.stack_out[(chip.0 * self.stacks_per_chip + stack) as usize],
@@ -742,12 +539,8 @@ impl Network {
 /// wraps around (router-to-router links only; a dimension of two routers
 /// has no wrap-around link but is marked too, harmlessly: each of its
 /// routes is one hop). Empty for other topologies.
-fn ring_links(topo: NocTopology, per_chip: u32, routers: u32, links: &[Link]) -> Vec<Option<RingLink>> {
-    let (x, y) = match topo {
-        NocTopology::Torus { x, y } => (x, y),
-        NocTopology::Ring { n } => (n, 1),
-        _ => return Vec::new(),
-    };
+fn ring_links(wrap: Option<(u32, u32)>, per_chip: u32, routers: u32, links: &[Link]) -> Vec<Option<RingLink>> {
+    let Some((x, y)) = wrap else { return Vec::new() };
     links
         .iter()
         .map(|l| {
@@ -760,69 +553,4 @@ fn ring_links(topo: NocTopology, per_chip: u32, routers: u32, links: &[Link]) ->
             Some(RingLink { chip, dim, positive: to == (from + 1) % k, from, to })
         })
         .collect()
-}
-
-/// The router (chip-local index) a tile attaches to.
-fn local_router(topo: NocTopology, local_tile: u32) -> u32 {
-    match topo {
-        NocTopology::Crossbar { .. } => 0,
-        NocTopology::FatTree { arity, .. } => local_tile / arity,
-        _ => local_tile,
-    }
-}
-
-/// Which way a route goes round a ring when both ways are equally short.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Tie {
-    /// Always the positive way (chip-to-chip rings and tori).
-    Positive,
-    /// The positive way from an even coordinate, the negative way from an
-    /// odd one, so half of the ties go each way (on-chip tori and rings;
-    /// BookSim2's `dor_next_torus` picks at random).
-    Balanced,
-}
-
-/// The next node from `cur` toward `dst` on an x by y grid (node = j*x + i)
-/// in dimension order, x first, or `None` at `dst`; `wrap` for a torus (a
-/// ring is an n by 1 torus).
-fn dor_next(cur: u32, dst: u32, x: u32, y: u32, wrap: bool, tie: Tie) -> Option<u32> {
-    let (cx, cy, bx, by) = (cur % x, cur / x, dst % x, dst / x);
-    if cx != bx {
-        Some(cy * x + dir_step(cx, bx, x, wrap, tie))
-    } else if cy != by {
-        Some(dir_step(cy, by, y, wrap, tie) * x + cx)
-    } else {
-        None
-    }
-}
-
-/// One step from `cur` toward `dst` along a dimension of size `n`, taking
-/// the shorter way around when `wrap`. A tie arises only where a route
-/// enters the dimension (one step on, the way it took is shorter).
-fn dir_step(cur: u32, dst: u32, n: u32, wrap: bool, tie: Tie) -> u32 {
-    if !wrap {
-        return if dst > cur { cur + 1 } else { cur - 1 };
-    }
-    let fwd = (dst + n - cur) % n;
-    let positive = fwd < n - fwd || (fwd == n - fwd && (tie == Tie::Positive || cur.is_multiple_of(2)));
-    if positive { (cur + 1) % n } else { (cur + n - 1) % n }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dir_step_takes_short_way() {
-        let p = Tie::Positive;
-        assert_eq!(dir_step(0, 3, 8, false, p), 1);
-        assert_eq!(dir_step(0, 7, 8, true, p), 7);
-        assert_eq!(dir_step(0, 4, 8, true, p), 1);
-        assert_eq!(dir_step(5, 1, 8, false, p), 4);
-        // Balanced ties: even coordinates go positive, odd ones negative.
-        let b = Tie::Balanced;
-        assert_eq!(dir_step(0, 4, 8, true, b), 1);
-        assert_eq!(dir_step(1, 5, 8, true, b), 0);
-        assert_eq!(dir_step(1, 4, 8, true, b), 2);
-    }
 }

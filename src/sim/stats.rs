@@ -135,6 +135,9 @@ pub enum SimError {
     Instr { at: Location, tile: u32, message: String },
     #[error("{}", deadlock_message(.cycle, .stuck, .orphans))]
     Deadlock { cycle: Cycle, stuck: Vec<StuckTile>, orphans: Vec<String> },
+    /// The model scheduled an event in the past (a simulator bug).
+    #[error("internal error: {0}")]
+    Internal(#[from] super::event::PastEvent),
 }
 
 impl SimError {

@@ -42,11 +42,12 @@ impl Checker {
         }
     }
 
-    fn tile_in_range(&self, t: u32, what: String) -> Result<(), TraceErrorKind> {
+    /// `what` names the operand, and is called only when it is out of range.
+    fn tile_in_range(&self, t: u32, what: impl FnOnce() -> String) -> Result<(), TraceErrorKind> {
         if t < self.header.tiles {
             Ok(())
         } else {
-            Err(TraceErrorKind::TileOutOfRange { what, tile: t, tiles: self.header.tiles })
+            Err(TraceErrorKind::TileOutOfRange { what: what(), tile: t, tiles: self.header.tiles })
         }
     }
 
@@ -56,7 +57,7 @@ impl Checker {
                 if !self.open_loops.is_empty() {
                     return Err(TraceErrorKind::UnclosedLoop("the next `tile`"));
                 }
-                self.tile_in_range(t.0, "a tile stream".into())?;
+                self.tile_in_range(t.0, || "a tile stream".into())?;
                 if let Some(&first) = self.seen.get(&t.0) {
                     return Err(TraceErrorKind::DuplicateTile { tile: t.0, first: (self.describe)(first) });
                 }
@@ -116,7 +117,7 @@ impl Checker {
 
     fn loc_tile(&self, l: &Loc, mnemonic: &str) -> Result<(), TraceErrorKind> {
         match l.tile() {
-            Some(t) => self.tile_in_range(t.0, format!("operand `mem` of `{mnemonic}`")),
+            Some(t) => self.tile_in_range(t.0, || format!("operand `mem` of `{mnemonic}`")),
             None => Ok(()),
         }
     }
@@ -143,7 +144,7 @@ impl Checker {
             }
             Effect::Dma { mem, .. } => self.loc_tile(&mem, mnemonic),
             Effect::Send { to: Dest::Tile(to), .. } => {
-                self.tile_in_range(to.0, format!("operand `to` of `{mnemonic}`"))
+                self.tile_in_range(to.0, || format!("operand `to` of `{mnemonic}`"))
             }
             Effect::Send { to: Dest::Group(group), .. } => match self.header.groups.get(group.0 as usize) {
                 None => Err(TraceErrorKind::UnknownGroup { group: group.0, declared: self.header.groups.len() }),
@@ -153,7 +154,7 @@ impl Checker {
                 ))),
                 Some(_) => Ok(()),
             },
-            Effect::Recv { from, .. } => self.tile_in_range(from.0, format!("operand `from` of `{mnemonic}`")),
+            Effect::Recv { from, .. } => self.tile_in_range(from.0, || format!("operand `from` of `{mnemonic}`")),
             Effect::Barrier(group) => match self.header.groups.get(group.0 as usize) {
                 None => Err(TraceErrorKind::UnknownGroup { group: group.0, declared: self.header.groups.len() }),
                 Some(members) if !members.contains(&crate::ids::TileId(current)) => Err(TraceErrorKind::Syntax(
