@@ -20,8 +20,9 @@ use crate::isa::{ComputeUnit, Dest, Dir, Effect, Instr, Loc, Space, Work};
 use crate::trace::lazy::{Lazy, ScanError};
 use crate::trace::{Header, Pos, Trace, against};
 use crate::units::{BandwidthServer, Bytes, Cycle, Cycles, FRAC};
+use rustc_hash::FxHashMap;
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 /// Everything that can happen, in one closed set.
@@ -220,10 +221,10 @@ struct Sim<'a> {
     pkts: Slab<Packet>,
     /// VCs of their next port handed to packets that waited for one (rare:
     /// kept out of `Packet` so packets stay small).
-    granted: HashMap<u32, (Vc, u64)>,
-    mail: HashMap<(u32, u32, u32), VecDeque<Mail>>,
+    granted: FxHashMap<u32, (Vc, u64)>,
+    mail: FxHashMap<(u32, u32, u32), VecDeque<Mail>>,
     /// Multicast trees by (sender, group), built on first use.
-    trees: HashMap<(u32, u32), Rc<mcast::Tree>>,
+    trees: FxHashMap<(u32, u32), Rc<mcast::Tree>>,
     groups: Vec<GroupState>,
     /// Zero-load request latency from a chip-local tile to each HBM stack.
     stack_latency: Vec<Cycles>,
@@ -391,9 +392,9 @@ impl<'a> Sim<'a> {
             ops: Slab::default(),
             msgs: Slab::default(),
             pkts: Slab::default(),
-            granted: HashMap::new(),
-            mail: HashMap::new(),
-            trees: HashMap::new(),
+            granted: FxHashMap::default(),
+            mail: FxHashMap::default(),
+            trees: FxHashMap::default(),
             groups,
             stack_latency,
             route_buf: Vec::new(),
