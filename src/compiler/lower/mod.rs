@@ -629,8 +629,12 @@ impl Emitter<'_, '_> {
             });
             id += layer.len() as u32;
         }
+        // The LM head's ids follow the layers' (from 300 as before, later
+        // when the layers' operations reach it), so no two operations of a
+        // pass share an id and so the tags of their messages.
+        let post = id.max(300);
         for (i, op) in ops.post.iter().enumerate() {
-            self.op(op, 300 + i as u32);
+            self.op(op, post + i as u32);
         }
     }
 
