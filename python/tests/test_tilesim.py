@@ -74,11 +74,17 @@ def test_errors_carry_the_cli_message_file_and_line(tmp_path):
     assert e.value.file == str(bad) and e.value.line == text.splitlines().index("kv_heads = 7") + 1
     assert e.value.column == 1 and e.value.kind == "config"
 
-    deepseek = str(HF / "deepseek-v3" / "config.json")
+    # A config.json asking for what the compiler cannot map (MoE only every
+    # second layer) is refused at its key.
+    sparse = tmp_path / "config.json"
+    qwen = (HF / "qwen1.5-moe-a2.7b" / "config.json").read_text()
+    assert '"decoder_sparse_step": 1' in qwen
+    sparse.write_text(qwen.replace('"decoder_sparse_step": 1', '"decoder_sparse_step": 2'))
+    line = sparse.read_text().splitlines().index('  "decoder_sparse_step": 2,') + 1
     with pytest.raises(tilesim.TilesimError) as e:
-        tilesim.compare(deepseek, ["h100"])
-    assert "multi-head latent attention" in e.value.message
-    assert (e.value.file, e.value.line, e.value.column) == (deepseek, 21, 3)
+        tilesim.compare(str(sparse), ["h100"])
+    assert "MoE only every 2th layer" in e.value.message
+    assert (e.value.file, e.value.line, e.value.column) == (str(sparse), line, 3)
 
     with pytest.raises(tilesim.TilesimError) as e:
         tilesim.roofline("llama-2-7b", "dgx-h100", tp=16)
