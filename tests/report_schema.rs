@@ -136,40 +136,23 @@ fn run_json_validates() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// `compare --json` of llama-2-7b's first layer at `context` on `chips`.
+fn compare_json(context: &str, chips: [&str; 2]) -> Value {
+    let mut args = vec!["compare", "--model", "llama-2-7b", "--layers", "1", "--context", context, "--json"];
+    for c in chips {
+        args.extend(["--chip", c]);
+    }
+    json(&args)
+}
+
 #[test]
 fn compare_and_roofline_json_validate() {
-    let v = json(&[
-        "compare",
-        "--model",
-        "llama-2-7b",
-        "--layers",
-        "1",
-        "--context",
-        "128",
-        "--chip",
-        "h100",
-        "--chip",
-        "mini-mesh",
-        "--json",
-    ]);
+    let v = compare_json("128", ["h100", "mini-mesh"]);
     validate("compare", &v);
     assert_eq!(v["command"], "compare");
     assert!(v["rows"][0]["simulated"].is_object());
     // A chip that cannot hold the model is a `failed` entry.
-    let v = json(&[
-        "compare",
-        "--model",
-        "llama-2-7b",
-        "--layers",
-        "1",
-        "--context",
-        "64",
-        "--chip",
-        "mini-mesh",
-        "--chip",
-        "groq-lpu",
-        "--json",
-    ]);
+    let v = compare_json("64", ["mini-mesh", "groq-lpu"]);
     validate("compare", &v);
     assert_eq!(v["rows"][1]["status"], "does-not-fit");
     let v = json(&["roofline", "--model", "llama-2-70b", "--chip", "groq-576", "--weights-dtype", "fp8", "--json"]);
