@@ -113,25 +113,52 @@ impl BytesPerCycle {
 /// transfers do not accumulate rounding error: 1 cycle = `FRAC` ticks.
 pub const FRAC: u64 = 1 << 10;
 
+/// A rate as ticks (1/`FRAC` cycle) per byte, and the ticks a transfer
+/// takes at it: ceil(bytes x ticks per byte). In integers when that is
+/// exact (a whole number of ticks per byte and bytes below 2^33, where the
+/// f64 product is exact too), since links and SRAM ports ask per packet
+/// and f64 `ceil` is a library call on baseline x86-64.
+#[derive(Clone, Copy, Debug)]
+pub struct TicksPerByte {
+    per_byte: f64,
+    whole: Option<u64>,
+}
+
+impl TicksPerByte {
+    pub fn of(rate: BytesPerCycle) -> Self {
+        let per_byte = FRAC as f64 / rate.0;
+        let whole = per_byte.fract() == 0.0 && per_byte < (1u64 << 20) as f64;
+        TicksPerByte { per_byte, whole: whole.then_some(per_byte as u64) }
+    }
+
+    /// Ticks to move `bytes`, rounded up.
+    #[inline]
+    pub fn ticks(self, bytes: u64) -> u64 {
+        match self.whole {
+            Some(k) if bytes < 1 << 33 => bytes * k,
+            _ => (bytes as f64 * self.per_byte).ceil() as u64,
+        }
+    }
+}
+
 /// A resource that moves bytes at a fixed rate, one transfer at a time, in
 /// the order reservations are made (a link, a DRAM data bus, an SRAM port).
 #[derive(Clone, Debug)]
 pub struct BandwidthServer {
-    /// Ticks (1/FRAC cycle) per byte.
-    ticks_per_byte: f64,
+    rate: TicksPerByte,
     busy_until: u64,
     busy_ticks: u64,
 }
 
 impl BandwidthServer {
     pub fn new(rate: BytesPerCycle) -> Self {
-        BandwidthServer { ticks_per_byte: FRAC as f64 / rate.0, busy_until: 0, busy_ticks: 0 }
+        BandwidthServer { rate: TicksPerByte::of(rate), busy_until: 0, busy_ticks: 0 }
     }
     /// Reserves the server for `bytes`, starting no earlier than `at`.
     /// Returns (start, end) instants, end rounded up to a whole cycle.
     pub fn reserve(&mut self, at: Cycle, bytes: Bytes) -> (Cycle, Cycle) {
         let start = (at.0 * FRAC).max(self.busy_until);
-        let dur = (bytes.0 as f64 * self.ticks_per_byte).ceil() as u64;
+        let dur = self.rate.ticks(bytes.0);
         self.busy_until = start + dur;
         self.busy_ticks += dur;
         (Cycle(start.div_ceil(FRAC)), Cycle(self.busy_until.div_ceil(FRAC)))

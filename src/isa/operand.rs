@@ -59,6 +59,7 @@ impl<'a> Reader<'a> {
         self.pos += 1;
         Ok(b)
     }
+    #[inline]
     pub fn varint(&mut self) -> Result<u64, DecodeError> {
         varint::read(self)
     }

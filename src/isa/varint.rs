@@ -14,7 +14,21 @@ pub fn write(buf: &mut Vec<u8>, mut v: u64) {
     }
 }
 
+/// Reads one varint. Most operands (tokens, tiles, tags, small counts) fit
+/// one byte: that case is inlined, the rest is `read_long`.
+#[inline]
 pub fn read(r: &mut Reader<'_>) -> Result<u64, DecodeError> {
+    match r.buf.get(r.pos) {
+        Some(&b) if b < 0x80 => {
+            r.pos += 1;
+            Ok(b as u64)
+        }
+        _ => read_long(r),
+    }
+}
+
+#[inline(never)]
+fn read_long(r: &mut Reader<'_>) -> Result<u64, DecodeError> {
     let mut v: u64 = 0;
     for shift in (0..64).step_by(7) {
         let b = r.byte()?;

@@ -140,10 +140,12 @@ pub fn setup_events(chip: &Chip, header: &Header) -> u128 {
 /// `events` counted one instruction at a time, streams in turn.
 pub struct Events {
     hops: u128,
-    packet: u128,
-    granule: u128,
+    /// u64 divisors: a u128 division is a library call, and this runs once
+    /// per instruction of every trace simulated.
+    packet: u64,
+    granule: u64,
     /// Channels one access can spread over.
-    channels: u128,
+    channels: u64,
     repeats: Repeats,
     pub total: u128,
 }
@@ -153,14 +155,14 @@ impl Events {
     pub fn new(chip: &Chip) -> Events {
         Events {
             hops: max_hops(chip),
-            packet: chip.noc.packet.0.max(1) as u128,
+            packet: chip.noc.packet.0.max(1),
             channels: match &chip.memory {
                 Memory::SramOnly => 0,
-                Memory::Hbm { dram, .. } | Memory::Dram3d { dram, .. } => dram.channels as u128,
+                Memory::Hbm { dram, .. } | Memory::Dram3d { dram, .. } => dram.channels as u64,
             },
             granule: match &chip.memory {
-                Memory::SramOnly => u128::MAX,
-                Memory::Hbm { dram, .. } | Memory::Dram3d { dram, .. } => dram.interleave.0.max(1) as u128,
+                Memory::SramOnly => u64::MAX,
+                Memory::Hbm { dram, .. } | Memory::Dram3d { dram, .. } => dram.interleave.0.max(1),
             },
             repeats: Repeats::default(),
             total: 0,
@@ -176,13 +178,13 @@ impl Events {
         let m = self.repeats.next(i) as u128;
         let per = match i {
             Instr::Load { mem, bytes, .. } | Instr::Store { mem, bytes, .. } => {
-                let b = bytes.0 as u128;
+                let b = bytes.0;
                 let dram =
                     if matches!(mem, Loc::Sram { .. }) { 0 } else { b.div_ceil(self.granule).min(self.channels) };
-                1 + b.div_ceil(self.packet) * self.hops + dram
+                1 + b.div_ceil(self.packet) as u128 * self.hops + dram as u128
             }
             Instr::Send { bytes, .. } | Instr::Mcast { bytes, .. } => {
-                1 + (bytes.0 as u128).div_ceil(self.packet) * self.hops
+                1 + bytes.0.div_ceil(self.packet) as u128 * self.hops
             }
             _ => 1,
         };

@@ -6,8 +6,9 @@ use super::cost;
 use super::dram::{Channel, ChannelTiming, split_interleaved, split_interleaved_only};
 use super::event::EventQueue;
 use super::hist::Histogram;
+use super::mailbox::Mailboxes;
 use super::mcast;
-use super::network::{End, Network, Vc, VcGrant};
+use super::network::{End, Network, Path, Vc, VcGrant};
 use super::slab::Slab;
 use super::stats::{
     Blocked, ByteCounts, Chain, CriticalPath, PathClass, RunStats, SimError, StuckTile, TileStats, WaitKind,
@@ -22,7 +23,6 @@ use crate::trace::{Header, Pos, Trace, against};
 use crate::units::{BandwidthServer, Bytes, Cycle, Cycles, FRAC};
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::rc::Rc;
 
 /// Everything that can happen, in one closed set.
@@ -118,8 +118,9 @@ enum OnDelivery {
 
 /// The links a message crosses.
 enum Route {
-    /// One destination: the links in order.
-    Path(Vec<LinkId>),
+    /// One destination: the links in order (shared by every message
+    /// between the same two ends).
+    Path(Rc<Path>),
     /// A multicast: the union of the routes to every destination.
     Tree(Rc<mcast::Tree>),
 }
@@ -222,9 +223,14 @@ struct Sim<'a> {
     /// VCs of their next port handed to packets that waited for one (rare:
     /// kept out of `Packet` so packets stay small).
     granted: FxHashMap<u32, (Vc, u64)>,
-    mail: FxHashMap<(u32, u32, u32), VecDeque<Mail>>,
+    /// Messages waiting for a receive, and receives waiting for a message,
+    /// by (receiver, sender, tag).
+    mail: Mailboxes<(u32, u32, u32), Mail>,
     /// Multicast trees by (sender, group), built on first use.
     trees: FxHashMap<(u32, u32), Rc<mcast::Tree>>,
+    /// Unicast paths by their ends, built on first use (at most
+    /// `MAX_PATHS`, then started afresh).
+    paths: FxHashMap<(End, End), Rc<Path>>,
     groups: Vec<GroupState>,
     /// Zero-load request latency from a chip-local tile to each HBM stack.
     stack_latency: Vec<Cycles>,
@@ -303,6 +309,10 @@ pub fn scan(chip: &Chip, path: &std::path::Path) -> Result<(Lazy, crate::rooflin
     super::budget::check_parts(chip, streams * LAZY_WINDOW, run).map_err(|m| SimError::Mismatch(loc(), m))?;
     Ok((lazy, totals.finish()))
 }
+
+/// Unicast paths kept at most (a 64x64-tile chip's every pair is 16 M:
+/// beyond this, the cache starts afresh rather than grow).
+const MAX_PATHS: usize = 1 << 16;
 
 /// Instructions a lazily read stream is expected to hold at once (its
 /// window), for the memory budget.
@@ -393,8 +403,9 @@ impl<'a> Sim<'a> {
             msgs: Slab::default(),
             pkts: Slab::default(),
             granted: FxHashMap::default(),
-            mail: FxHashMap::default(),
+            mail: Mailboxes::new(),
             trees: FxHashMap::default(),
+            paths: FxHashMap::default(),
             groups,
             stack_latency,
             route_buf: Vec::new(),
@@ -984,15 +995,11 @@ impl<'a> Sim<'a> {
             return;
         }
         self.stats[t.index()].recvs += 1;
-        let q = self.mail.entry((t.0, peer.0, tag)).or_default();
-        match q.front() {
-            Some(Mail::Arrived { .. }) => {
-                let Some(Mail::Arrived { bytes: got, send_pos, from_tile, chain }) = q.pop_front() else {
-                    unreachable!()
-                };
-                self.match_recv(op, got, send_pos, from_tile, now, chain);
-            }
-            _ => q.push_back(Mail::Posted(op)),
+        let arrived = |m: &Mail| matches!(m, Mail::Arrived { .. });
+        if let Some(Mail::Arrived { bytes: got, send_pos, from_tile, chain }) =
+            self.mail.take_or_push((t.0, peer.0, tag), arrived, Mail::Posted(op))
+        {
+            self.match_recv(op, got, send_pos, from_tile, now, chain);
         }
     }
 
@@ -1078,8 +1085,17 @@ impl<'a> Sim<'a> {
         created: Cycle,
         done: OnDelivery,
     ) {
-        let mut route = Vec::new();
-        self.net.route(from, to, &mut route);
+        let route = match self.paths.get(&(from, to)) {
+            Some(p) => Rc::clone(p),
+            None => {
+                if self.paths.len() >= MAX_PATHS {
+                    self.paths.clear();
+                }
+                let p = Rc::new(self.net.path(from, to));
+                self.paths.insert((from, to), Rc::clone(&p));
+                p
+            }
+        };
         let psize = self.chip.noc.packet.0.max(1);
         let n = bytes.div_ceil(psize).max(1);
         let msg = self.msgs.insert(Msg {
@@ -1109,7 +1125,7 @@ impl<'a> Sim<'a> {
         let pk = self.pkts.get(p);
         let (msg, hop, bytes, tail_in, links) = (pk.msg, pk.hop, pk.bytes, pk.tail_in, pk.links);
         let (l, deliver) = match &self.msgs.get(msg).route {
-            Route::Path(r) => (r[hop as usize], (hop as usize + 1 == r.len()).then_some(None)),
+            Route::Path(r) => (r.links[hop as usize], (hop as usize + 1 == r.links.len()).then_some(None)),
             Route::Tree(t) => (
                 t.links[hop as usize],
                 match t.next(hop) {
@@ -1222,7 +1238,7 @@ impl<'a> Sim<'a> {
             None => {
                 let pk = self.pkts.get(p);
                 let class = match &self.msgs.get(pk.msg).route {
-                    Route::Path(links) => self.net.vc_class(links, pk.hop as usize),
+                    Route::Path(path) => path.class[pk.hop as usize],
                     Route::Tree(tree) => tree.class[pk.hop as usize],
                 };
                 self.net.vc_acquire(l, class, p)
@@ -1312,13 +1328,10 @@ impl<'a> Sim<'a> {
             self.window_latency.add(lat);
         }
         self.part_done(op, now);
-        let q = self.mail.entry((to.0, from.0, tag)).or_default();
-        match q.front() {
-            Some(Mail::Posted(_)) => {
-                let Some(Mail::Posted(r)) = q.pop_front() else { unreachable!() };
-                self.match_recv(r, bytes, pos, from, now, chain);
-            }
-            _ => q.push_back(Mail::Arrived { bytes, send_pos: pos, from_tile: from, chain }),
+        let posted = |m: &Mail| matches!(m, Mail::Posted(_));
+        let mail = Mail::Arrived { bytes, send_pos: pos, from_tile: from, chain };
+        if let Some(Mail::Posted(r)) = self.mail.take_or_push((to.0, from.0, tag), posted, mail) {
+            self.match_recv(r, bytes, pos, from, now, chain);
         }
     }
 
@@ -1379,10 +1392,8 @@ impl<'a> Sim<'a> {
             stuck.push(StuckTile { tile: t as u32, at: self.code.location(pos), instruction: instr.to_text(), reason });
         }
         let mut orphans = Vec::new();
-        let mut keys: Vec<_> = self.mail.keys().copied().collect();
-        keys.sort_unstable();
-        for k in keys {
-            for m in &self.mail[&k] {
+        for (k, queue) in self.mail.sorted() {
+            for m in queue {
                 match m {
                     Mail::Arrived { bytes, send_pos, .. } => orphans.push(format!(
                         "send from tile {} to tile {} tag {} ({bytes} bytes, {}) was never received",

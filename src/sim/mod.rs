@@ -15,6 +15,7 @@ pub mod dram;
 mod engine;
 pub mod event;
 pub mod hist;
+mod mailbox;
 mod mcast;
 pub mod network;
 pub mod slab;

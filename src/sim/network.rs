@@ -27,7 +27,7 @@
 use super::topology::{self, Fabric, OnChip, Wire};
 use crate::chip::{Chip, Memory};
 use crate::ids::{ChipId, LinkId, NodeId, TileId};
-use crate::units::{BytesPerCycle, Cycle, Cycles, FRAC};
+use crate::units::{BytesPerCycle, Cycle, Cycles, FRAC, TicksPerByte};
 use std::collections::VecDeque;
 
 /// What a link is, for statistics and reports.
@@ -64,8 +64,14 @@ pub struct Link {
     pub bw: BytesPerCycle,
     pub latency: Cycles,
     pub class: LinkClass,
-    /// Ticks (1/FRAC cycle) per byte.
-    ticks_per_byte: f64,
+    /// Its bandwidth as ticks per byte.
+    rate: TicksPerByte,
+}
+
+impl Link {
+    fn new(from: NodeId, to: NodeId, bw: BytesPerCycle, latency: Cycles, class: LinkClass) -> Link {
+        Link { from, to, bw, latency, class, rate: TicksPerByte::of(bw) }
+    }
 }
 
 /// Dynamic state and counters of a link.
@@ -92,6 +98,13 @@ pub enum End {
         chip: ChipId,
         stack: u32,
     },
+}
+
+/// A unicast route: its links in order, and the VC class a packet asks
+/// for at each (`Network::vc_class`).
+pub struct Path {
+    pub links: Box<[LinkId]>,
+    pub class: Box<[u8]>,
 }
 
 /// Virtual channels of the router input ports (`noc.vcs`).
@@ -210,7 +223,7 @@ impl Builder {
         NodeId::from_index(self.node_delay.len() - 1)
     }
     fn link(&mut self, from: NodeId, to: NodeId, bw: BytesPerCycle, latency: Cycles, class: LinkClass) -> LinkId {
-        self.links.push(Link { from, to, bw, latency, class, ticks_per_byte: FRAC as f64 / bw.0 });
+        self.links.push(Link::new(from, to, bw, latency, class));
         LinkId::from_index(self.links.len() - 1)
     }
     fn pair(&mut self, a: NodeId, b: NodeId, bw: BytesPerCycle, latency: Cycles, class: LinkClass) {
@@ -418,6 +431,15 @@ impl Network {
         });
     }
 
+    /// The route from `from` to `to` with each hop's VC class (`vc_class`),
+    /// both computed once: the engine keeps paths it has built.
+    pub fn path(&self, from: End, to: End) -> Path {
+        let mut links = Vec::new();
+        self.route(from, to, &mut links);
+        let class = (0..links.len()).map(|h| self.vc_class(&links, h)).collect();
+        Path { links: links.into_boxed_slice(), class }
+    }
+
     /// Cycles between a head entering link `l` and entering the next link.
     pub fn hop_delay(&self, l: LinkId) -> Cycles {
         let link = &self.links[l.index()];
@@ -475,8 +497,19 @@ impl Network {
         let queue = 2 * l.index() + usize::from(class);
         let base = l.index() * v.per_port;
         let slots = &mut v.release[base + range.start..base + range.end];
-        let (i, &t) = slots.iter().enumerate().min_by_key(|&(_, &t)| t).expect("at least one VC per class");
-        if t == HELD || !v.waiting[queue].is_empty() {
+        if !v.waiting[queue].is_empty() {
+            v.waiting[queue].push_back(p);
+            return VcGrant::Wait;
+        }
+        // The VC free soonest (the first of equals); a plain loop, as this
+        // runs at every router hop.
+        let (mut i, mut t) = (0, slots[0]);
+        for (j, &r) in slots.iter().enumerate().skip(1) {
+            if r < t {
+                (i, t) = (j, r);
+            }
+        }
+        if t == HELD {
             v.waiting[queue].push_back(p);
             return VcGrant::Wait;
         }
@@ -514,7 +547,7 @@ impl Network {
 
     /// Ticks link `l` needs to carry `bytes`.
     pub fn serialization_ticks(&self, l: LinkId, bytes: u64) -> u64 {
-        (bytes as f64 * self.links[l.index()].ticks_per_byte).ceil() as u64
+        self.links[l.index()].rate.ticks(bytes)
     }
 
     /// A packet head of `bytes` reaches link `l` at `head` and may not
@@ -525,7 +558,7 @@ impl Network {
         let link = &self.links[l.index()];
         let st = &mut self.state[l.index()];
         let start = (head.0 * FRAC).max(not_before).max(st.busy_until);
-        let ser = (bytes as f64 * link.ticks_per_byte).ceil() as u64;
+        let ser = link.rate.ticks(bytes);
         let tail_out = (start + ser).max(tail_in);
         st.busy_until = tail_out;
         st.busy_ticks += ser;

@@ -130,6 +130,16 @@ impl BinaryReader {
         f: impl FnOnce(&mut Reader<'_>) -> Result<T, DecodeError>,
     ) -> Result<T, TraceError> {
         self.fill()?;
+        self.decode_buffered(what, f)
+    }
+
+    /// `decode_with` on what is buffered, without refilling first.
+    #[inline]
+    fn decode_buffered<T>(
+        &mut self,
+        what: impl FnOnce() -> String,
+        f: impl FnOnce(&mut Reader<'_>) -> Result<T, DecodeError>,
+    ) -> Result<T, TraceError> {
         let at = self.offset();
         let mut r = Reader::new(&self.buf[self.start..self.end]);
         let v = f(&mut r).map_err(|e| {
@@ -296,7 +306,10 @@ impl Source for BinaryReader {
             let m = format!("the file ends at byte {at} without the end marker 0xff");
             return Err(self.err_at(at, TraceErrorKind::Truncated(m)));
         }
-        let tag = self.decode("a record", |r| r.byte())?;
+        // `fill` left a whole record buffered (MAX_RECORD bytes, opcode
+        // included), unless the file ends first: decode it in place.
+        let tag = self.buf[self.start];
+        self.start += 1;
         let item = match tag {
             END_MARK => {
                 self.done = true;
@@ -318,7 +331,7 @@ impl Source for BinaryReader {
                     self.err_at(at, TraceErrorKind::Invalid(m))
                 })?;
                 let what = || format!("`{}` (instruction at byte {at})", op.mnemonic());
-                Item::Instr(self.decode_with(what, |r| Instr::decode(op, r))?)
+                Item::Instr(self.decode_buffered(what, |r| Instr::decode(op, r))?)
             }
         };
         Ok(Some((item, at)))
