@@ -16,12 +16,28 @@ macro_rules! typed_id {
                 $name(u32::try_from(i).expect(concat!(stringify!($name), " overflow")))
             }
         }
+        impl $crate::ids::Index for $name {
+            #[inline]
+            fn index(self) -> usize {
+                self.0 as usize
+            }
+            #[inline]
+            fn from_index(i: usize) -> Self {
+                $name::from_index(i)
+            }
+        }
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 write!(f, "{}", self.0)
             }
         }
     };
+}
+
+/// A typed index into a plain vector (`sim::slab::Slab` keys on it).
+pub trait Index: Copy {
+    fn index(self) -> usize;
+    fn from_index(i: usize) -> Self;
 }
 
 typed_id!(
@@ -43,4 +59,17 @@ typed_id!(
 typed_id!(
     /// A DRAM channel (HBM pseudo-channel or 3D-DRAM vault channel).
     ChannelId
+);
+typed_id!(
+    /// An asynchronous operation in flight in the simulator (a load, store,
+    /// send or receive), until its last part is done.
+    OpId
+);
+typed_id!(
+    /// A message in flight in the simulator, until it is delivered.
+    MessageId
+);
+typed_id!(
+    /// A packet in flight in the simulator, until it is ejected.
+    PacketId
 );

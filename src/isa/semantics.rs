@@ -5,7 +5,7 @@
 //! matches on opcodes and a new instruction is described here once, beside
 //! its row in the table (`instructions!`).
 
-use super::{Count, Group, Instr, Loc, SramAddr, Tag, Token};
+use super::{Count, Flags, Group, Instr, Loc, SramAddr, Tag, Token};
 use crate::dtype::Dtype;
 use crate::ids::TileId;
 use crate::units::{Bytes, Cycles};
@@ -242,6 +242,11 @@ impl Repeats {
     /// Runs of `i`, the next instruction of the stream.
     pub fn next(&mut self, i: &Instr) -> u64 {
         let m = self.open.last().copied().unwrap_or(1);
+        // The ISA table's flags say whether the effect can be a loop's: the
+        // other instructions (nearly all) need not build it.
+        if !i.opcode().flags().intersects(Flags::LOOP_OPEN | Flags::LOOP_CLOSE) {
+            return m;
+        }
         match i.effect() {
             Effect::LoopOpen(count) => self.open.push(m.saturating_mul(count.0)),
             // Runs once per iteration of its loop.

@@ -16,7 +16,7 @@ use super::stats::{
 use super::timeline::{Lane, SpanSink, Timeline, TimelineOptions, Track};
 use crate::chip::{Chip, DramSpec, Memory};
 use crate::dtype::Dtype;
-use crate::ids::{ChipId, LinkId, TileId};
+use crate::ids::{ChipId, LinkId, MessageId, OpId, PacketId, TileId};
 use crate::isa::{ComputeUnit, Dest, Dir, Effect, Instr, Loc, Space, Work};
 use crate::trace::lazy::{Lazy, ScanError};
 use crate::trace::{Header, Pos, Trace, against};
@@ -31,17 +31,17 @@ enum Event {
     /// A tile may issue its next instructions.
     Issue(TileId),
     /// A packet's head reaches the next link of its route.
-    Hop(u32),
+    Hop(PacketId),
     /// A message's last byte has been delivered.
-    Delivered(u32),
+    Delivered(MessageId),
     /// A multicast's last byte has reached destination `.1` (its index).
-    DeliveredTo(u32, u32),
+    DeliveredTo(MessageId, u32),
     /// A DMA request reaches the vault or SRAM that serves it.
-    MemArrive(u32),
+    MemArrive(OpId),
     /// A load request, or store data, reaches HBM stack `.1`'s channels.
-    StackArrive(u32, u32),
+    StackArrive(OpId, u32),
     /// One part of an operation is done (data landed in SRAM, written to memory).
-    PartDone(u32),
+    PartDone(OpId),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,13 +107,13 @@ impl Op {
 #[derive(Clone, Copy, Debug)]
 enum OnDelivery {
     /// Data for load `op` has reached its tile: write it into SRAM.
-    LoadData(u32),
+    LoadData(OpId),
     /// Store data has reached HBM stack `stack`: write it to that stack's channels.
-    StoreAtStack(u32, u32),
+    StoreAtStack(OpId, u32),
     /// Store data has reached a remote tile's vault or SRAM.
-    StoreAtTile(u32),
+    StoreAtTile(OpId),
     /// A send's message has arrived at its destination.
-    Send(u32),
+    Send(OpId),
 }
 
 /// The links a message crosses.
@@ -144,7 +144,7 @@ struct Msg {
 }
 
 struct Packet {
-    msg: u32,
+    msg: MessageId,
     bytes: u64,
     /// Index of the link it is at: in the message's path, or its tree node.
     hop: u32,
@@ -166,7 +166,7 @@ enum Mail {
         from_tile: TileId,
         chain: Chain,
     },
-    Posted(u32),
+    Posted(OpId),
 }
 
 struct TileState {
@@ -217,12 +217,12 @@ struct Sim<'a> {
     mem: MemSystem,
     tiles: Vec<TileState>,
     stats: Vec<TileStats>,
-    ops: Slab<Op>,
-    msgs: Slab<Msg>,
-    pkts: Slab<Packet>,
+    ops: Slab<OpId, Op>,
+    msgs: Slab<MessageId, Msg>,
+    pkts: Slab<PacketId, Packet>,
     /// VCs of their next port handed to packets that waited for one (rare:
     /// kept out of `Packet` so packets stay small).
-    granted: FxHashMap<u32, (Vc, u64)>,
+    granted: FxHashMap<PacketId, (Vc, u64)>,
     /// Messages waiting for a receive, and receives waiting for a message,
     /// by (receiver, sender, tag).
     mail: Mailboxes<(u32, u32, u32), Mail>,
@@ -653,7 +653,7 @@ impl<'a> Sim<'a> {
 
     // ----- asynchronous operations ------------------------------------
 
-    fn new_op(&mut self, at: At, tok: u32, kind: OpKind, mem: Loc, bytes: u64) -> u32 {
+    fn new_op(&mut self, at: At, tok: u32, kind: OpKind, mem: Loc, bytes: u64) -> OpId {
         let At { tile: t, now, pos } = at;
         let ts = &mut self.tiles[t.index()];
         let i = Self::token_slot(ts, tok);
@@ -788,7 +788,7 @@ impl<'a> Sim<'a> {
 
     /// An HBM request (load) or store data reaches stack `stack`: its
     /// channels, or with a cache, a load reaches the stack's cache slice.
-    fn stack_arrive(&mut self, op: u32, stack: u32, now: Cycle) {
+    fn stack_arrive(&mut self, op: OpId, stack: u32, now: Cycle) {
         let o = self.ops.get(op).brief();
         let chip = self.net.chip_of(o.tile);
         let write = o.kind != OpKind::Load;
@@ -890,7 +890,7 @@ impl<'a> Sim<'a> {
         (served, Cycle(first.div_ceil(FRAC)), Cycle(last.div_ceil(FRAC)))
     }
 
-    fn mem_arrive(&mut self, op: u32, now: Cycle) {
+    fn mem_arrive(&mut self, op: OpId, now: Cycle) {
         let o = self.ops.get(op).brief();
         let owner = o.mem.tile().unwrap_or(o.tile);
         match (o.kind, o.mem.space()) {
@@ -929,7 +929,7 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn part_done(&mut self, op: u32, now: Cycle) {
+    fn part_done(&mut self, op: OpId, now: Cycle) {
         let o = self.ops.get_mut(op);
         o.parts -= 1;
         if o.parts > 0 {
@@ -1051,7 +1051,7 @@ impl<'a> Sim<'a> {
 
     /// Completes receive `op` with a message of `got` bytes whose send's
     /// critical path to its arrival is `sent`.
-    fn match_recv(&mut self, op: u32, got: u64, send_pos: Pos, from: TileId, now: Cycle, sent: Chain) {
+    fn match_recv(&mut self, op: OpId, got: u64, send_pos: Pos, from: TileId, now: Cycle, sent: Chain) {
         let o = self.ops.get_mut(op);
         // The receive continues whichever came later: its own issue or the message.
         o.cp = o.cp.later(sent);
@@ -1121,7 +1121,7 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn hop(&mut self, p: u32, now: Cycle) {
+    fn hop(&mut self, p: PacketId, now: Cycle) {
         let pk = self.pkts.get(p);
         let (msg, hop, bytes, tail_in, links) = (pk.msg, pk.hop, pk.bytes, pk.tail_in, pk.links);
         let (l, deliver) = match &self.msgs.get(msg).route {
@@ -1228,7 +1228,7 @@ impl<'a> Sim<'a> {
     /// `Some((not_before tick, the VC))` when it may go now (`None` as the
     /// VC without VCs modelled); `None` when it must wait, in which case it
     /// is queued at the link or scheduled for the cycle its VC frees.
-    fn take_vc(&mut self, p: u32, l: LinkId, now: Cycle) -> Option<(u64, Option<Vc>)> {
+    fn take_vc(&mut self, p: PacketId, l: LinkId, now: Cycle) -> Option<(u64, Option<Vc>)> {
         // Without VCs this is all a hop pays.
         if !self.net.has_vcs() {
             return Some((0, None));
@@ -1271,7 +1271,7 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn delivered(&mut self, msg: u32, now: Cycle) {
+    fn delivered(&mut self, msg: MessageId, now: Cycle) {
         let m = self.msgs.remove(msg);
         match m.done {
             OnDelivery::LoadData(op) => self.q.schedule(m.written.max(now), Event::PartDone(op)),
@@ -1293,7 +1293,7 @@ impl<'a> Sim<'a> {
     }
 
     /// A multicast has fully reached destination `d`.
-    fn delivered_to(&mut self, msg: u32, d: u32, now: Cycle) {
+    fn delivered_to(&mut self, msg: MessageId, d: u32, now: Cycle) {
         let m = self.msgs.get_mut(msg);
         m.dests_left -= 1;
         let links = m.dest_links.get(d as usize).copied().unwrap_or(0);
@@ -1314,7 +1314,7 @@ impl<'a> Sim<'a> {
     /// `to`: one part of the send is done, and a receive posted there for it
     /// matches (or it waits for one).
     /// `links`: cycles its last packet spent on chip-to-chip links.
-    fn arrive(&mut self, op: u32, to: TileId, created: Cycle, links: u32, now: Cycle) {
+    fn arrive(&mut self, op: OpId, to: TileId, created: Cycle, links: u32, now: Cycle) {
         let o = self.ops.get_mut(op);
         o.links = links;
         let (from, tag, bytes, pos) = (o.tile, o.tag, o.bytes, o.pos);

@@ -26,7 +26,7 @@
 
 use super::topology::{self, Fabric, OnChip, Wire};
 use crate::chip::{Chip, Memory};
-use crate::ids::{ChipId, LinkId, NodeId, TileId};
+use crate::ids::{ChipId, LinkId, NodeId, PacketId, TileId};
 use crate::units::{BytesPerCycle, Cycle, Cycles, FRAC, TicksPerByte};
 use std::collections::VecDeque;
 
@@ -125,7 +125,7 @@ struct Vcs {
     release: Vec<u64>,
     /// Per link and class (`2 l + class`): packets (by the engine's id)
     /// waiting for a VC, in order.
-    waiting: Vec<VecDeque<u32>>,
+    waiting: Vec<VecDeque<PacketId>>,
 }
 
 /// A router-to-router link of a torus or ring dimension.
@@ -488,7 +488,7 @@ impl Network {
     /// leads into, for packet `p` whose head is at the link's input.
     /// Queues `p` when none can be had or others already wait for that
     /// class (they go first).
-    pub fn vc_acquire(&mut self, l: LinkId, class: u8, p: u32) -> VcGrant {
+    pub fn vc_acquire(&mut self, l: LinkId, class: u8, p: PacketId) -> VcGrant {
         let Some(v) = &mut self.vcs else { return VcGrant::Unlimited };
         if !v.limited[l.index()] {
             return VcGrant::Unlimited;
@@ -521,7 +521,7 @@ impl Network {
     /// ticks: the VC is free a credit delay later. Hands it straight to the
     /// first packet waiting for that port and class, if any: returns that
     /// packet and its grant.
-    pub fn vc_release(&mut self, vc: Vc, tail_out: u64) -> Option<(u32, VcGrant)> {
+    pub fn vc_release(&mut self, vc: Vc, tail_out: u64) -> Option<(PacketId, VcGrant)> {
         let v = self.vcs.as_mut().expect("a VC was granted, so VCs are modelled");
         let at = tail_out + v.credit_ticks;
         let slot = vc.link.index() * v.per_port + vc.index as usize;

@@ -1,43 +1,48 @@
-//! A vector with a free list: stable `u32` handles for in-flight objects
-//! (operations, messages, packets) without per-object allocation.
+//! A vector with a free list: stable typed handles (`K`, an `ids::Index`)
+//! for in-flight objects (operations, messages, packets) without
+//! per-object allocation. A handle is reused once its object is removed.
 
-pub struct Slab<T> {
+use crate::ids::Index;
+use std::marker::PhantomData;
+
+pub struct Slab<K, T> {
     items: Vec<Option<T>>,
-    free: Vec<u32>,
+    free: Vec<K>,
     live: usize,
+    key: PhantomData<K>,
 }
 
-impl<T> Default for Slab<T> {
+impl<K, T> Default for Slab<K, T> {
     fn default() -> Self {
-        Slab { items: Vec::new(), free: Vec::new(), live: 0 }
+        Slab { items: Vec::new(), free: Vec::new(), live: 0, key: PhantomData }
     }
 }
 
-impl<T> Slab<T> {
-    pub fn insert(&mut self, v: T) -> u32 {
+impl<K: Index, T> Slab<K, T> {
+    pub fn insert(&mut self, v: T) -> K {
         self.live += 1;
         match self.free.pop() {
             Some(i) => {
-                self.items[i as usize] = Some(v);
+                self.items[i.index()] = Some(v);
                 i
             }
             None => {
                 self.items.push(Some(v));
-                (self.items.len() - 1) as u32
+                K::from_index(self.items.len() - 1)
             }
         }
     }
-    pub fn remove(&mut self, i: u32) -> T {
-        let v = self.items[i as usize].take().expect("slab slot is live");
+    pub fn remove(&mut self, i: K) -> T {
+        let v = self.items[i.index()].take().expect("slab slot is live");
         self.free.push(i);
         self.live -= 1;
         v
     }
-    pub fn get(&self, i: u32) -> &T {
-        self.items[i as usize].as_ref().expect("slab slot is live")
+    pub fn get(&self, i: K) -> &T {
+        self.items[i.index()].as_ref().expect("slab slot is live")
     }
-    pub fn get_mut(&mut self, i: u32) -> &mut T {
-        self.items[i as usize].as_mut().expect("slab slot is live")
+    pub fn get_mut(&mut self, i: K) -> &mut T {
+        self.items[i.index()].as_mut().expect("slab slot is live")
     }
     pub fn len(&self) -> usize {
         self.live
@@ -45,7 +50,7 @@ impl<T> Slab<T> {
     pub fn is_empty(&self) -> bool {
         self.live == 0
     }
-    pub fn iter(&self) -> impl Iterator<Item = (u32, &T)> {
-        self.items.iter().enumerate().filter_map(|(i, v)| v.as_ref().map(|v| (i as u32, v)))
+    pub fn iter(&self) -> impl Iterator<Item = (K, &T)> {
+        self.items.iter().enumerate().filter_map(|(i, v)| v.as_ref().map(|v| (K::from_index(i), v)))
     }
 }
