@@ -16,6 +16,7 @@ mod engine;
 pub mod event;
 pub mod hist;
 mod mcast;
+mod memory;
 pub mod network;
 pub mod slab;
 pub mod stats;
