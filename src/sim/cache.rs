@@ -29,7 +29,7 @@
 //! Occupancy counts each slice's own bytes of a range (its interleave
 //! granules), so the slices together hold `capacity`.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque, btree_map};
 
 /// One resident range of a slice, [start, end); the map key holds `end`.
 #[derive(Clone, Copy, Debug)]
@@ -43,35 +43,70 @@ struct Entry {
 
 /// Resident ranges by (context, end address), disjoint: those overlapping
 /// [a, b) are the first ones keyed past a, up to the first that starts at
-/// or after b (one range query).
+/// or after b (one range query). The key is one `u128`, context in the
+/// high half (cheaper to compare than a tuple; the same order).
 #[derive(Clone, Default)]
-struct Entries(BTreeMap<(u64, u64), Entry>);
+struct Entries(BTreeMap<u128, Entry>);
+
+fn key(ctx: u64, end: u64) -> u128 {
+    (ctx as u128) << 64 | end as u128
+}
 
 impl Entries {
-    /// (end, entry) of the entries of `ctx` keyed at or after `key`, in order.
-    fn from(&self, ctx: u64, key: u64) -> impl Iterator<Item = (u64, Entry)> + '_ {
+    /// (end, entry) of the entries of `ctx` keyed at or after `end`, in order.
+    fn from(&self, ctx: u64, end: u64) -> impl Iterator<Item = (u64, Entry)> + '_ {
         // Open-ended: the search descends once, for the lower bound.
-        self.0.range((ctx, key)..).take_while(move |(k, _)| k.0 == ctx).map(|(&(_, k), &e)| (k, e))
-    }
-    fn get(&self, ctx: u64, end: u64) -> Option<Entry> {
-        self.0.get(&(ctx, end)).copied()
+        self.0.range(key(ctx, end)..).take_while(move |&(&k, _)| (k >> 64) as u64 == ctx).map(|(&k, &e)| (k as u64, e))
     }
     fn insert(&mut self, ctx: u64, end: u64, e: Entry) {
-        let old = self.0.insert((ctx, end), e);
+        let old = self.0.insert(key(ctx, end), e);
         debug_assert!(old.is_none(), "entries are disjoint");
     }
     fn remove(&mut self, ctx: u64, end: u64) {
-        let old = self.0.remove(&(ctx, end));
+        let old = self.0.remove(&key(ctx, end));
         debug_assert!(old.is_some(), "entry to remove");
     }
     fn get_mut(&mut self, ctx: u64, end: u64) -> Option<&mut Entry> {
-        self.0.get_mut(&(ctx, end))
+        self.0.get_mut(&key(ctx, end))
     }
     fn len(&self) -> usize {
         self.0.len()
     }
+    /// (last use, context, start, end) of every entry.
     fn live(&self) -> impl Iterator<Item = (u64, u64, u64, u64)> + '_ {
-        self.0.iter().map(|(&(c, k), e)| (e.used, c, e.start, k))
+        self.0.iter().map(|(&k, e)| (e.used, (k >> 64) as u64, e.start, k as u64))
+    }
+}
+
+/// How addresses spread over the stacks: stack s holds the granules g of
+/// `interleave` bytes with g mod stacks = s.
+#[derive(Clone, Copy)]
+struct Layout {
+    stacks: u64,
+    interleave: u64,
+}
+
+impl Layout {
+    /// Bytes of [0, x) in stack `s`'s granules.
+    fn below(self, s: u64, x: u64) -> u64 {
+        let period = self.interleave * self.stacks;
+        let q = x / period;
+        q * self.interleave + (x - q * period).saturating_sub(s * self.interleave).min(self.interleave)
+    }
+
+    /// Bytes of [a, b) in stack `s`'s granules.
+    fn share(self, s: u64, a: u64, b: u64) -> u64 {
+        self.below(s, b) - self.below(s, a)
+    }
+
+    /// The smallest x with `below(s, x) >= n`.
+    fn at_share(self, s: u64, n: u64) -> u64 {
+        if n == 0 {
+            return 0;
+        }
+        let period = self.interleave * self.stacks;
+        let (q, r) = ((n - 1) / self.interleave, (n - 1) % self.interleave + 1);
+        q * period + s * self.interleave + r
     }
 }
 
@@ -103,8 +138,7 @@ pub struct Lookup {
 /// The cache of every chip of a system: slice `chip * stacks + stack`.
 pub struct Cache {
     slices: Vec<Slice>,
-    stacks: u64,
-    interleave: u64,
+    layout: Layout,
     /// Bytes each slice may hold.
     per_slice: u64,
     clock: u64,
@@ -122,8 +156,7 @@ impl Cache {
     pub fn new(chips: u32, stacks: u32, interleave: u64, capacity: u64) -> Cache {
         Cache {
             slices: (0..chips * stacks).map(|_| Slice::default()).collect(),
-            stacks: stacks as u64,
-            interleave,
+            layout: Layout { stacks: stacks as u64, interleave },
             per_slice: capacity / stacks as u64,
             clock: 0,
             missing: Vec::new(),
@@ -133,24 +166,17 @@ impl Cache {
 
     /// Bytes of [0, x) in stack `s`'s granules.
     fn below(&self, s: u64, x: u64) -> u64 {
-        let period = self.interleave * self.stacks;
-        let q = x / period;
-        q * self.interleave + (x - q * period).saturating_sub(s * self.interleave).min(self.interleave)
+        self.layout.below(s, x)
     }
 
     /// Bytes of [a, b) in stack `s`'s granules.
     pub fn share(&self, s: u64, a: u64, b: u64) -> u64 {
-        self.below(s, b) - self.below(s, a)
+        self.layout.share(s, a, b)
     }
 
     /// The smallest x with `below(s, x) >= n`.
     fn at_share(&self, s: u64, n: u64) -> u64 {
-        if n == 0 {
-            return 0;
-        }
-        let period = self.interleave * self.stacks;
-        let (q, r) = ((n - 1) / self.interleave, (n - 1) % self.interleave + 1);
-        q * period + s * self.interleave + r
+        self.layout.at_share(s, n)
     }
 
     /// Collects into `found` the entries of `slice` in context `ctx`
@@ -278,18 +304,44 @@ impl Cache {
         'items: while self.slices[slice].held > self.per_slice {
             let (used, ctx, start, end) =
                 self.slices[slice].lru.pop_front().expect("a slice over capacity holds entries");
-            parts.clear();
-            match self.slices[slice].entries.get(ctx, end) {
-                // The usual case: the item's entry, whole.
-                Some(e) if e.used == used && e.start == start => parts.push((end, e)),
-                _ => parts.extend(
-                    self.slices[slice]
-                        .entries
-                        .from(ctx, start + 1)
-                        .take_while(|&(k, _)| k <= end)
-                        .filter(|(_, e)| e.used == used),
-                ),
+            // The usual case: the item's entry, whole (one lookup). The
+            // slice is over capacity, so some of it goes.
+            let (lay, per_slice) = (self.layout, self.per_slice);
+            let sl = &mut self.slices[slice];
+            if let btree_map::Entry::Occupied(mut o) = sl.entries.0.entry(key(ctx, end)) {
+                let e = *o.get();
+                if e.used == used && e.start == start {
+                    let over = sl.held - per_slice;
+                    let n = lay.share(s, start, end);
+                    if n > over {
+                        // Keep the tail: drop just enough from the front
+                        // (the entry keeps its key); it stays least
+                        // recently used.
+                        let cut = lay.at_share(s, lay.below(s, start) + over).min(end);
+                        if cut < end {
+                            sl.held -= lay.share(s, start, cut);
+                            o.get_mut().start = cut;
+                        } else {
+                            sl.held -= n;
+                            o.remove();
+                        }
+                        sl.lru.push_front((used, ctx, cut, end));
+                        break 'items;
+                    }
+                    sl.held -= n;
+                    o.remove();
+                    continue 'items;
+                }
             }
+            // The parts left of an entry an access split.
+            parts.clear();
+            parts.extend(
+                self.slices[slice]
+                    .entries
+                    .from(ctx, start + 1)
+                    .take_while(|&(k, _)| k <= end)
+                    .filter(|(_, e)| e.used == used),
+            );
             for &(e_end, e) in &parts {
                 let held = self.slices[slice].held;
                 if held <= self.per_slice {
@@ -643,8 +695,7 @@ mod tests {
                 .iter()
                 .map(|sl| Slice { entries: sl.entries.clone(), lru: sl.lru.clone(), held: sl.held })
                 .collect(),
-            stacks: c.stacks,
-            interleave: c.interleave,
+            layout: c.layout,
             per_slice: c.per_slice,
             clock: c.clock,
             missing: Vec::new(),
@@ -704,7 +755,7 @@ mod tests {
 
     /// Live entries of a slice as (context, end, start, used, ready).
     fn entries_of(c: &Cache, slice: usize) -> Vec<(u64, u64, u64, u64, u64)> {
-        c.slices[slice].entries.0.iter().map(|(&(x, k), e)| (x, k, e.start, e.used, e.ready)).collect()
+        c.slices[slice].entries.0.iter().map(|(&k, e)| ((k >> 64) as u64, k as u64, e.start, e.used, e.ready)).collect()
     }
 
     proptest::proptest! {
