@@ -123,16 +123,21 @@ impl Channel {
 
     /// Serves `bytes` (> 0) at channel-local address `addr`, arriving at
     /// `at` ticks.
-    #[inline]
     pub fn access(&mut self, tm: &ChannelTiming, at: u64, addr: u64, bytes: u64, write: bool) -> Served {
-        let first_row = tm.row_of(addr);
-        let last_row = tm.row_of(addr + bytes - 1);
-        let rows = last_row - first_row + 1;
-        let (bank, row_id) = tm.bank_row(first_row);
-        let b0 = &mut self.banks[bank];
-        let (ready, acts) = if b0.open == row_id {
+        let mut shape = Shape::default();
+        shape.set(tm, addr, bytes);
+        self.apply(tm, at, &shape, write)
+    }
+
+    /// Serves the range `shape` describes, arriving at `at` ticks (as
+    /// `access`).
+    #[inline(always)]
+    pub fn apply(&mut self, tm: &ChannelTiming, at: u64, shape: &Shape, write: bool) -> Served {
+        let extra = shape.extra;
+        let b0 = &mut self.banks[shape.bank];
+        let (ready, acts) = if b0.open == shape.row_id {
             self.stats.row_hits += 1;
-            (at + tm.cl, rows - 1)
+            (at + tm.cl, extra)
         } else {
             // A conflict first precharges the open row (once the bank's last
             // activation has run tRC); precharges of different banks overlap,
@@ -147,48 +152,91 @@ impl Channel {
             let act = (at.max(b0.ready) + pre).max(self.act_free);
             b0.ready = act + tm.trc;
             self.act_free = act + tm.act_interval;
-            (act + tm.trcd + tm.cl, rows)
+            (act + tm.trcd + tm.cl, extra + 1)
         };
         // Rows after the first are misses on other banks: each needs an
         // activation, overlapped with data but bounded by the activation budget.
-        let extra = rows - 1;
         self.stats.row_misses += extra;
         let start = ready.max(self.bus_free);
-        let data = (bytes * tm.ticks_per_byte_fp).div_ceil(1 << 16);
-        let dur = data.max(extra * tm.act_interval);
-        let end = start + dur;
+        let end = start + shape.dur;
         if extra == 0 {
             // One row: it stays open in its bank.
-            b0.open = row_id;
+            b0.open = shape.row_id;
         } else {
             if acts > 0 {
-                self.act_free = self.act_free.max(start) + extra * tm.act_interval;
+                self.act_free = self.act_free.max(start) + shape.acts;
             }
-            // The last `banks` rows crossed stay open in their banks (at
-            // most one row per bank: they are consecutive); all but the
-            // first were activated once the data started.
-            let keep = rows.min(tm.banks);
-            let mut lo = last_row + 1 - keep;
-            if lo == first_row {
-                self.banks[bank].open = row_id;
-                lo += 1;
+            // The last `banks` rows crossed stay open in their banks; all
+            // but the first were activated once the data started.
+            if shape.first_kept {
+                self.banks[shape.bank].open = shape.row_id;
             }
             let ready = start + tm.trc;
-            for r in lo..=last_row {
-                let (b, id) = tm.bank_row(r);
+            for &(b, id) in &shape.later {
                 let b = &mut self.banks[b];
                 b.open = id;
                 b.ready = b.ready.max(ready);
             }
         }
         self.bus_free = end;
-        self.stats.busy_ticks += dur;
+        self.stats.busy_ticks += shape.dur;
         if write {
-            self.stats.bytes_written += bytes;
+            self.stats.bytes_written += shape.bytes;
         } else {
-            self.stats.bytes_read += bytes;
+            self.stats.bytes_read += shape.bytes;
         }
         Served { first: start, last: end }
+    }
+}
+
+/// What an access of a channel-local range does to a channel's rows and
+/// banks, whatever the channel's state: computed once and applied to every
+/// channel that gets the same range (most channels of one HBM stack do).
+#[derive(Clone, Debug, Default)]
+pub struct Shape {
+    addr: u64,
+    /// 0 until set (no access is empty).
+    bytes: u64,
+    /// Bank and row id of the first row.
+    bank: usize,
+    row_id: u64,
+    /// Rows after the first.
+    extra: u64,
+    /// Bus ticks: the data, or the activations of the rows after the
+    /// first if those take longer.
+    dur: u64,
+    /// Activation budget the rows after the first use.
+    acts: u64,
+    /// Whether the first row is among the last `banks` rows crossed (which
+    /// stay open), and (bank, row id) of the others among them: consecutive
+    /// rows, so at most one per bank.
+    first_kept: bool,
+    later: Vec<(usize, u64)>,
+}
+
+impl Shape {
+    /// Describes [addr, addr + bytes) (bytes > 0); nothing to do if it
+    /// already does.
+    #[inline(always)]
+    pub fn set(&mut self, tm: &ChannelTiming, addr: u64, bytes: u64) {
+        if self.addr == addr && self.bytes == bytes {
+            return;
+        }
+        let first_row = tm.row_of(addr);
+        let last_row = tm.row_of(addr + bytes - 1);
+        let rows = last_row - first_row + 1;
+        (self.bank, self.row_id) = tm.bank_row(first_row);
+        self.addr = addr;
+        self.bytes = bytes;
+        self.extra = rows - 1;
+        let data = (bytes * tm.ticks_per_byte_fp).div_ceil(1 << 16);
+        self.dur = data.max(self.extra * tm.act_interval);
+        self.acts = self.extra * tm.act_interval;
+        let keep = rows.min(tm.banks);
+        let lo = last_row + 1 - keep;
+        self.first_kept = lo == first_row;
+        self.later.clear();
+        self.later.extend((lo.max(first_row + 1)..=last_row).map(|r| tm.bank_row(r)));
     }
 }
 
@@ -400,23 +448,37 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
         /// Random accesses (hits, misses, conflicts, multi-row ranges, more
-        /// rows than banks) give the same ticks and counters as the reference.
+        /// rows than banks) give the same ticks and counters as the
+        /// reference, whether each builds its own `Shape` (`access`) or
+        /// reuses one across accesses of the same range (`apply`, as the
+        /// channels of a stack do).
         #[test]
         fn same_as_reference(
             banks in proptest::sample::select(vec![4u32, 16, 6]),
             row in proptest::sample::select(vec![1024u64, 2048, 1000]),
-            ops in proptest::collection::vec((0u64..200_000, 1u64..40_000, 0u64..3_000_000, proptest::bool::ANY), 1..100),
+            ops in proptest::collection::vec(
+                (0u64..200_000, 1u64..40_000, 0u64..3_000_000, proptest::bool::ANY, proptest::bool::ANY),
+                1..100,
+            ),
         ) {
             let mut s = spec();
             s.banks = banks;
             s.row = Bytes(row);
             let tm = ChannelTiming::new(&s);
-            let (mut new, mut old) = (Channel::new(banks), OldChannel::new(banks));
-            let mut at = 0;
-            for (addr, bytes, dt, write) in ops {
+            let (mut new, mut old, mut reused) = (Channel::new(banks), OldChannel::new(banks), Channel::new(banks));
+            let mut shape = Shape::default();
+            let (mut at, mut prev) = (0, (0, 1));
+            for (addr, bytes, dt, write, again) in ops {
                 at += dt;
+                // Half the accesses repeat the previous range.
+                let (addr, bytes) = if again { prev } else { (addr, bytes) };
+                prev = (addr, bytes);
                 let (a, b) = (new.access(&tm, at, addr, bytes, write), old.access(&tm, at, addr, bytes, write));
                 proptest::prop_assert_eq!((a.first, a.last), (b.first, b.last));
+                shape.set(&tm, addr, bytes);
+                let c = reused.apply(&tm, at, &shape, write);
+                proptest::prop_assert_eq!((c.first, c.last), (b.first, b.last));
+                proptest::prop_assert_eq!((reused.bus_free, reused.act_free), (old.bus_free, old.act_free));
                 proptest::prop_assert_eq!((new.bus_free, new.act_free), (old.bus_free, old.act_free));
                 let banks: Vec<_> = new.banks.iter().map(|b| (b.open, b.ready)).collect();
                 let theirs: Vec<_> = old.open_row.iter().copied().zip(old.bank_ready.iter().copied()).collect();

@@ -11,7 +11,7 @@
 //! (src/sim/cache.rs); this module only routes an access to its channels.
 
 use super::cache::Cache;
-use super::dram::{Channel, ChannelStats, ChannelTiming, split_interleaved, split_interleaved_only};
+use super::dram::{Channel, ChannelStats, ChannelTiming, Shape, split_interleaved, split_interleaved_only};
 use super::timeline::Timeline;
 use crate::chip::{Chip, DramSpec, Memory};
 use crate::units::{Cycle, Cycles, FRAC};
@@ -51,6 +51,9 @@ pub(super) struct Dram {
     pub controller: Cycles,
     timing: ChannelTiming,
     channels: Vec<Channel>,
+    /// Scratch: the range the last channel got, kept while the next
+    /// channels get the same one.
+    shape: Shape,
 }
 
 impl Dram {
@@ -61,6 +64,7 @@ impl Dram {
             controller: spec.controller,
             timing: ChannelTiming::new(spec),
             channels: (0..spec.channels as usize * groups as usize).map(|_| Channel::new(spec.banks)).collect(),
+            shape: Shape::default(),
         }
     }
 
@@ -81,12 +85,13 @@ impl Dram {
         timeline: &mut Option<Timeline<'_>>,
     ) -> (u64, u64, u64) {
         let base = group as usize * self.group as usize;
-        let (tm, chans) = (&self.timing, &mut self.channels);
+        let (tm, chans, shape) = (&self.timing, &mut self.channels, &mut self.shape);
         let at = now.0 * FRAC;
         let (mut served, mut first, mut last) = (0, u64::MAX, 0);
         split_interleaved_only(addr, bytes, self.interleave, self.group as u64, only, |c, local, b| {
             let i = base + c as usize;
-            let r = chans[i].access(tm, at, local, b, write);
+            shape.set(tm, local, b);
+            let r = chans[i].apply(tm, at, shape, write);
             if let Some(tl) = timeline.as_mut() {
                 tl.channel_busy(i, r.first, r.last);
             }
