@@ -32,9 +32,17 @@ pub struct ChannelStats {
 pub struct Channel {
     bus_free: u64,
     act_free: u64,
-    open_row: Vec<u64>,
-    bank_ready: Vec<u64>,
+    /// Per bank, together (one cache line holds several banks' state).
+    banks: Box<[Bank]>,
     pub stats: ChannelStats,
+}
+
+/// One bank: its open row (`CLOSED` if none) and the tick it may next
+/// activate.
+#[derive(Clone, Copy, Debug)]
+struct Bank {
+    open: u64,
+    ready: u64,
 }
 
 const CLOSED: u64 = u64::MAX;
@@ -59,6 +67,7 @@ pub struct ChannelTiming {
 }
 
 impl ChannelTiming {
+    #[inline]
     fn row_of(&self, addr: u64) -> u64 {
         match self.row_shift {
             Some(s) => addr >> s,
@@ -66,6 +75,7 @@ impl ChannelTiming {
         }
     }
     /// (bank, row id within the bank) of channel row `r`.
+    #[inline]
     fn bank_row(&self, r: u64) -> (usize, u64) {
         match self.bank_shift {
             Some(s) => ((r & (self.banks - 1)) as usize, r >> s),
@@ -106,8 +116,7 @@ impl Channel {
         Channel {
             bus_free: 0,
             act_free: 0,
-            open_row: vec![CLOSED; banks as usize],
-            bank_ready: vec![0; banks as usize],
+            banks: vec![Bank { open: CLOSED, ready: 0 }; banks as usize].into_boxed_slice(),
             stats: ChannelStats::default(),
         }
     }
@@ -115,58 +124,119 @@ impl Channel {
     /// Serves `bytes` (> 0) at channel-local address `addr`, arriving at
     /// `at` ticks.
     pub fn access(&mut self, tm: &ChannelTiming, at: u64, addr: u64, bytes: u64, write: bool) -> Served {
-        let first_row = tm.row_of(addr);
-        let last_row = tm.row_of(addr + bytes - 1);
-        let rows = last_row - first_row + 1;
-        let (bank, row_id) = tm.bank_row(first_row);
-        let open = self.open_row[bank];
-        let (ready, acts) = if open == row_id {
+        let mut shape = Shape::default();
+        shape.set(tm, addr, bytes);
+        self.apply(tm, at, &shape, write)
+    }
+
+    /// Serves the range `shape` describes, arriving at `at` ticks (as
+    /// `access`).
+    #[inline(always)]
+    pub fn apply(&mut self, tm: &ChannelTiming, at: u64, shape: &Shape, write: bool) -> Served {
+        let extra = shape.extra;
+        let b0 = &mut self.banks[shape.bank];
+        let (ready, acts) = if b0.open == shape.row_id {
             self.stats.row_hits += 1;
-            (at + tm.cl, rows - 1)
+            (at + tm.cl, extra)
         } else {
             // A conflict first precharges the open row (once the bank's last
             // activation has run tRC); precharges of different banks overlap,
             // only activations share the channel's budget.
-            let pre = if open == CLOSED {
+            let pre = if b0.open == CLOSED {
                 self.stats.row_misses += 1;
                 0
             } else {
                 self.stats.row_conflicts += 1;
                 tm.trp
             };
-            let act = (at.max(self.bank_ready[bank]) + pre).max(self.act_free);
-            self.bank_ready[bank] = act + tm.trc;
+            let act = (at.max(b0.ready) + pre).max(self.act_free);
+            b0.ready = act + tm.trc;
             self.act_free = act + tm.act_interval;
-            (act + tm.trcd + tm.cl, rows)
+            (act + tm.trcd + tm.cl, extra + 1)
         };
         // Rows after the first are misses on other banks: each needs an
         // activation, overlapped with data but bounded by the activation budget.
-        let extra = rows - 1;
         self.stats.row_misses += extra;
         let start = ready.max(self.bus_free);
-        let data = (bytes * tm.ticks_per_byte_fp).div_ceil(1 << 16);
-        let dur = data.max(extra * tm.act_interval);
-        let end = start + dur;
-        if acts > 0 && extra > 0 {
-            self.act_free = self.act_free.max(start) + extra * tm.act_interval;
-        }
-        // The last `banks` rows crossed stay open in their banks.
-        let keep = rows.min(tm.banks);
-        for r in last_row + 1 - keep..=last_row {
-            let (b, id) = tm.bank_row(r);
-            self.open_row[b] = id;
-            if r != first_row {
-                self.bank_ready[b] = self.bank_ready[b].max(start + tm.trc);
+        let end = start + shape.dur;
+        if extra == 0 {
+            // One row: it stays open in its bank.
+            b0.open = shape.row_id;
+        } else {
+            if acts > 0 {
+                self.act_free = self.act_free.max(start) + shape.acts;
+            }
+            // The last `banks` rows crossed stay open in their banks; all
+            // but the first were activated once the data started.
+            if shape.first_kept {
+                self.banks[shape.bank].open = shape.row_id;
+            }
+            let ready = start + tm.trc;
+            for &(b, id) in &shape.later {
+                let b = &mut self.banks[b];
+                b.open = id;
+                b.ready = b.ready.max(ready);
             }
         }
         self.bus_free = end;
-        self.stats.busy_ticks += dur;
+        self.stats.busy_ticks += shape.dur;
         if write {
-            self.stats.bytes_written += bytes;
+            self.stats.bytes_written += shape.bytes;
         } else {
-            self.stats.bytes_read += bytes;
+            self.stats.bytes_read += shape.bytes;
         }
         Served { first: start, last: end }
+    }
+}
+
+/// What an access of a channel-local range does to a channel's rows and
+/// banks, whatever the channel's state: computed once and applied to every
+/// channel that gets the same range (most channels of one HBM stack do).
+#[derive(Clone, Debug, Default)]
+pub struct Shape {
+    addr: u64,
+    /// 0 until set (no access is empty).
+    bytes: u64,
+    /// Bank and row id of the first row.
+    bank: usize,
+    row_id: u64,
+    /// Rows after the first.
+    extra: u64,
+    /// Bus ticks: the data, or the activations of the rows after the
+    /// first if those take longer.
+    dur: u64,
+    /// Activation budget the rows after the first use.
+    acts: u64,
+    /// Whether the first row is among the last `banks` rows crossed (which
+    /// stay open), and (bank, row id) of the others among them: consecutive
+    /// rows, so at most one per bank.
+    first_kept: bool,
+    later: Vec<(usize, u64)>,
+}
+
+impl Shape {
+    /// Describes [addr, addr + bytes) (bytes > 0); nothing to do if it
+    /// already does.
+    #[inline(always)]
+    pub fn set(&mut self, tm: &ChannelTiming, addr: u64, bytes: u64) {
+        if self.addr == addr && self.bytes == bytes {
+            return;
+        }
+        let first_row = tm.row_of(addr);
+        let last_row = tm.row_of(addr + bytes - 1);
+        let rows = last_row - first_row + 1;
+        (self.bank, self.row_id) = tm.bank_row(first_row);
+        self.addr = addr;
+        self.bytes = bytes;
+        self.extra = rows - 1;
+        let data = (bytes * tm.ticks_per_byte_fp).div_ceil(1 << 16);
+        self.dur = data.max(self.extra * tm.act_interval);
+        self.acts = self.extra * tm.act_interval;
+        let keep = rows.min(tm.banks);
+        let lo = last_row + 1 - keep;
+        self.first_kept = lo == first_row;
+        self.later.clear();
+        self.later.extend((lo.max(first_row + 1)..=last_row).map(|r| tm.bank_row(r)));
     }
 }
 
@@ -181,6 +251,7 @@ pub fn split_interleaved(addr: u64, bytes: u64, interleave: u64, channels: u64, 
 /// As `split_interleaved`, restricted to channels c with c % step ==
 /// residue when `only` is `Some((step, residue))` (`step` divides
 /// `channels`): one HBM stack's channels.
+#[inline]
 pub fn split_interleaved_only(
     addr: u64,
     bytes: u64,
@@ -207,7 +278,8 @@ pub fn split_interleaved_only(
         Some((step, residue)) => ((residue + step - c0 % step) % step, step),
         None => (0, 1),
     };
-    for k in (first_k..total.min(channels)).step_by(step as usize) {
+    let mut k = first_k;
+    while k < total.min(channels) {
         let wrapped = c0 + k >= channels;
         let c = if wrapped { c0 + k - channels } else { c0 + k };
         let count = q + u64::from(k < r);
@@ -215,6 +287,7 @@ pub fn split_interleaved_only(
         let t = if k == last_k { tail } else { 0 };
         let local = (row0 + u64::from(wrapped)) * interleave + h;
         f(c, local, count * interleave - h - t);
+        k += step;
     }
 }
 
@@ -290,5 +363,128 @@ mod tests {
         }
         let eff = 1000.0 * 64.0 / 32.0 / (end as f64 / FRAC as f64);
         assert!(eff < 0.6, "scattered efficiency {eff}");
+    }
+
+    /// The channel before its banks' state was merged and single-row
+    /// accesses took a shortcut, kept as the reference the property test
+    /// compares with.
+    struct OldChannel {
+        bus_free: u64,
+        act_free: u64,
+        open_row: Vec<u64>,
+        bank_ready: Vec<u64>,
+        stats: ChannelStats,
+    }
+
+    impl OldChannel {
+        pub fn new(banks: u32) -> Self {
+            OldChannel {
+                bus_free: 0,
+                act_free: 0,
+                open_row: vec![CLOSED; banks as usize],
+                bank_ready: vec![0; banks as usize],
+                stats: ChannelStats::default(),
+            }
+        }
+
+        /// Serves `bytes` (> 0) at channel-local address `addr`, arriving at
+        /// `at` ticks.
+        pub fn access(&mut self, tm: &ChannelTiming, at: u64, addr: u64, bytes: u64, write: bool) -> Served {
+            let first_row = tm.row_of(addr);
+            let last_row = tm.row_of(addr + bytes - 1);
+            let rows = last_row - first_row + 1;
+            let (bank, row_id) = tm.bank_row(first_row);
+            let open = self.open_row[bank];
+            let (ready, acts) = if open == row_id {
+                self.stats.row_hits += 1;
+                (at + tm.cl, rows - 1)
+            } else {
+                // A conflict first precharges the open row (once the bank's last
+                // activation has run tRC); precharges of different banks overlap,
+                // only activations share the channel's budget.
+                let pre = if open == CLOSED {
+                    self.stats.row_misses += 1;
+                    0
+                } else {
+                    self.stats.row_conflicts += 1;
+                    tm.trp
+                };
+                let act = (at.max(self.bank_ready[bank]) + pre).max(self.act_free);
+                self.bank_ready[bank] = act + tm.trc;
+                self.act_free = act + tm.act_interval;
+                (act + tm.trcd + tm.cl, rows)
+            };
+            // Rows after the first are misses on other banks: each needs an
+            // activation, overlapped with data but bounded by the activation budget.
+            let extra = rows - 1;
+            self.stats.row_misses += extra;
+            let start = ready.max(self.bus_free);
+            let data = (bytes * tm.ticks_per_byte_fp).div_ceil(1 << 16);
+            let dur = data.max(extra * tm.act_interval);
+            let end = start + dur;
+            if acts > 0 && extra > 0 {
+                self.act_free = self.act_free.max(start) + extra * tm.act_interval;
+            }
+            // The last `banks` rows crossed stay open in their banks.
+            let keep = rows.min(tm.banks);
+            for r in last_row + 1 - keep..=last_row {
+                let (b, id) = tm.bank_row(r);
+                self.open_row[b] = id;
+                if r != first_row {
+                    self.bank_ready[b] = self.bank_ready[b].max(start + tm.trc);
+                }
+            }
+            self.bus_free = end;
+            self.stats.busy_ticks += dur;
+            if write {
+                self.stats.bytes_written += bytes;
+            } else {
+                self.stats.bytes_read += bytes;
+            }
+            Served { first: start, last: end }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Random accesses (hits, misses, conflicts, multi-row ranges, more
+        /// rows than banks) give the same ticks and counters as the
+        /// reference, whether each builds its own `Shape` (`access`) or
+        /// reuses one across accesses of the same range (`apply`, as the
+        /// channels of a stack do).
+        #[test]
+        fn same_as_reference(
+            banks in proptest::sample::select(vec![4u32, 16, 6]),
+            row in proptest::sample::select(vec![1024u64, 2048, 1000]),
+            ops in proptest::collection::vec(
+                (0u64..200_000, 1u64..40_000, 0u64..3_000_000, proptest::bool::ANY, proptest::bool::ANY),
+                1..100,
+            ),
+        ) {
+            let mut s = spec();
+            s.banks = banks;
+            s.row = Bytes(row);
+            let tm = ChannelTiming::new(&s);
+            let (mut new, mut old, mut reused) = (Channel::new(banks), OldChannel::new(banks), Channel::new(banks));
+            let mut shape = Shape::default();
+            let (mut at, mut prev) = (0, (0, 1));
+            for (addr, bytes, dt, write, again) in ops {
+                at += dt;
+                // Half the accesses repeat the previous range.
+                let (addr, bytes) = if again { prev } else { (addr, bytes) };
+                prev = (addr, bytes);
+                let (a, b) = (new.access(&tm, at, addr, bytes, write), old.access(&tm, at, addr, bytes, write));
+                proptest::prop_assert_eq!((a.first, a.last), (b.first, b.last));
+                shape.set(&tm, addr, bytes);
+                let c = reused.apply(&tm, at, &shape, write);
+                proptest::prop_assert_eq!((c.first, c.last), (b.first, b.last));
+                proptest::prop_assert_eq!((reused.bus_free, reused.act_free), (old.bus_free, old.act_free));
+                proptest::prop_assert_eq!((new.bus_free, new.act_free), (old.bus_free, old.act_free));
+                let banks: Vec<_> = new.banks.iter().map(|b| (b.open, b.ready)).collect();
+                let theirs: Vec<_> = old.open_row.iter().copied().zip(old.bank_ready.iter().copied()).collect();
+                proptest::prop_assert_eq!(banks, theirs);
+                proptest::prop_assert_eq!(format!("{:?}", new.stats), format!("{:?}", old.stats));
+            }
+        }
     }
 }

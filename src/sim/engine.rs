@@ -1,20 +1,19 @@
 //! The simulation loop and its event handlers.
 
-use super::cache::Cache;
 use super::code::Code;
 use super::cost;
-use super::dram::{Channel, ChannelTiming, split_interleaved, split_interleaved_only};
 use super::event::EventQueue;
 use super::hist::Histogram;
 use super::mailbox::Mailboxes;
 use super::mcast;
+use super::memory::{HbmCache, MemSystem};
 use super::network::{End, Network, Path, Vc, VcGrant};
 use super::slab::Slab;
 use super::stats::{
     Blocked, ByteCounts, Chain, CriticalPath, PathClass, RunStats, SimError, StuckTile, TileStats, WaitKind,
 };
 use super::timeline::{Lane, SpanSink, Timeline, TimelineOptions, Track};
-use crate::chip::{Chip, DramSpec, Memory};
+use crate::chip::Chip;
 use crate::dtype::Dtype;
 use crate::ids::{ChipId, LinkId, MessageId, OpId, PacketId, TileId};
 use crate::isa::{ComputeUnit, Dest, Dir, Effect, Instr, Loc, Space, Work};
@@ -192,23 +191,6 @@ struct GroupState {
     latency: Cycles,
 }
 
-/// The memory behind `hbm:` and `dram:` locations.
-struct MemSystem {
-    kind: MemKind,
-    spec: Option<DramSpec>,
-    timing: Option<ChannelTiming>,
-    channels: Vec<Channel>,
-    /// The cache in front of HBM (`[hbm.cache]`) and its hit latency.
-    cache: Option<(Cache, Cycles)>,
-}
-
-#[derive(Clone, Copy)]
-enum MemKind {
-    None,
-    Hbm { stacks: u32, per_chip: u32 },
-    Vault { per_tile: u32 },
-}
-
 struct Sim<'a> {
     chip: &'a Chip,
     code: Code<'a>,
@@ -329,27 +311,7 @@ impl<'a> Sim<'a> {
     fn new(chip: &'a Chip, code: Code<'a>, opts: &Options<'a>) -> Sim<'a> {
         let net = Network::new(chip);
         let n = chip.total_tiles() as usize;
-        let mem = match &chip.memory {
-            Memory::SramOnly => {
-                MemSystem { kind: MemKind::None, spec: None, timing: None, channels: Vec::new(), cache: None }
-            }
-            Memory::Hbm { stacks, dram, cache, .. } => MemSystem {
-                kind: MemKind::Hbm { stacks: *stacks, per_chip: dram.channels },
-                spec: Some(dram.clone()),
-                timing: Some(ChannelTiming::new(dram)),
-                channels: (0..dram.channels * chip.system.chips).map(|_| Channel::new(dram.banks)).collect(),
-                cache: cache
-                    .as_ref()
-                    .map(|c| (Cache::new(chip.system.chips, *stacks, dram.interleave.0, c.capacity.0), c.hit)),
-            },
-            Memory::Dram3d { dram, .. } => MemSystem {
-                kind: MemKind::Vault { per_tile: dram.channels },
-                spec: Some(dram.clone()),
-                timing: Some(ChannelTiming::new(dram)),
-                channels: (0..dram.channels as usize * n).map(|_| Channel::new(dram.banks)).collect(),
-                cache: None,
-            },
-        };
+        let mem = MemSystem::new(chip);
         let tiles = (0..n)
             .map(|_| TileState {
                 pc: 0,
@@ -366,9 +328,9 @@ impl<'a> Sim<'a> {
             .collect();
         let mut buf = Vec::new();
         let mut stack_latency = Vec::new();
-        if let MemKind::Hbm { stacks, .. } = mem.kind {
+        if let MemSystem::Hbm(hbm) = &mem {
             for t in 0..chip.tiles_per_chip() {
-                for s in 0..stacks {
+                for s in 0..hbm.stacks {
                     net.route(End::Tile(TileId(t)), End::Stack { chip: ChipId(0), stack: s }, &mut buf);
                     stack_latency.push(net.zero_load(&buf, 0));
                 }
@@ -390,7 +352,7 @@ impl<'a> Sim<'a> {
             })
             .collect();
         let timeline =
-            opts.timeline.as_ref().map(|(o, sink)| Timeline::new(o.clone(), sink, n, &net, mem.channels.len()));
+            opts.timeline.as_ref().map(|(o, sink)| Timeline::new(o.clone(), sink, n, &net, mem.channel_count()));
         Sim {
             chip,
             code,
@@ -699,47 +661,43 @@ impl<'a> Sim<'a> {
             self.q.schedule(now, Event::PartDone(op));
             return;
         }
-        let controller = self.mem.spec.as_ref().map_or(Cycles::ZERO, |s| s.controller);
+        let controller = self.mem.controller();
         let owner = mem.tile().unwrap_or(t);
-        if self.mem.cache.is_some() && mem.space() == Space::Hbm {
+        if self.mem.has_cache() && mem.space() == Space::Hbm {
             self.ops.get_mut(op).ctx = self.loop_context(t);
         }
-        match (kind, mem.space()) {
-            (OpKind::Load, Space::Hbm) => {
+        // `hbm:` locations occur only on HBM chips (src/sim/memory.rs).
+        match (kind, mem.space(), &self.mem) {
+            (OpKind::Load, Space::Hbm, MemSystem::Hbm(hbm)) => {
                 // The request reaches each stack it touches after that
                 // stack's own path latency; channels are booked only then.
                 // With a cache it arrives at the stack's slice, which passes
                 // misses on to the controller (`stack_arrive`).
                 let local = t.0 % self.chip.tiles_per_chip();
-                let stacks = self.hbm_stacks();
-                let touched = self.stacks_touched(mem.addr(), bytes);
+                let stacks = hbm.stacks;
+                let touched = hbm.stacks_touched(mem.addr(), bytes);
+                let to_stack = if hbm.cache.is_some() { Cycles::ZERO } else { controller };
                 self.ops.get_mut(op).parts = touched.count_ones();
-                let to_stack = if self.mem.cache.is_some() { Cycles::ZERO } else { controller };
                 for s in (0..stacks).filter(|&s| touched >> s & 1 == 1) {
                     let lat = self.stack_latency[(local * stacks + s) as usize];
                     self.q.schedule(now + lat + to_stack, Event::StackArrive(op, s));
                 }
             }
-            (OpKind::Load, _) if owner == t => {
+            (OpKind::Load, _, _) if owner == t => {
                 // Own vault (or own SRAM: a local copy).
                 let extra = if mem.space() == Space::Dram { controller } else { Cycles::ZERO };
                 self.q.schedule(now + extra, Event::MemArrive(op));
             }
-            (OpKind::Load, _) => {
+            (OpKind::Load, _, _) => {
                 self.net.route(End::Tile(t), End::Tile(owner), &mut self.route_buf);
                 let req = self.net.zero_load(&self.route_buf, 0);
                 let extra = if mem.space() == Space::Dram { controller } else { Cycles::ZERO };
                 self.q.schedule(now + req + extra, Event::MemArrive(op));
             }
-            (_, Space::Hbm) => {
+            (_, Space::Hbm, MemSystem::Hbm(hbm)) => {
                 // Read SRAM, then one message per stack with that stack's bytes.
+                let per_stack = hbm.per_stack(mem.addr(), bytes);
                 let (ps, pe) = self.tiles[t.index()].sram.reserve(now, Bytes(bytes));
-                let stacks = self.hbm_stacks();
-                let mut per_stack = vec![0u64; stacks as usize];
-                let spec = self.mem.spec.as_ref().expect("HBM chip has a DRAM spec");
-                split_interleaved(mem.addr(), bytes, spec.interleave.0, spec.channels as u64, |c, _, b| {
-                    per_stack[(c % stacks as u64) as usize] += b;
-                });
                 let chip = self.net.chip_of(t);
                 let parts = per_stack.iter().filter(|&&b| b > 0).count() as u32;
                 self.ops.get_mut(op).parts = parts;
@@ -750,12 +708,12 @@ impl<'a> Sim<'a> {
                     }
                 }
             }
-            (_, _) if owner == t => {
+            (_, _, _) if owner == t => {
                 let (_, pe) = self.tiles[t.index()].sram.reserve(now, Bytes(bytes));
                 let extra = if mem.space() == Space::Dram { controller } else { Cycles::ZERO };
                 self.q.schedule(pe + extra, Event::MemArrive(op));
             }
-            (_, _) => {
+            (_, _, _) => {
                 let (ps, pe) = self.tiles[t.index()].sram.reserve(now, Bytes(bytes));
                 self.send_message(End::Tile(t), End::Tile(owner), bytes, ps, pe, now, OnDelivery::StoreAtTile(op));
             }
@@ -775,60 +733,50 @@ impl<'a> Sim<'a> {
         })
     }
 
-    /// Which stacks a contiguous HBM range touches, as a bit set (stacks
-    /// are at most 64, checked when the chip is derived).
-    fn stacks_touched(&self, addr: u64, bytes: u64) -> u64 {
-        let stacks = self.hbm_stacks() as u64;
-        let spec = self.mem.spec.as_ref().expect("HBM chip has a DRAM spec");
-        let g0 = addr / spec.interleave.0;
-        let granules = (addr + bytes - 1) / spec.interleave.0 - g0 + 1;
-        let c0 = g0 % spec.channels as u64;
-        (0..granules.min(stacks)).fold(0, |set, k| set | 1 << ((c0 + k) % stacks))
-    }
-
     /// An HBM request (load) or store data reaches stack `stack`: its
     /// channels, or with a cache, a load reaches the stack's cache slice.
     fn stack_arrive(&mut self, op: OpId, stack: u32, now: Cycle) {
         let o = self.ops.get(op).brief();
         let chip = self.net.chip_of(o.tile);
-        let write = o.kind != OpKind::Load;
-        let MemKind::Hbm { stacks, per_chip } = self.mem.kind else {
-            unreachable!("HBM access checked against the chip")
-        };
-        let only = Some((stacks as u64, stack as u64));
-        let base = (chip.0 * per_chip) as usize;
+        // Only HBM chips have `hbm:` accesses (src/sim/memory.rs).
+        let MemSystem::Hbm(hbm) = &mut self.mem else { return };
+        let only = Some((hbm.stacks as u64, stack as u64));
         let (addr, len) = (o.mem.addr(), o.bytes);
-        let slice = (chip.0 * stacks + stack) as usize;
-        if write {
-            let (_, _, last) = self.serve(base, per_chip, only, now, addr, len, true);
+        let slice = (chip.0 * hbm.stacks + stack) as usize;
+        if o.kind != OpKind::Load {
+            let (served, _, last) = hbm.dram.serve(chip.0, only, now, addr, len, true, &mut self.timeline);
+            self.bytes.memory_write += served;
             // Write-through: the stored range is resident from now.
-            if let Some((cache, _)) = &mut self.mem.cache {
+            if let Some(HbmCache { cache, .. }) = &mut hbm.cache {
                 cache.write(slice, stack, o.ctx, addr, len, now.0 * FRAC);
             }
-            self.q.schedule(last, Event::PartDone(op));
+            self.q.schedule(Cycle(last.div_ceil(FRAC)), Event::PartDone(op));
             return;
         }
-        let (bytes, first, last) = match self.mem.cache.as_mut() {
-            None => self.serve(base, per_chip, only, now, addr, len, false),
-            Some((cache, hit)) => {
+        let (bytes, first, last) = match &mut hbm.cache {
+            None => {
+                let (served, first, last) = hbm.dram.serve(chip.0, only, now, addr, len, false, &mut self.timeline);
+                self.bytes.memory_read += served;
+                (served, Cycle(first.div_ceil(FRAC)), Cycle(last.div_ceil(FRAC)))
+            }
+            Some(HbmCache { cache, hit }) => {
                 // Hits leave the slice a hit latency from now (or when their
                 // fill completes); misses reach the channels a controller
-                // latency from now. One message carries both.
+                // latency from now, each part's first and last tick rounded
+                // up to a cycle. One message carries both.
                 let look = cache.access(slice, stack, o.ctx, addr, len, now.0 * FRAC, hit.0 * FRAC);
-                let missing = std::mem::take(&mut cache.missing);
-                let controller = self.mem.spec.as_ref().expect("HBM chip has a DRAM spec").controller;
+                let at = now + hbm.dram.controller;
                 let (mut bytes, mut first, mut last) = (look.hit_bytes, look.hit_first, look.hit_last);
-                for &(a, n) in &missing {
-                    let (b, f, l) = self.serve(base, per_chip, only, now + controller, a, n, false);
+                for &(a, n) in &cache.missing {
+                    let (b, f, l) = hbm.dram.serve(chip.0, only, at, a, n, false, &mut self.timeline);
+                    self.bytes.memory_read += b;
                     if b > 0 {
                         bytes += b;
-                        first = first.min(f.0 * FRAC);
-                        last = last.max(l.0 * FRAC);
+                        first = first.min(f.div_ceil(FRAC) * FRAC);
+                        last = last.max(l.div_ceil(FRAC) * FRAC);
                     }
                 }
                 self.bytes.cache_read += look.hit_bytes;
-                let (cache, _) = self.mem.cache.as_mut().expect("checked above");
-                cache.missing = missing;
                 // Resident once its last part is in.
                 cache.filled(slice, o.ctx, addr + len, last);
                 (bytes, Cycle(first.div_ceil(FRAC)), Cycle(last.div_ceil(FRAC)))
@@ -838,56 +786,18 @@ impl<'a> Sim<'a> {
         self.send_message(from, End::Tile(o.tile), bytes, first, last, o.issued, OnDelivery::LoadData(op));
     }
 
-    fn hbm_stacks(&self) -> u32 {
-        match self.mem.kind {
-            MemKind::Hbm { stacks, .. } => stacks,
-            _ => unreachable!("HBM access checked against the chip"),
-        }
-    }
-
-    /// Serves [addr, addr+bytes) from tile `owner`'s vault, arriving now.
+    /// Serves [addr, addr+bytes) from tile `owner`'s vault, arriving now:
+    /// when its first and last bytes move.
     fn serve_vault(&mut self, owner: TileId, now: Cycle, addr: u64, bytes: u64, write: bool) -> (Cycle, Cycle) {
-        let MemKind::Vault { per_tile } = self.mem.kind else { unreachable!("DRAM access checked against the chip") };
-        let (_, first, last) = self.serve((owner.0 * per_tile) as usize, per_tile, None, now, addr, bytes, write);
-        (first, last)
-    }
-
-    /// Serves [addr, addr+bytes) interleaved over `channels` channels from
-    /// `base` (only those in residue class `only`: one HBM stack), every
-    /// access arriving now. Returns the bytes served and when the first and
-    /// last of them move.
-    #[allow(clippy::too_many_arguments)]
-    fn serve(
-        &mut self,
-        base: usize,
-        channels: u32,
-        only: Option<(u64, u64)>,
-        now: Cycle,
-        addr: u64,
-        bytes: u64,
-        write: bool,
-    ) -> (u64, Cycle, Cycle) {
-        let spec = self.mem.spec.as_ref().expect("memory spec");
-        let tm = self.mem.timing.as_ref().expect("memory timing");
-        let chans = &mut self.mem.channels;
-        let timeline = &mut self.timeline;
-        let at = now.0 * FRAC;
-        let (mut served, mut first, mut last) = (0, u64::MAX, 0);
-        split_interleaved_only(addr, bytes, spec.interleave.0, channels as u64, only, |c, local, b| {
-            let r = chans[base + c as usize].access(tm, at, local, b, write);
-            if let Some(tl) = timeline.as_mut() {
-                tl.channel_busy(base + c as usize, r.first, r.last);
-            }
-            served += b;
-            first = first.min(r.first);
-            last = last.max(r.last);
-        });
+        // Only chips with vaults have `dram:` accesses (src/sim/memory.rs).
+        let MemSystem::Vaults(dram) = &mut self.mem else { return (now, now) };
+        let (served, first, last) = dram.serve(owner.0, None, now, addr, bytes, write, &mut self.timeline);
         if write {
             self.bytes.memory_write += served;
         } else {
             self.bytes.memory_read += served;
         }
-        (served, Cycle(first.div_ceil(FRAC)), Cycle(last.div_ceil(FRAC)))
+        (Cycle(first.div_ceil(FRAC)), Cycle(last.div_ceil(FRAC)))
     }
 
     fn mem_arrive(&mut self, op: OpId, now: Cycle) {
@@ -1276,11 +1186,11 @@ impl<'a> Sim<'a> {
         match m.done {
             OnDelivery::LoadData(op) => self.q.schedule(m.written.max(now), Event::PartDone(op)),
             OnDelivery::StoreAtStack(op, stack) => {
-                let controller = self.mem.spec.as_ref().expect("spec").controller;
+                let controller = self.mem.controller();
                 self.q.schedule(now + controller, Event::StackArrive(op, stack));
             }
             OnDelivery::StoreAtTile(op) => {
-                let controller = self.mem.spec.as_ref().map_or(Cycles::ZERO, |s| s.controller);
+                let controller = self.mem.controller();
                 let space = self.ops.get(op).mem.space();
                 let extra = if space == Space::Dram { controller } else { Cycles::ZERO };
                 self.q.schedule(now + extra, Event::MemArrive(op));
@@ -1444,7 +1354,7 @@ impl<'a> Sim<'a> {
             tiles: stats,
             links: self.net.links.clone(),
             link_state: self.net.state,
-            channels: self.mem.channels.into_iter().map(|c| c.stats).collect(),
+            channels: self.mem.into_channel_stats(),
             bytes: self.bytes,
             message_latency: self.message_latency,
             window_latency: self.window_latency,

@@ -17,6 +17,7 @@ pub mod event;
 pub mod hist;
 mod mailbox;
 mod mcast;
+mod memory;
 pub mod network;
 pub mod slab;
 pub mod stats;
