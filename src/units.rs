@@ -113,6 +113,50 @@ impl BytesPerCycle {
 /// transfers do not accumulate rounding error: 1 cycle = `FRAC` ticks.
 pub const FRAC: u64 = 1 << 10;
 
+/// An instant in ticks, 1/`FRAC` of a cycle: the resolution links, SRAM
+/// ports and VCs book time in, so that many short transfers do not
+/// accumulate rounding. Durations in ticks are plain `u64` counts; an
+/// instant becomes a `Cycle` only through `ceil` or `floor`, which say
+/// which way it rounds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Tick(pub u64);
+
+impl Tick {
+    pub const ZERO: Tick = Tick(0);
+
+    /// The start of cycle `c`.
+    #[inline]
+    pub fn of(c: Cycle) -> Tick {
+        Tick(c.0 * FRAC)
+    }
+    /// The first cycle boundary at or after this instant.
+    #[inline]
+    pub fn ceil(self) -> Cycle {
+        Cycle(self.0.div_ceil(FRAC))
+    }
+    /// The cycle this instant falls in.
+    #[inline]
+    pub fn floor(self) -> Cycle {
+        Cycle(self.0 / FRAC)
+    }
+}
+
+impl Add<u64> for Tick {
+    type Output = Tick;
+    #[inline]
+    fn add(self, ticks: u64) -> Tick {
+        Tick(self.0 + ticks)
+    }
+}
+
+impl Cycles {
+    /// This many cycles in ticks.
+    #[inline]
+    pub fn ticks(self) -> u64 {
+        self.0 * FRAC
+    }
+}
+
 /// A rate as ticks (1/`FRAC` cycle) per byte, and the ticks a transfer
 /// takes at it: ceil(bytes x ticks per byte). In integers when that is
 /// exact (a whole number of ticks per byte and bytes below 2^33, where the
@@ -146,37 +190,30 @@ impl TicksPerByte {
 #[derive(Clone, Debug)]
 pub struct BandwidthServer {
     rate: TicksPerByte,
-    busy_until: u64,
+    busy_until: Tick,
     busy_ticks: u64,
 }
 
 impl BandwidthServer {
     pub fn new(rate: BytesPerCycle) -> Self {
-        BandwidthServer { rate: TicksPerByte::of(rate), busy_until: 0, busy_ticks: 0 }
+        BandwidthServer { rate: TicksPerByte::of(rate), busy_until: Tick::ZERO, busy_ticks: 0 }
     }
     /// Reserves the server for `bytes`, starting no earlier than `at`.
     /// Returns (start, end) instants, end rounded up to a whole cycle.
     pub fn reserve(&mut self, at: Cycle, bytes: Bytes) -> (Cycle, Cycle) {
-        let start = (at.0 * FRAC).max(self.busy_until);
+        let start = Tick::of(at).max(self.busy_until);
         let dur = self.rate.ticks(bytes.0);
         self.busy_until = start + dur;
         self.busy_ticks += dur;
-        (Cycle(start.div_ceil(FRAC)), Cycle(self.busy_until.div_ceil(FRAC)))
-    }
-    /// Reserves the server for a fixed duration in ticks (used for non-data
-    /// occupancy such as DRAM activations).
-    pub fn reserve_ticks(&mut self, at_ticks: u64, ticks: u64) -> (u64, u64) {
-        let start = at_ticks.max(self.busy_until);
-        self.busy_until = start + ticks;
-        self.busy_ticks += ticks;
-        (start, self.busy_until)
+        (start.ceil(), self.busy_until.ceil())
     }
     /// The instant the server becomes free, rounded up.
     pub fn free_at(&self) -> Cycle {
-        Cycle(self.busy_until.div_ceil(FRAC))
+        self.busy_until.ceil()
     }
-    pub fn busy_until_ticks(&self) -> u64 {
-        self.busy_until
+    /// Total ticks the server has been reserved.
+    pub fn busy_ticks(&self) -> u64 {
+        self.busy_ticks
     }
     /// Total cycles the server has been reserved.
     pub fn busy_cycles(&self) -> f64 {

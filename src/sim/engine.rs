@@ -19,7 +19,7 @@ use crate::ids::{ChipId, LinkId, MessageId, OpId, PacketId, TileId};
 use crate::isa::{ComputeUnit, Dest, Dir, Effect, Instr, Loc, Space, Work};
 use crate::trace::lazy::{Lazy, ScanError};
 use crate::trace::{Header, Pos, Trace, against};
-use crate::units::{BandwidthServer, Bytes, Cycle, Cycles, FRAC};
+use crate::units::{BandwidthServer, Bytes, Cycle, Cycles, Tick};
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -147,8 +147,8 @@ struct Packet {
     bytes: u64,
     /// Index of the link it is at: in the message's path, or its tree node.
     hop: u32,
-    /// Earliest tick the tail can reach the current link.
-    tail_in: u64,
+    /// Earliest instant the tail can reach the current link.
+    tail_in: Tick,
     /// The virtual channel it holds in the router it is in (`noc.vcs`).
     held: Option<Vc>,
     /// Cycles spent so far on chip-to-chip links (saturating), for the
@@ -204,7 +204,7 @@ struct Sim<'a> {
     pkts: Slab<PacketId, Packet>,
     /// VCs of their next port handed to packets that waited for one (rare:
     /// kept out of `Packet` so packets stay small).
-    granted: FxHashMap<PacketId, (Vc, u64)>,
+    granted: FxHashMap<PacketId, (Vc, Tick)>,
     /// Messages waiting for a receive, and receives waiting for a message,
     /// by (receiver, sender, tag).
     mail: Mailboxes<(u32, u32, u32), Mail>,
@@ -748,23 +748,23 @@ impl<'a> Sim<'a> {
             self.bytes.memory_write += served;
             // Write-through: the stored range is resident from now.
             if let Some(HbmCache { cache, .. }) = &mut hbm.cache {
-                cache.write(slice, stack, o.ctx, addr, len, now.0 * FRAC);
+                cache.write(slice, stack, o.ctx, addr, len, Tick::of(now).0);
             }
-            self.q.schedule(Cycle(last.div_ceil(FRAC)), Event::PartDone(op));
+            self.q.schedule(Tick(last).ceil(), Event::PartDone(op));
             return;
         }
         let (bytes, first, last) = match &mut hbm.cache {
             None => {
                 let (served, first, last) = hbm.dram.serve(chip.0, only, now, addr, len, false, &mut self.timeline);
                 self.bytes.memory_read += served;
-                (served, Cycle(first.div_ceil(FRAC)), Cycle(last.div_ceil(FRAC)))
+                (served, Tick(first).ceil(), Tick(last).ceil())
             }
             Some(HbmCache { cache, hit }) => {
                 // Hits leave the slice a hit latency from now (or when their
                 // fill completes); misses reach the channels a controller
                 // latency from now, each part's first and last tick rounded
                 // up to a cycle. One message carries both.
-                let look = cache.access(slice, stack, o.ctx, addr, len, now.0 * FRAC, hit.0 * FRAC);
+                let look = cache.access(slice, stack, o.ctx, addr, len, Tick::of(now).0, hit.ticks());
                 let at = now + hbm.dram.controller;
                 let (mut bytes, mut first, mut last) = (look.hit_bytes, look.hit_first, look.hit_last);
                 for &(a, n) in &cache.missing {
@@ -772,14 +772,14 @@ impl<'a> Sim<'a> {
                     self.bytes.memory_read += b;
                     if b > 0 {
                         bytes += b;
-                        first = first.min(f.div_ceil(FRAC) * FRAC);
-                        last = last.max(l.div_ceil(FRAC) * FRAC);
+                        first = first.min(Tick::of(Tick(f).ceil()).0);
+                        last = last.max(Tick::of(Tick(l).ceil()).0);
                     }
                 }
                 self.bytes.cache_read += look.hit_bytes;
                 // Resident once its last part is in.
                 cache.filled(slice, o.ctx, addr + len, last);
-                (bytes, Cycle(first.div_ceil(FRAC)), Cycle(last.div_ceil(FRAC)))
+                (bytes, Tick(first).ceil(), Tick(last).ceil())
             }
         };
         let from = End::Stack { chip, stack };
@@ -797,7 +797,7 @@ impl<'a> Sim<'a> {
         } else {
             self.bytes.memory_read += served;
         }
-        (Cycle(first.div_ceil(FRAC)), Cycle(last.div_ceil(FRAC)))
+        (Tick(first).ceil(), Tick(last).ceil())
     }
 
     fn mem_arrive(&mut self, op: OpId, now: Cycle) {
@@ -951,7 +951,7 @@ impl<'a> Sim<'a> {
         for k in 0..n {
             let b = if k + 1 == n { bytes - psize * (n - 1) } else { psize };
             let head = first + Cycles(span * k / n);
-            let tail_in = (first + Cycles(span * (k + 1) / n)).0 * FRAC;
+            let tail_in = Tick::of(first + Cycles(span * (k + 1) / n));
             for &r in &tree.roots {
                 let p = self.pkts.insert(Packet { msg, bytes: b, hop: r, tail_in, held: None, links: 0 });
                 self.q.schedule(head, Event::Hop(p));
@@ -1025,7 +1025,7 @@ impl<'a> Sim<'a> {
         for k in 0..n {
             let b = if k + 1 == n { bytes - psize * (n - 1) } else { psize };
             let head = first + Cycles(span * k / n);
-            let tail_in = (first + Cycles(span * (k + 1) / n)).0 * FRAC;
+            let tail_in = Tick::of(first + Cycles(span * (k + 1) / n));
             let p = self.pkts.insert(Packet { msg, bytes: b, hop: 0, tail_in, held: None, links: 0 });
             self.q.schedule(head, Event::Hop(p));
         }
@@ -1053,7 +1053,7 @@ impl<'a> Sim<'a> {
             self.release_vc(vc, tail_out, now);
         }
         if let Some(tl) = &mut self.timeline {
-            tl.link_busy(l, tail_out.saturating_sub(self.net.serialization_ticks(l, bytes)), tail_out);
+            tl.link_busy(l, tail_out.0.saturating_sub(self.net.serialization_ticks(l, bytes)), tail_out.0);
         }
         let class = self.net.links[l.index()].class;
         if class.on_chip() {
@@ -1063,7 +1063,7 @@ impl<'a> Sim<'a> {
         }
         let Some(dest) = deliver else {
             let d = self.net.hop_delay(l);
-            let tail_in = tail_out + d.0 * FRAC;
+            let tail_in = tail_out + d.ticks();
             // Critical path: from reaching a chip-to-chip link to reaching
             // the next link is time on chip links.
             let links = if class.on_chip() {
@@ -1101,7 +1101,7 @@ impl<'a> Sim<'a> {
         };
         let lat = self.net.links[l.index()].latency;
         self.pkts.remove(p);
-        let at = Cycle(tail_out.div_ceil(FRAC)) + lat;
+        let at = tail_out.ceil() + lat;
         // Accepted throughput counts what is ejected inside the window.
         if at >= self.window.0 && at < self.window.1 {
             self.window_bytes += bytes;
@@ -1138,10 +1138,10 @@ impl<'a> Sim<'a> {
     /// `Some((not_before tick, the VC))` when it may go now (`None` as the
     /// VC without VCs modelled); `None` when it must wait, in which case it
     /// is queued at the link or scheduled for the cycle its VC frees.
-    fn take_vc(&mut self, p: PacketId, l: LinkId, now: Cycle) -> Option<(u64, Option<Vc>)> {
+    fn take_vc(&mut self, p: PacketId, l: LinkId, now: Cycle) -> Option<(Tick, Option<Vc>)> {
         // Without VCs this is all a hop pays.
         if !self.net.has_vcs() {
-            return Some((0, None));
+            return Some((Tick::ZERO, None));
         }
         let grant = match self.granted.remove(&p) {
             Some((vc, not_before)) => VcGrant::Granted { vc, not_before },
@@ -1155,13 +1155,13 @@ impl<'a> Sim<'a> {
             }
         };
         match grant {
-            VcGrant::Unlimited => Some((0, None)),
+            VcGrant::Unlimited => Some((Tick::ZERO, None)),
             // A VC that frees in a later cycle: come back then, so the link
             // is booked in the order packets are ready for it, not in the
             // order they asked (the VC stays reserved for this packet).
-            VcGrant::Granted { vc, not_before } if not_before / FRAC > now.0 => {
+            VcGrant::Granted { vc, not_before } if not_before.floor() > now => {
                 self.granted.insert(p, (vc, not_before));
-                self.q.schedule(Cycle(not_before / FRAC), Event::Hop(p));
+                self.q.schedule(not_before.floor(), Event::Hop(p));
                 None
             }
             VcGrant::Granted { vc, not_before } => Some((not_before, Some(vc))),
@@ -1174,10 +1174,10 @@ impl<'a> Sim<'a> {
     /// free the VC, or hand it to the first packet waiting for that port,
     /// which goes in the cycle the VC frees (rounded down: `traverse`
     /// starts it at the exact tick).
-    fn release_vc(&mut self, vc: Vc, tail_out: u64, now: Cycle) {
+    fn release_vc(&mut self, vc: Vc, tail_out: Tick, now: Cycle) {
         if let Some((w, VcGrant::Granted { vc, not_before })) = self.net.vc_release(vc, tail_out) {
             self.granted.insert(w, (vc, not_before));
-            self.q.schedule(now.max(Cycle(not_before / FRAC)), Event::Hop(w));
+            self.q.schedule(now.max(not_before.floor()), Event::Hop(w));
         }
     }
 
@@ -1343,7 +1343,7 @@ impl<'a> Sim<'a> {
         let cycles = self.q.now();
         let mut stats = self.stats;
         for (t, s) in stats.iter_mut().enumerate() {
-            s.sram_busy_ticks = (self.tiles[t].sram.busy_cycles() * FRAC as f64) as u64;
+            s.sram_busy_ticks = self.tiles[t].sram.busy_ticks();
         }
         let window = if self.window.1.0 == u64::MAX { (Cycle::ZERO, cycles) } else { self.window };
         let timeline = self.timeline.map(|tl| tl.finish(&self.net));

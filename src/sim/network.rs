@@ -27,7 +27,7 @@
 use super::topology::{self, Fabric, OnChip, Wire};
 use crate::chip::{Chip, Memory};
 use crate::ids::{ChipId, LinkId, NodeId, PacketId, TileId};
-use crate::units::{BytesPerCycle, Cycle, Cycles, FRAC, TicksPerByte};
+use crate::units::{BytesPerCycle, Cycle, Cycles, FRAC, Tick, TicksPerByte};
 use std::collections::VecDeque;
 
 /// What a link is, for statistics and reports.
@@ -77,7 +77,7 @@ impl Link {
 /// Dynamic state and counters of a link.
 #[derive(Clone, Debug, Default)]
 pub struct LinkState {
-    busy_until: u64,
+    busy_until: Tick,
     pub busy_ticks: u64,
     pub bytes: u64,
     pub packets: u64,
@@ -122,7 +122,7 @@ struct Vcs {
     class1: usize,
     /// `release[l * per_port + v]`: tick VC v of link l's port is free
     /// again, or `HELD` while a packet holds it and has not left yet.
-    release: Vec<u64>,
+    release: Vec<Tick>,
     /// Per link and class (`2 l + class`): packets (by the engine's id)
     /// waiting for a VC, in order.
     waiting: Vec<VecDeque<PacketId>>,
@@ -159,7 +159,7 @@ impl Vcs {
     }
 }
 
-const HELD: u64 = u64::MAX;
+const HELD: Tick = Tick(u64::MAX);
 
 /// Links `route` makes room for at once: an 8x8 mesh's longest route
 /// (inject, 14 router hops, eject).
@@ -178,8 +178,8 @@ pub struct Vc {
 pub enum VcGrant {
     /// No VCs on this link (unbounded buffering).
     Unlimited,
-    /// Granted; the head may start no earlier than `not_before` ticks.
-    Granted { vc: Vc, not_before: u64 },
+    /// Granted; the head may start no earlier than `not_before`.
+    Granted { vc: Vc, not_before: Tick },
     /// Every VC is held: the packet has been queued at the link.
     Wait,
 }
@@ -327,11 +327,11 @@ impl Network {
         let routers = chips * routers_per_chip;
         let vcs = noc.vcs.map(|per_port| Vcs {
             per_port: per_port as usize,
-            credit_ticks: noc.credit.0 * FRAC,
+            credit_ticks: noc.credit.ticks(),
             limited: b.links.iter().map(|l| l.to.0 < routers).collect(),
             ring: ring_links(shape.wrap(), routers_per_chip, routers, &b.links),
             class1: (per_port - per_port / 2) as usize,
-            release: vec![0; b.links.len() * per_port as usize],
+            release: vec![Tick::ZERO; b.links.len() * per_port as usize],
             waiting: vec![VecDeque::new(); 2 * b.links.len()],
         });
         Network {
@@ -521,7 +521,7 @@ impl Network {
     /// ticks: the VC is free a credit delay later. Hands it straight to the
     /// first packet waiting for that port and class, if any: returns that
     /// packet and its grant.
-    pub fn vc_release(&mut self, vc: Vc, tail_out: u64) -> Option<(PacketId, VcGrant)> {
+    pub fn vc_release(&mut self, vc: Vc, tail_out: Tick) -> Option<(PacketId, VcGrant)> {
         let v = self.vcs.as_mut().expect("a VC was granted, so VCs are modelled");
         let at = tail_out + v.credit_ticks;
         let slot = vc.link.index() * v.per_port + vc.index as usize;
@@ -554,17 +554,17 @@ impl Network {
     /// start before `not_before` ticks (its VC's release); its tail can
     /// reach the link no earlier than `tail_in` ticks. Occupies the link and
     /// returns when the tail leaves it (ticks) and when the head was sent.
-    pub fn traverse(&mut self, l: LinkId, head: Cycle, not_before: u64, tail_in: u64, bytes: u64) -> (Cycle, u64) {
+    pub fn traverse(&mut self, l: LinkId, head: Cycle, not_before: Tick, tail_in: Tick, bytes: u64) -> (Cycle, Tick) {
         let link = &self.links[l.index()];
         let st = &mut self.state[l.index()];
-        let start = (head.0 * FRAC).max(not_before).max(st.busy_until);
+        let start = Tick::of(head).max(not_before).max(st.busy_until);
         let ser = link.rate.ticks(bytes);
         let tail_out = (start + ser).max(tail_in);
         st.busy_until = tail_out;
         st.busy_ticks += ser;
         st.bytes += bytes;
         st.packets += 1;
-        (Cycle(start.div_ceil(FRAC)), tail_out)
+        (start.ceil(), tail_out)
     }
 }
 
