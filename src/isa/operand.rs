@@ -9,14 +9,26 @@ use crate::rng::Rng;
 use crate::units::{Bytes, Cycles};
 use std::fmt::Write;
 
-/// Error decoding binary data.
+/// Error decoding binary data: boxed, so that the `Result` of every
+/// operand decode stays two words (the error path is rare; the decode of a
+/// trace's instructions is a hot loop).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecodeError {
+pub struct DecodeError(Box<DecodeErrorData>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeErrorData {
     pub kind: DecodeErrorKind,
     /// Position in the reader where the failing value starts.
     pub at: usize,
     /// The instruction operand being decoded, if any.
     pub operand: Option<&'static str>,
+}
+
+impl std::ops::Deref for DecodeError {
+    type Target = DecodeErrorData;
+    fn deref(&self) -> &DecodeErrorData {
+        &self.0
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,19 +40,22 @@ pub enum DecodeErrorKind {
 }
 
 impl DecodeError {
+    #[cold]
     pub fn truncated(at: usize) -> Self {
-        DecodeError { kind: DecodeErrorKind::Truncated, at, operand: None }
+        DecodeError(Box::new(DecodeErrorData { kind: DecodeErrorKind::Truncated, at, operand: None }))
     }
+    #[cold]
     pub fn invalid(message: String) -> Self {
-        DecodeError { kind: DecodeErrorKind::Invalid(message), at: 0, operand: None }
+        DecodeError(Box::new(DecodeErrorData { kind: DecodeErrorKind::Invalid(message), at: 0, operand: None }))
     }
     /// Attributes the error to `operand`, whose value starts at `at`.
-    pub fn in_operand(self, operand: &'static str, at: usize) -> Self {
-        let at = match self.kind {
-            DecodeErrorKind::Truncated => self.at,
-            DecodeErrorKind::Invalid(_) => at,
-        };
-        DecodeError { at, operand: Some(operand), ..self }
+    #[cold]
+    pub fn in_operand(mut self, operand: &'static str, at: usize) -> Self {
+        if let DecodeErrorKind::Invalid(_) = self.0.kind {
+            self.0.at = at;
+        }
+        self.0.operand = Some(operand);
+        self
     }
 }
 

@@ -95,6 +95,7 @@ impl<E> EventQueue<E> {
         }
     }
 
+    #[inline]
     fn push_near(&mut self, at: u64, event: E) {
         let b = (at % RING as u64) as usize;
         self.ring[b].push_back(event);
@@ -104,6 +105,7 @@ impl<E> EventQueue<E> {
     /// Schedules `event` at `at`, which must not be in the past. An event
     /// in the past is refused: it is dropped and recorded as the queue's
     /// `fault`, which ends the run (debug builds assert).
+    #[inline]
     pub fn schedule(&mut self, at: Cycle, event: E) {
         if let Err(e) = self.try_schedule(at, event) {
             debug_assert!(false, "{e}");
@@ -153,6 +155,7 @@ impl<E> EventQueue<E> {
 
     /// Removes the earliest event and advances the clock to it; `None` when
     /// no event is left or one was refused (`fault`).
+    #[inline]
     pub fn pop(&mut self) -> Option<(Cycle, E)> {
         if self.fault.is_some() {
             return None;
@@ -196,6 +199,7 @@ impl<E> EventQueue<E> {
         }
     }
 
+    #[inline]
     fn emit(&mut self, e: E) -> (Cycle, E) {
         self.len -= 1;
         self.popped += 1;

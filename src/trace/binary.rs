@@ -145,7 +145,7 @@ impl BinaryReader {
         let v = f(&mut r).map_err(|e| {
             let what = what();
             let operand = e.operand.map(|o| format!("operand `{o}` of ")).unwrap_or_default();
-            match e.kind {
+            match &e.kind {
                 DecodeErrorKind::Truncated => self.err_at(
                     at,
                     TraceErrorKind::Truncated(format!(
