@@ -70,7 +70,7 @@ impl<'a> Reader<'a> {
         Reader { buf, pos: 0 }
     }
     pub fn byte(&mut self) -> Result<u8, DecodeError> {
-        let b = *self.buf.get(self.pos).ok_or(DecodeError::truncated(self.pos))?;
+        let b = *self.buf.get(self.pos).ok_or_else(|| DecodeError::truncated(self.pos))?;
         self.pos += 1;
         Ok(b)
     }
