@@ -3,18 +3,16 @@
 //! per-object allocation. A handle is reused once its object is removed.
 
 use crate::ids::Index;
-use std::marker::PhantomData;
 
 pub struct Slab<K, T> {
     items: Vec<Option<T>>,
     free: Vec<K>,
     live: usize,
-    key: PhantomData<K>,
 }
 
 impl<K, T> Default for Slab<K, T> {
     fn default() -> Self {
-        Slab { items: Vec::new(), free: Vec::new(), live: 0, key: PhantomData }
+        Slab { items: Vec::new(), free: Vec::new(), live: 0 }
     }
 }
 
