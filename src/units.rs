@@ -207,10 +207,6 @@ impl BandwidthServer {
         self.busy_ticks += dur;
         (start.ceil(), self.busy_until.ceil())
     }
-    /// The instant the server becomes free, rounded up.
-    pub fn free_at(&self) -> Cycle {
-        self.busy_until.ceil()
-    }
     /// Total ticks the server has been reserved.
     pub fn busy_ticks(&self) -> u64 {
         self.busy_ticks

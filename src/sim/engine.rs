@@ -216,7 +216,6 @@ struct Sim<'a> {
     groups: Vec<GroupState>,
     /// Zero-load request latency from a chip-local tile to each HBM stack.
     stack_latency: Vec<Cycles>,
-    route_buf: Vec<LinkId>,
     bytes: ByteCounts,
     message_latency: Histogram,
     window: (Cycle, Cycle),
@@ -370,7 +369,6 @@ impl<'a> Sim<'a> {
             paths: FxHashMap::default(),
             groups,
             stack_latency,
-            route_buf: Vec::new(),
             bytes: ByteCounts::default(),
             message_latency: Histogram::default(),
             window: (Cycle::ZERO, Cycle(u64::MAX)),
@@ -689,8 +687,8 @@ impl<'a> Sim<'a> {
                 self.q.schedule(now + extra, Event::MemArrive(op));
             }
             (OpKind::Load, _, _) => {
-                self.net.route(End::Tile(t), End::Tile(owner), &mut self.route_buf);
-                let req = self.net.zero_load(&self.route_buf, 0);
+                let path = self.path(End::Tile(t), End::Tile(owner));
+                let req = self.net.zero_load(&path.links, 0);
                 let extra = if mem.space() == Space::Dram { controller } else { Cycles::ZERO };
                 self.q.schedule(now + req + extra, Event::MemArrive(op));
             }
@@ -982,6 +980,19 @@ impl<'a> Sim<'a> {
         self.q.schedule(pe, Event::PartDone(op));
     }
 
+    /// The path between two ends, from the cache or built and kept.
+    fn path(&mut self, from: End, to: End) -> Rc<Path> {
+        if let Some(p) = self.paths.get(&(from, to)) {
+            return Rc::clone(p);
+        }
+        if self.paths.len() >= MAX_PATHS {
+            self.paths.clear();
+        }
+        let p = Rc::new(self.net.path(from, to));
+        self.paths.insert((from, to), Rc::clone(&p));
+        p
+    }
+
     /// Creates a message whose packets become ready evenly between `first`
     /// and `last` (data streaming out of a memory or SRAM port).
     #[allow(clippy::too_many_arguments)]
@@ -995,17 +1006,7 @@ impl<'a> Sim<'a> {
         created: Cycle,
         done: OnDelivery,
     ) {
-        let route = match self.paths.get(&(from, to)) {
-            Some(p) => Rc::clone(p),
-            None => {
-                if self.paths.len() >= MAX_PATHS {
-                    self.paths.clear();
-                }
-                let p = Rc::new(self.net.path(from, to));
-                self.paths.insert((from, to), Rc::clone(&p));
-                p
-            }
-        };
+        let route = self.path(from, to);
         let psize = self.chip.noc.packet.0.max(1);
         let n = bytes.div_ceil(psize).max(1);
         let msg = self.msgs.insert(Msg {
