@@ -115,17 +115,19 @@ enum OnDelivery {
     Send(OpId),
 }
 
-/// The links a message crosses.
+/// The links a packet crosses (each packet holds its own, so a hop reads
+/// its link without going through the message).
 enum Route {
     /// One destination: the links in order (shared by every message
     /// between the same two ends).
-    Path(Rc<Path>),
+    Path(Path),
     /// A multicast: the union of the routes to every destination.
     Tree(Rc<mcast::Tree>),
 }
 
 struct Msg {
-    route: Route,
+    /// A multicast's tree (its destinations); `None` for a unicast.
+    tree: Option<Rc<mcast::Tree>>,
     /// Packets still to arrive (a multicast: at every destination, below).
     packets_left: u32,
     created: Cycle,
@@ -144,6 +146,7 @@ struct Msg {
 
 struct Packet {
     msg: MessageId,
+    route: Route,
     bytes: u64,
     /// Index of the link it is at: in the message's path, or its tree node.
     hop: u32,
@@ -212,7 +215,7 @@ struct Sim<'a> {
     trees: FxHashMap<(u32, u32), Rc<mcast::Tree>>,
     /// Unicast paths by their ends, built on first use (at most
     /// `MAX_PATHS`, then started afresh).
-    paths: FxHashMap<(End, End), Rc<Path>>,
+    paths: FxHashMap<(End, End), Path>,
     groups: Vec<GroupState>,
     /// Zero-load request latency from a chip-local tile to each HBM stack.
     stack_latency: Vec<Cycles>,
@@ -331,7 +334,7 @@ impl<'a> Sim<'a> {
             for t in 0..chip.tiles_per_chip() {
                 for s in 0..hbm.stacks {
                     net.route(End::Tile(TileId(t)), End::Stack { chip: ChipId(0), stack: s }, &mut buf);
-                    stack_latency.push(net.zero_load(&buf, 0));
+                    stack_latency.push(net.zero_load(buf.iter().copied(), 0));
                 }
             }
         }
@@ -345,7 +348,7 @@ impl<'a> Sim<'a> {
                 let mut worst = Cycles::ZERO;
                 for &m in members {
                     net.route(End::Tile(m), End::Tile(root), &mut buf);
-                    worst = worst.max(net.zero_load(&buf, 0));
+                    worst = worst.max(net.zero_load(buf.iter().copied(), 0));
                 }
                 GroupState { arrived: 0, latency: Cycles(2 * worst.0) }
             })
@@ -688,7 +691,7 @@ impl<'a> Sim<'a> {
             }
             (OpKind::Load, _, _) => {
                 let path = self.path(End::Tile(t), End::Tile(owner));
-                let req = self.net.zero_load(&path.links, 0);
+                let req = self.net.zero_load(path.iter().map(|s| s.link), 0);
                 let extra = if mem.space() == Space::Dram { controller } else { Cycles::ZERO };
                 self.q.schedule(now + req + extra, Event::MemArrive(op));
             }
@@ -935,7 +938,7 @@ impl<'a> Sim<'a> {
         let psize = self.chip.noc.packet.0.max(1);
         let n = bytes.div_ceil(psize).max(1);
         let msg = self.msgs.insert(Msg {
-            route: Route::Tree(Rc::clone(&tree)),
+            tree: Some(Rc::clone(&tree)),
             packets_left: 0,
             created: now,
             done: OnDelivery::Send(op),
@@ -951,7 +954,8 @@ impl<'a> Sim<'a> {
             let head = first + Cycles(span * k / n);
             let tail_in = Tick::of(first + Cycles(span * (k + 1) / n));
             for &r in &tree.roots {
-                let p = self.pkts.insert(Packet { msg, bytes: b, hop: r, tail_in, held: None, links: 0 });
+                let route = Route::Tree(Rc::clone(&tree));
+                let p = self.pkts.insert(Packet { msg, route, bytes: b, hop: r, tail_in, held: None, links: 0 });
                 self.q.schedule(head, Event::Hop(p));
             }
         }
@@ -981,14 +985,14 @@ impl<'a> Sim<'a> {
     }
 
     /// The path between two ends, from the cache or built and kept.
-    fn path(&mut self, from: End, to: End) -> Rc<Path> {
+    fn path(&mut self, from: End, to: End) -> Path {
         if let Some(p) = self.paths.get(&(from, to)) {
             return Rc::clone(p);
         }
         if self.paths.len() >= MAX_PATHS {
             self.paths.clear();
         }
-        let p = Rc::new(self.net.path(from, to));
+        let p = self.net.path(from, to);
         self.paths.insert((from, to), Rc::clone(&p));
         p
     }
@@ -1010,7 +1014,7 @@ impl<'a> Sim<'a> {
         let psize = self.chip.noc.packet.0.max(1);
         let n = bytes.div_ceil(psize).max(1);
         let msg = self.msgs.insert(Msg {
-            route: Route::Path(route),
+            tree: None,
             packets_left: n as u32,
             created,
             done,
@@ -1027,7 +1031,8 @@ impl<'a> Sim<'a> {
             let b = if k + 1 == n { bytes - psize * (n - 1) } else { psize };
             let head = first + Cycles(span * k / n);
             let tail_in = Tick::of(first + Cycles(span * (k + 1) / n));
-            let p = self.pkts.insert(Packet { msg, bytes: b, hop: 0, tail_in, held: None, links: 0 });
+            let route = Route::Path(Rc::clone(&route));
+            let p = self.pkts.insert(Packet { msg, route, bytes: b, hop: 0, tail_in, held: None, links: 0 });
             self.q.schedule(head, Event::Hop(p));
         }
     }
@@ -1035,8 +1040,8 @@ impl<'a> Sim<'a> {
     fn hop(&mut self, p: PacketId, now: Cycle) {
         let pk = self.pkts.get(p);
         let (msg, hop, bytes, tail_in, links) = (pk.msg, pk.hop, pk.bytes, pk.tail_in, pk.links);
-        let (l, deliver) = match &self.msgs.get(msg).route {
-            Route::Path(r) => (r.links[hop as usize], (hop as usize + 1 == r.links.len()).then_some(None)),
+        let (l, deliver) = match &pk.route {
+            Route::Path(r) => (r[hop as usize].link, (hop as usize + 1 == r.len()).then_some(None)),
             Route::Tree(t) => (
                 t.links[hop as usize],
                 match t.next(hop) {
@@ -1072,7 +1077,7 @@ impl<'a> Sim<'a> {
             } else {
                 links.saturating_add(u32::try_from((start + d).0 - now.0).unwrap_or(u32::MAX))
             };
-            let next = match &self.msgs.get(msg).route {
+            let next = match &self.pkts.get(p).route {
                 Route::Path(_) => {
                     let pk = self.pkts.get_mut(p);
                     pk.hop += 1;
@@ -1094,7 +1099,8 @@ impl<'a> Sim<'a> {
                     pk.links = links;
                     p
                 } else {
-                    self.pkts.insert(Packet { msg, bytes, hop: c, tail_in, held: None, links })
+                    let route = Route::Tree(Rc::clone(&next));
+                    self.pkts.insert(Packet { msg, route, bytes, hop: c, tail_in, held: None, links })
                 };
                 self.q.schedule(start + d, Event::Hop(q));
             }
@@ -1148,8 +1154,8 @@ impl<'a> Sim<'a> {
             Some((vc, not_before)) => VcGrant::Granted { vc, not_before },
             None => {
                 let pk = self.pkts.get(p);
-                let class = match &self.msgs.get(pk.msg).route {
-                    Route::Path(path) => path.class[pk.hop as usize],
+                let class = match &pk.route {
+                    Route::Path(path) => path[pk.hop as usize].class,
                     Route::Tree(tree) => tree.class[pk.hop as usize],
                 };
                 self.net.vc_acquire(l, class, p)
@@ -1208,17 +1214,16 @@ impl<'a> Sim<'a> {
         let m = self.msgs.get_mut(msg);
         m.dests_left -= 1;
         let links = m.dest_links.get(d as usize).copied().unwrap_or(0);
-        let (created, done, route) = if m.dests_left == 0 {
-            let m = self.msgs.remove(msg);
-            (m.created, m.done, m.route)
-        } else {
-            let Route::Tree(t) = &m.route else { unreachable!("only multicasts deliver per destination") };
-            (m.created, m.done, Route::Tree(Rc::clone(t)))
+        let to = match &m.tree {
+            Some(t) => t.tiles[d as usize],
+            None => unreachable!("only multicasts deliver per destination"),
         };
-        let (OnDelivery::Send(op), Route::Tree(t)) = (done, route) else {
-            unreachable!("a multicast is a send along a tree")
-        };
-        self.arrive(op, t.tiles[d as usize], created, links, now);
+        let (created, done) = (m.created, m.done);
+        if m.dests_left == 0 {
+            self.msgs.remove(msg);
+        }
+        let OnDelivery::Send(op) = done else { unreachable!("a multicast is a send along a tree") };
+        self.arrive(op, to, created, links, now);
     }
 
     /// Send `op`'s message (created at `created`) has fully arrived at tile

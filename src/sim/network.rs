@@ -29,6 +29,7 @@ use crate::chip::{Chip, Memory};
 use crate::ids::{ChipId, LinkId, NodeId, PacketId, TileId};
 use crate::units::{BytesPerCycle, Cycle, Cycles, FRAC, Tick, TicksPerByte};
 use std::collections::VecDeque;
+use std::rc::Rc;
 
 /// What a link is, for statistics and reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -100,12 +101,18 @@ pub enum End {
     },
 }
 
-/// A unicast route: its links in order, and the VC class a packet asks
-/// for at each (`Network::vc_class`).
-pub struct Path {
-    pub links: Box<[LinkId]>,
-    pub class: Box<[u8]>,
+/// One hop of a unicast route: the link, and the VC class a packet asks
+/// for in the port it leads into (`Network::vc_class`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub link: LinkId,
+    pub class: u8,
 }
+
+/// A unicast route, its steps in order: one allocation, shared (by the
+/// engine's path cache and every packet on it), so a hop reads its link
+/// and class with one memory access from the packet.
+pub type Path = Rc<[Step]>;
 
 /// Virtual channels of the router input ports (`noc.vcs`).
 struct Vcs {
@@ -436,8 +443,7 @@ impl Network {
     pub fn path(&self, from: End, to: End) -> Path {
         let mut links = Vec::new();
         self.route(from, to, &mut links);
-        let class = (0..links.len()).map(|h| self.vc_class(&links, h)).collect();
-        Path { links: links.into_boxed_slice(), class }
+        (0..links.len()).map(|h| Step { link: links[h], class: self.vc_class(&links, h) }).collect()
     }
 
     /// Cycles between a head entering link `l` and entering the next link.
@@ -448,12 +454,13 @@ impl Network {
 
     /// Zero-load latency of a route for a packet of `bytes` (head latency
     /// plus the slowest link's serialization).
-    pub fn zero_load(&self, route: &[LinkId], bytes: u64) -> Cycles {
+    pub fn zero_load(&self, route: impl ExactSizeIterator<Item = LinkId> + Clone, bytes: u64) -> Cycles {
         let mut head = Cycles::ZERO;
-        for (i, &l) in route.iter().enumerate() {
-            head += if i + 1 == route.len() { self.links[l.index()].latency } else { self.hop_delay(l) };
+        let n = route.len();
+        for (i, l) in route.clone().enumerate() {
+            head += if i + 1 == n { self.links[l.index()].latency } else { self.hop_delay(l) };
         }
-        let ser = route.iter().map(|&l| self.links[l.index()].bw.cycles_for(crate::units::Bytes(bytes)).0).max();
+        let ser = route.map(|l| self.links[l.index()].bw.cycles_for(crate::units::Bytes(bytes)).0).max();
         head + Cycles(ser.unwrap_or(0))
     }
 
