@@ -111,11 +111,12 @@ impl BytesPerCycle {
 
 /// Sub-cycle resolution used by bandwidth servers so that many small
 /// transfers do not accumulate rounding error: 1 cycle = `FRAC` ticks.
-pub const FRAC: u64 = 1 << 10;
+const FRAC: u64 = 1 << 10;
 
 /// An instant in ticks, 1/`FRAC` of a cycle: the resolution links, SRAM
-/// ports and VCs book time in, so that many short transfers do not
-/// accumulate rounding. Durations in ticks are plain `u64` counts; an
+/// ports, VCs, DRAM channels and the HBM cache book time in, so that many
+/// short transfers do not accumulate rounding (`FRAC` is private to this
+/// module: `ticks_of` and `cycles_of` convert durations). Durations in ticks are plain `u64` counts; an
 /// instant becomes a `Cycle` only through `ceil` or `floor`, which say
 /// which way it rounds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -123,6 +124,8 @@ pub struct Tick(pub u64);
 
 impl Tick {
     pub const ZERO: Tick = Tick(0);
+    /// Later than any instant a run reaches: "none yet" for a minimum.
+    pub const NEVER: Tick = Tick(u64::MAX);
 
     /// The start of cycle `c`.
     #[inline]
@@ -155,6 +158,17 @@ impl Cycles {
     pub fn ticks(self) -> u64 {
         self.0 * FRAC
     }
+}
+
+/// A duration of `cycles` (a timing parameter such as a DRAM tCL) in
+/// ticks, rounded to the nearest tick.
+pub fn ticks_of(cycles: f64) -> u64 {
+    (cycles * FRAC as f64).round() as u64
+}
+
+/// A duration in ticks as cycles (for reports: busy fractions).
+pub fn cycles_of(ticks: u64) -> f64 {
+    ticks as f64 / FRAC as f64
 }
 
 /// A rate as ticks (1/`FRAC` cycle) per byte, and the ticks a transfer
@@ -213,7 +227,7 @@ impl BandwidthServer {
     }
     /// Total cycles the server has been reserved.
     pub fn busy_cycles(&self) -> f64 {
-        self.busy_ticks as f64 / FRAC as f64
+        cycles_of(self.busy_ticks)
     }
 }
 

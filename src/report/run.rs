@@ -9,7 +9,7 @@ use crate::sim::RunStats;
 use crate::sim::network::LinkClass;
 use crate::sim::stats::{ByteCounts, CriticalPath, PATH_CLASSES, WAIT_KINDS};
 use crate::trace::{Header, Trace};
-use crate::units::{FRAC, human_bytes, human_seconds, si};
+use crate::units::{cycles_of, human_bytes, human_seconds, si};
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -276,12 +276,9 @@ impl RunReport {
         let (vector, b_vector) =
             busiest(tiles.clone().map(|(i, t)| (format!("tile {i}"), t.vector_busy as f64 / cycles)));
         let (sram, b_sram) =
-            busiest(tiles.clone().map(|(i, t)| (format!("tile {i}"), t.sram_busy_ticks as f64 / FRAC as f64 / cycles)));
+            busiest(tiles.clone().map(|(i, t)| (format!("tile {i}"), cycles_of(t.sram_busy_ticks) / cycles)));
         let (memory, b_memory) = busiest(
-            s.channels
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (format!("channel {i}"), c.busy_ticks as f64 / FRAC as f64 / cycles)),
+            s.channels.iter().enumerate().map(|(i, c)| (format!("channel {i}"), cycles_of(c.busy_ticks) / cycles)),
         );
         let link_util = |on_chip: bool| {
             s.links.iter().zip(&s.link_state).enumerate().filter(move |(_, (l, _))| l.class.on_chip() == on_chip).map(
@@ -309,7 +306,7 @@ impl RunReport {
         let roofline = Roofline::new(
             chip.clock_hz,
             s.tiles.iter().map(|t| (t.matrix_busy + t.vector_busy) as f64).fold(0.0, f64::max),
-            s.tiles.iter().map(|t| t.sram_busy_ticks as f64 / FRAC as f64).fold(0.0, f64::max),
+            s.tiles.iter().map(|t| cycles_of(t.sram_busy_ticks)).fold(0.0, f64::max),
             s.channels.iter().map(|c| (c.bytes_read + c.bytes_written) as f64 / peak_channel).fold(0.0, f64::max),
             busiest_cycles(true),
             busiest_cycles(false),
@@ -356,7 +353,7 @@ impl RunReport {
                 moved += ch.bytes_read + ch.bytes_written;
             }
             let peak_per_channel = chip.totals().memory_bandwidth / chip.clock_hz / s.channels.len() as f64;
-            let busy_cycles = busy as f64 / FRAC as f64;
+            let busy_cycles = cycles_of(busy);
             Some(DramStats {
                 row_hits: h_,
                 row_misses: m,

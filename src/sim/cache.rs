@@ -29,6 +29,7 @@
 //! Occupancy counts each slice's own bytes of a range (its interleave
 //! granules), so the slices together hold `capacity`.
 
+use crate::units::Tick;
 use std::collections::{BTreeMap, VecDeque, btree_map};
 
 /// One resident range of a slice, [start, end); the map key holds `end`.
@@ -37,8 +38,8 @@ struct Entry {
     start: u64,
     /// Last use (a counter: larger is more recent).
     used: u64,
-    /// Tick the data is in the slice.
-    ready: u64,
+    /// When the data is in the slice.
+    ready: Tick,
 }
 
 /// Resident ranges by (context, end address), disjoint: those overlapping
@@ -129,10 +130,10 @@ struct Slice {
 pub struct Lookup {
     /// This slice's bytes of the range that were resident.
     pub hit_bytes: u64,
-    /// Earliest and latest tick at which resident parts are (or will be)
-    /// in the slice (`u64::MAX`, 0 without hits).
-    pub hit_first: u64,
-    pub hit_last: u64,
+    /// Earliest and latest instant at which resident parts are (or will
+    /// be) in the slice (`Tick::NEVER`, `Tick::ZERO` without hits).
+    pub hit_first: Tick,
+    pub hit_last: Tick,
 }
 
 /// The cache of every chip of a system: slice `chip * stacks + stack`.
@@ -189,7 +190,7 @@ impl Cache {
     }
 
     /// A request for [addr, addr + bytes) in context `ctx` reaches slice
-    /// `slice` (stack `stack` of its chip) at tick `now`. Returns what was
+    /// `slice` (stack `stack` of its chip) at `now`. Returns what was
     /// resident (ready `hit` ticks after `now` at the earliest), leaves the
     /// missing parts in `self.missing`, and makes the whole range one
     /// resident entry, most recently used, evicting least recently used
@@ -201,10 +202,10 @@ impl Cache {
     /// a range nothing overlaps (one insert), a range that is exactly one
     /// entry (one update), a range inside one entry.
     #[allow(clippy::too_many_arguments)]
-    pub fn access(&mut self, slice: usize, stack: u32, ctx: u64, addr: u64, bytes: u64, now: u64, hit: u64) -> Lookup {
+    pub fn access(&mut self, slice: usize, stack: u32, ctx: u64, addr: u64, bytes: u64, now: Tick, hit: u64) -> Lookup {
         let s = stack as u64;
         let end = addr + bytes;
-        let mut out = Lookup { hit_bytes: 0, hit_first: u64::MAX, hit_last: 0 };
+        let mut out = Lookup { hit_bytes: 0, hit_first: Tick::NEVER, hit_last: Tick::ZERO };
         self.missing.clear();
         if bytes == 0 {
             return out;
@@ -269,17 +270,17 @@ impl Cache {
     }
 
     /// The missing parts of the access of [addr, end) in context `ctx` are
-    /// in slice `slice` at tick `ready`.
-    pub fn filled(&mut self, slice: usize, ctx: u64, end: u64, ready: u64) {
+    /// in slice `slice` at `ready`.
+    pub fn filled(&mut self, slice: usize, ctx: u64, end: u64, ready: Tick) {
         if let Some(e) = self.slices[slice].entries.get_mut(ctx, end) {
             e.ready = e.ready.max(ready);
         }
     }
 
     /// A store of [addr, addr + bytes) in context `ctx` reached slice
-    /// `slice` (stack `stack`) and is in it at tick `at` (write-through:
+    /// `slice` (stack `stack`) and is in it at `at` (write-through:
     /// resident, most recently used).
-    pub fn write(&mut self, slice: usize, stack: u32, ctx: u64, addr: u64, bytes: u64, at: u64) {
+    pub fn write(&mut self, slice: usize, stack: u32, ctx: u64, addr: u64, bytes: u64, at: Tick) {
         self.access(slice, stack, ctx, addr, bytes, at, 0);
         self.filled(slice, ctx, addr + bytes, at);
     }
@@ -394,6 +395,7 @@ mod tests {
     #[allow(dead_code)]
     mod reference {
         use super::super::Lookup;
+        use crate::units::Tick;
         use std::collections::{BTreeMap, VecDeque};
 
         /// One resident range of a slice, [start, end); the map key holds `end`.
@@ -535,7 +537,7 @@ mod tests {
             ) -> Lookup {
                 let s = stack as u64;
                 let end = addr + bytes;
-                let mut out = Lookup { hit_bytes: 0, hit_first: u64::MAX, hit_last: 0 };
+                let mut out = Lookup { hit_bytes: 0, hit_first: Tick::NEVER, hit_last: Tick::ZERO };
                 self.missing.clear();
                 if bytes == 0 {
                     return out;
@@ -552,8 +554,8 @@ mod tests {
                     if n > 0 {
                         let ready = e.ready.max(now + hit);
                         out.hit_bytes += n;
-                        out.hit_first = out.hit_first.min(ready);
-                        out.hit_last = out.hit_last.max(ready);
+                        out.hit_first = out.hit_first.min(Tick(ready));
+                        out.hit_last = out.hit_last.max(Tick(ready));
                     }
                     at = b;
                     // Out of the map; the parts outside the range stay.
@@ -572,7 +574,7 @@ mod tests {
                 if self.per_slice > 0 {
                     self.clock += 1;
                     let used = self.clock;
-                    self.put(slice, s, ctx, end, Entry { start: addr, used, ready: out.hit_last });
+                    self.put(slice, s, ctx, end, Entry { start: addr, used, ready: out.hit_last.0 });
                     self.slices[slice].lru.push_back((used, ctx, addr, end));
                     self.evict(slice, s);
                 }
@@ -689,6 +691,7 @@ mod tests {
     /// Looks [addr, addr + bytes) up at `now` without leaving it resident
     /// (on a copy).
     fn look(c: &Cache, ctx: u64, addr: u64, bytes: u64, now: u64) -> (Lookup, Vec<(u64, u64)>) {
+        let now = Tick(now);
         let mut probe = Cache {
             slices: c
                 .slices
@@ -706,8 +709,8 @@ mod tests {
     }
 
     fn fill(c: &mut Cache, addr: u64, bytes: u64, ready: u64) {
-        c.access(0, 0, 0, addr, bytes, 0, 10);
-        c.filled(0, 0, addr + bytes, ready);
+        c.access(0, 0, 0, addr, bytes, Tick::ZERO, 10);
+        c.filled(0, 0, addr + bytes, Tick(ready));
     }
 
     #[test]
@@ -719,9 +722,9 @@ mod tests {
         fill(&mut c, 0, 1024, 500);
         // In flight: ready at 500; later: the hit latency.
         let (l, m) = look(&c, 0, 512, 1024, 100);
-        assert_eq!((l.hit_bytes, l.hit_first, m), (512, 500, vec![(1024, 512)]));
+        assert_eq!((l.hit_bytes, l.hit_first, m), (512, Tick(500), vec![(1024, 512)]));
         let (l, _) = look(&c, 0, 0, 256, 1000);
-        assert_eq!((l.hit_bytes, l.hit_first, l.hit_last), (256, 1010, 1010));
+        assert_eq!((l.hit_bytes, l.hit_first, l.hit_last), (256, Tick(1010), Tick(1010)));
         fill(&mut c, 512, 1024, 2000);
         assert_eq!(c.held(0), 1536);
         // 3 KiB more: 512 bytes over; the oldest range [0, 512) goes.
@@ -755,7 +758,12 @@ mod tests {
 
     /// Live entries of a slice as (context, end, start, used, ready).
     fn entries_of(c: &Cache, slice: usize) -> Vec<(u64, u64, u64, u64, u64)> {
-        c.slices[slice].entries.0.iter().map(|(&k, e)| ((k >> 64) as u64, k as u64, e.start, e.used, e.ready)).collect()
+        c.slices[slice]
+            .entries
+            .0
+            .iter()
+            .map(|(&k, e)| ((k >> 64) as u64, k as u64, e.start, e.used, e.ready.0))
+            .collect()
     }
 
     proptest::proptest! {
@@ -782,16 +790,16 @@ mod tests {
                 let slice = stack as usize;
                 match kind {
                     0 => {
-                        new.write(slice, stack, ctx, addr, bytes, now);
+                        new.write(slice, stack, ctx, addr, bytes, Tick(now));
                         old.write(slice, stack, ctx, addr, bytes, now);
                     }
                     _ => {
-                        let a = new.access(slice, stack, ctx, addr, bytes, now, 7);
+                        let a = new.access(slice, stack, ctx, addr, bytes, Tick(now), 7);
                         let b = old.access(slice, stack, ctx, addr, bytes, now, 7);
                         proptest::prop_assert_eq!(a, b);
                         proptest::prop_assert_eq!(&new.missing, &old.missing);
                         if kind != 1 {
-                            new.filled(slice, ctx, addr + bytes, now + dt * 3);
+                            new.filled(slice, ctx, addr + bytes, Tick(now + dt * 3));
                             old.filled(slice, ctx, addr + bytes, now + dt * 3);
                         }
                     }

@@ -15,7 +15,7 @@
 //! activations.
 
 use crate::chip::DramSpec;
-use crate::units::FRAC;
+use crate::units::{Tick, ticks_of};
 
 /// Per-channel counters.
 #[derive(Clone, Debug, Default)]
@@ -30,24 +30,24 @@ pub struct ChannelStats {
 
 #[derive(Clone, Debug)]
 pub struct Channel {
-    bus_free: u64,
-    act_free: u64,
+    bus_free: Tick,
+    act_free: Tick,
     /// Per bank, together (one cache line holds several banks' state).
     banks: Box<[Bank]>,
     pub stats: ChannelStats,
 }
 
-/// One bank: its open row (`CLOSED` if none) and the tick it may next
+/// One bank: its open row (`CLOSED` if none) and the instant it may next
 /// activate.
 #[derive(Clone, Copy, Debug)]
 struct Bank {
     open: u64,
-    ready: u64,
+    ready: Tick,
 }
 
 const CLOSED: u64 = u64::MAX;
 
-/// Timing of one channel in ticks, precomputed from a `DramSpec`.
+/// Timing of one channel, durations in ticks, precomputed from a `DramSpec`.
 #[derive(Clone, Debug)]
 pub struct ChannelTiming {
     /// Ticks per byte in 16.16 fixed point (exact enough, and no float in
@@ -87,10 +87,10 @@ impl ChannelTiming {
 impl ChannelTiming {
     pub fn new(spec: &DramSpec) -> Self {
         let t = &spec.timing;
-        let tick = |c: f64| (c * FRAC as f64).round() as u64;
+        let tick = ticks_of;
         let refresh = 1.0 - t.trfc / t.trefi;
         ChannelTiming {
-            ticks_per_byte_fp: (FRAC as f64 * 65536.0 / (spec.channel_bw.0 * refresh)).round() as u64,
+            ticks_per_byte_fp: ticks_of(65536.0 / (spec.channel_bw.0 * refresh)),
             cl: tick(t.cl),
             trcd: tick(t.trcd),
             trp: tick(t.trp),
@@ -104,35 +104,34 @@ impl ChannelTiming {
     }
 }
 
-/// Result of one channel access: when its first and last bytes move (ticks).
+/// Result of one channel access: when its first and last bytes move.
 #[derive(Clone, Copy, Debug)]
 pub struct Served {
-    pub first: u64,
-    pub last: u64,
+    pub first: Tick,
+    pub last: Tick,
 }
 
 impl Channel {
     pub fn new(banks: u32) -> Self {
         Channel {
-            bus_free: 0,
-            act_free: 0,
-            banks: vec![Bank { open: CLOSED, ready: 0 }; banks as usize].into_boxed_slice(),
+            bus_free: Tick::ZERO,
+            act_free: Tick::ZERO,
+            banks: vec![Bank { open: CLOSED, ready: Tick::ZERO }; banks as usize].into_boxed_slice(),
             stats: ChannelStats::default(),
         }
     }
 
     /// Serves `bytes` (> 0) at channel-local address `addr`, arriving at
-    /// `at` ticks.
-    pub fn access(&mut self, tm: &ChannelTiming, at: u64, addr: u64, bytes: u64, write: bool) -> Served {
+    /// `at`.
+    pub fn access(&mut self, tm: &ChannelTiming, at: Tick, addr: u64, bytes: u64, write: bool) -> Served {
         let mut shape = Shape::default();
         shape.set(tm, addr, bytes);
         self.apply(tm, at, &shape, write)
     }
 
-    /// Serves the range `shape` describes, arriving at `at` ticks (as
-    /// `access`).
+    /// Serves the range `shape` describes, arriving at `at` (as `access`).
     #[inline(always)]
-    pub fn apply(&mut self, tm: &ChannelTiming, at: u64, shape: &Shape, write: bool) -> Served {
+    pub fn apply(&mut self, tm: &ChannelTiming, at: Tick, shape: &Shape, write: bool) -> Served {
         let extra = shape.extra;
         let b0 = &mut self.banks[shape.bank];
         let (ready, acts) = if b0.open == shape.row_id {
@@ -295,7 +294,7 @@ pub fn split_interleaved_only(
 mod tests {
     use super::*;
     use crate::chip::DramTiming;
-    use crate::units::{Bytes, BytesPerCycle, Cycles};
+    use crate::units::{Bytes, BytesPerCycle, Cycles, cycles_of};
 
     fn spec() -> DramSpec {
         DramSpec {
@@ -352,16 +351,16 @@ mod tests {
         let tm = ChannelTiming::new(&s);
         let mut ch = Channel::new(s.banks);
         let n = 1 << 20;
-        let r = ch.access(&tm, 0, 0, n, false);
-        let eff = n as f64 / 32.0 / ((r.last - r.first) as f64 / FRAC as f64);
+        let r = ch.access(&tm, Tick::ZERO, 0, n, false);
+        let eff = n as f64 / 32.0 / cycles_of(r.last.0 - r.first.0);
         assert!(eff > 0.99, "streaming efficiency {eff}");
         // 64-byte reads to rows far apart: each needs an activation.
         let mut ch = Channel::new(s.banks);
-        let mut end = 0;
+        let mut end = Tick::ZERO;
         for i in 0..1000u64 {
-            end = ch.access(&tm, 0, (i * 7919 % 4096) * 1024 * 16 + 64, 64, false).last;
+            end = ch.access(&tm, Tick::ZERO, (i * 7919 % 4096) * 1024 * 16 + 64, 64, false).last;
         }
-        let eff = 1000.0 * 64.0 / 32.0 / (end as f64 / FRAC as f64);
+        let eff = 1000.0 * 64.0 / 32.0 / cycles_of(end.0);
         assert!(eff < 0.6, "scattered efficiency {eff}");
     }
 
@@ -441,7 +440,7 @@ mod tests {
             } else {
                 self.stats.bytes_read += bytes;
             }
-            Served { first: start, last: end }
+            Served { first: Tick(start), last: Tick(end) }
         }
     }
 
@@ -473,14 +472,14 @@ mod tests {
                 // Half the accesses repeat the previous range.
                 let (addr, bytes) = if again { prev } else { (addr, bytes) };
                 prev = (addr, bytes);
-                let (a, b) = (new.access(&tm, at, addr, bytes, write), old.access(&tm, at, addr, bytes, write));
+                let (a, b) = (new.access(&tm, Tick(at), addr, bytes, write), old.access(&tm, at, addr, bytes, write));
                 proptest::prop_assert_eq!((a.first, a.last), (b.first, b.last));
                 shape.set(&tm, addr, bytes);
-                let c = reused.apply(&tm, at, &shape, write);
+                let c = reused.apply(&tm, Tick(at), &shape, write);
                 proptest::prop_assert_eq!((c.first, c.last), (b.first, b.last));
-                proptest::prop_assert_eq!((reused.bus_free, reused.act_free), (old.bus_free, old.act_free));
-                proptest::prop_assert_eq!((new.bus_free, new.act_free), (old.bus_free, old.act_free));
-                let banks: Vec<_> = new.banks.iter().map(|b| (b.open, b.ready)).collect();
+                proptest::prop_assert_eq!((reused.bus_free.0, reused.act_free.0), (old.bus_free, old.act_free));
+                proptest::prop_assert_eq!((new.bus_free.0, new.act_free.0), (old.bus_free, old.act_free));
+                let banks: Vec<_> = new.banks.iter().map(|b| (b.open, b.ready.0)).collect();
                 let theirs: Vec<_> = old.open_row.iter().copied().zip(old.bank_ready.iter().copied()).collect();
                 proptest::prop_assert_eq!(banks, theirs);
                 proptest::prop_assert_eq!(format!("{:?}", new.stats), format!("{:?}", old.stats));

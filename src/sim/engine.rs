@@ -749,23 +749,23 @@ impl<'a> Sim<'a> {
             self.bytes.memory_write += served;
             // Write-through: the stored range is resident from now.
             if let Some(HbmCache { cache, .. }) = &mut hbm.cache {
-                cache.write(slice, stack, o.ctx, addr, len, Tick::of(now).0);
+                cache.write(slice, stack, o.ctx, addr, len, Tick::of(now));
             }
-            self.q.schedule(Tick(last).ceil(), Event::PartDone(op));
+            self.q.schedule(last.ceil(), Event::PartDone(op));
             return;
         }
         let (bytes, first, last) = match &mut hbm.cache {
             None => {
                 let (served, first, last) = hbm.dram.serve(chip.0, only, now, addr, len, false, &mut self.timeline);
                 self.bytes.memory_read += served;
-                (served, Tick(first).ceil(), Tick(last).ceil())
+                (served, first.ceil(), last.ceil())
             }
             Some(HbmCache { cache, hit }) => {
                 // Hits leave the slice a hit latency from now (or when their
                 // fill completes); misses reach the channels a controller
                 // latency from now, each part's first and last tick rounded
                 // up to a cycle. One message carries both.
-                let look = cache.access(slice, stack, o.ctx, addr, len, Tick::of(now).0, hit.ticks());
+                let look = cache.access(slice, stack, o.ctx, addr, len, Tick::of(now), hit.ticks());
                 let at = now + hbm.dram.controller;
                 let (mut bytes, mut first, mut last) = (look.hit_bytes, look.hit_first, look.hit_last);
                 for &(a, n) in &cache.missing {
@@ -773,14 +773,14 @@ impl<'a> Sim<'a> {
                     self.bytes.memory_read += b;
                     if b > 0 {
                         bytes += b;
-                        first = first.min(Tick::of(Tick(f).ceil()).0);
-                        last = last.max(Tick::of(Tick(l).ceil()).0);
+                        first = first.min(Tick::of(f.ceil()));
+                        last = last.max(Tick::of(l.ceil()));
                     }
                 }
                 self.bytes.cache_read += look.hit_bytes;
                 // Resident once its last part is in.
                 cache.filled(slice, o.ctx, addr + len, last);
-                (bytes, Tick(first).ceil(), Tick(last).ceil())
+                (bytes, first.ceil(), last.ceil())
             }
         };
         let from = End::Stack { chip, stack };
@@ -798,7 +798,7 @@ impl<'a> Sim<'a> {
         } else {
             self.bytes.memory_read += served;
         }
-        (Tick(first).ceil(), Tick(last).ceil())
+        (first.ceil(), last.ceil())
     }
 
     fn mem_arrive(&mut self, op: OpId, now: Cycle) {
@@ -1059,7 +1059,7 @@ impl<'a> Sim<'a> {
             self.release_vc(vc, tail_out, now);
         }
         if let Some(tl) = &mut self.timeline {
-            tl.link_busy(l, tail_out.0.saturating_sub(self.net.serialization_ticks(l, bytes)), tail_out.0);
+            tl.link_busy(l, Tick(tail_out.0.saturating_sub(self.net.serialization_ticks(l, bytes))), tail_out);
         }
         let class = self.net.links[l.index()].class;
         if class.on_chip() {

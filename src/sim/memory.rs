@@ -14,7 +14,7 @@ use super::cache::Cache;
 use super::dram::{Channel, ChannelStats, ChannelTiming, Shape, split_interleaved, split_interleaved_only};
 use super::timeline::Timeline;
 use crate::chip::{Chip, DramSpec, Memory};
-use crate::units::{Cycle, Cycles, FRAC};
+use crate::units::{Cycle, Cycles, Tick};
 
 /// The memory of a system (every chip).
 pub(super) enum MemSystem {
@@ -71,8 +71,8 @@ impl Dram {
     /// Serves [addr, addr + bytes) interleaved over group `group`'s
     /// channels (only those in residue class `only`: one HBM stack), every
     /// access arriving at `now`, marking each channel's busy time on the
-    /// timeline. Returns the bytes served and the ticks (not cycles) at
-    /// which the first and last of them move (`u64::MAX`, 0 if none).
+    /// timeline. Returns the bytes served and the instants the first and
+    /// last of them move (`Tick::NEVER`, `Tick::ZERO` if none).
     #[allow(clippy::too_many_arguments)]
     pub fn serve(
         &mut self,
@@ -83,11 +83,11 @@ impl Dram {
         bytes: u64,
         write: bool,
         timeline: &mut Option<Timeline<'_>>,
-    ) -> (u64, u64, u64) {
+    ) -> (u64, Tick, Tick) {
         let base = group as usize * self.group as usize;
         let (tm, chans, shape) = (&self.timing, &mut self.channels, &mut self.shape);
-        let at = now.0 * FRAC;
-        let (mut served, mut first, mut last) = (0, u64::MAX, 0);
+        let at = Tick::of(now);
+        let (mut served, mut first, mut last) = (0, Tick::NEVER, Tick::ZERO);
         split_interleaved_only(addr, bytes, self.interleave, self.group as u64, only, |c, local, b| {
             let i = base + c as usize;
             shape.set(tm, local, b);

@@ -27,7 +27,7 @@
 use super::topology::{self, Fabric, OnChip, Wire};
 use crate::chip::{Chip, Memory};
 use crate::ids::{ChipId, LinkId, NodeId, PacketId, TileId};
-use crate::units::{BytesPerCycle, Cycle, Cycles, FRAC, Tick, TicksPerByte};
+use crate::units::{BytesPerCycle, Cycle, Cycles, Tick, TicksPerByte, cycles_of};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
@@ -86,7 +86,7 @@ pub struct LinkState {
 
 impl LinkState {
     pub fn busy_cycles(&self) -> f64 {
-        self.busy_ticks as f64 / FRAC as f64
+        cycles_of(self.busy_ticks)
     }
 }
 

@@ -10,7 +10,7 @@
 use super::network::{LinkClass, Network};
 use crate::ids::{LinkId, TileId};
 use crate::trace::Pos;
-use crate::units::{Cycle, FRAC};
+use crate::units::{Cycle, Cycles, Tick, cycles_of};
 use std::cell::RefCell;
 use std::io;
 
@@ -252,7 +252,7 @@ impl<'a> Timeline<'a> {
             tracked,
             bins: vec![Vec::new(); n as usize],
             channel_bins: vec![Vec::new(); channels],
-            bin_ticks: 64 * FRAC,
+            bin_ticks: Cycles(64).ticks(),
             notes,
             link_tracks: Vec::new(),
             channel_tracks: Vec::new(),
@@ -313,18 +313,19 @@ impl<'a> Timeline<'a> {
         }
     }
 
-    /// Records link `l` busy over [start, end) ticks.
-    pub fn link_busy(&mut self, l: LinkId, start: u64, end: u64) {
+    /// Records link `l` busy over [start, end).
+    pub fn link_busy(&mut self, l: LinkId, start: Tick, end: Tick) {
         if let Some(i) = self.tracked[l.index()] {
-            self.add(false, i as usize, start, end);
+            self.add(false, i as usize, start.0, end.0);
         }
     }
 
-    /// Records DRAM channel `c` busy over [start, end) ticks.
-    pub fn channel_busy(&mut self, c: usize, start: u64, end: u64) {
-        self.add(true, c, start, end);
+    /// Records DRAM channel `c` busy over [start, end).
+    pub fn channel_busy(&mut self, c: usize, start: Tick, end: Tick) {
+        self.add(true, c, start.0, end.0);
     }
 
+    /// Adds [start, end) ticks to series `i`'s bins.
     fn add(&mut self, channel: bool, i: usize, start: u64, end: u64) {
         while end > self.bin_ticks * BINS as u64 {
             // Halve the resolution of every series: merge neighbouring bins.
@@ -362,7 +363,7 @@ impl<'a> Timeline<'a> {
         busiest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         busiest.truncate(self.opts.max_links);
         let w = self.bin_ticks as f64;
-        self.bin_cycles = w / FRAC as f64;
+        self.bin_cycles = cycles_of(self.bin_ticks);
         for (_, l) in busiest {
             let link = &net.links[l];
             let i = self.tracked[l].expect("tracked") as usize;
