@@ -144,12 +144,20 @@ impl TrafficSpec {
     }
 }
 
-/// Adds packet `(at, src, dst)` to its two tiles' packed events: a receive
-/// at `dst` and a send at `src`, each `(at * 2 + is_send) * tiles + peer`.
-pub(crate) fn push_packet(events: &mut [Vec<u64>], at: u64, src: TileId, dst: TileId) {
+/// Adds the packets `(src, dst)` created at cycle `at`, in source order
+/// (`PacketSource::advance`), to their tiles' packed events: a receive at
+/// each `dst`, then a send at each `src`, each packed as
+/// `(at * 2 + is_send) * tiles + peer`. Receives first, so each tile's
+/// events stay in key order when cycles come in order: sorting them is
+/// then a check of one run.
+pub(crate) fn push_cycle(events: &mut [Vec<u64>], at: u64, packets: &[(TileId, TileId)]) {
     let n = events.len() as u64;
-    events[dst.index()].push(at * 2 * n + src.0 as u64);
-    events[src.index()].push((at * 2 + 1) * n + dst.0 as u64);
+    for &(src, dst) in packets {
+        events[dst.index()].push(at * 2 * n + src.0 as u64);
+    }
+    for &(src, dst) in packets {
+        events[src.index()].push((at * 2 + 1) * n + dst.0 as u64);
+    }
 }
 
 /// Makes one tile's instructions from its packed events, taken in sorted
@@ -223,7 +231,7 @@ impl Traffic {
         // packet's creation cycle (before it can arrive), so the receives
         // outstanding at once are those of packets in flight, not of the run.
         let mut events: Vec<Vec<u64>> = vec![Vec::new(); tiles as usize];
-        spec.source().advance(spec.cycles, |at, src, dst| push_packet(&mut events, at, src, dst));
+        spec.source().advance(spec.cycles, |at, packets| push_cycle(&mut events, at, packets));
         // Receives before sends in a cycle; per source, creation order (the
         // order a FIFO of one source and tag matches them in).
         for ev in &mut events {

@@ -4,7 +4,7 @@
 //! in simulated time.
 //!
 //! The packets come from the same [`PacketSource`] as `gen traffic`'s, are
-//! packed into the same per-tile events ([`push_packet`]) and made into
+//! packed into the same per-tile events ([`push_cycle`]) and made into
 //! instructions by the same [`TileMaker`], so each tile's stream is the one
 //! `gen traffic` writes. Sorting each chunk's events per tile gives the
 //! whole run's order, since a chunk's cycles all follow the previous
@@ -18,7 +18,7 @@
 //! and the queues hold about a chunk of each tile's events.
 
 use super::traffic::PacketSource;
-use super::{TileMaker, TrafficSpec, push_packet};
+use super::{TileMaker, TrafficSpec, push_cycle};
 use crate::diag::Location;
 use crate::ids::TileId;
 use crate::isa::Instr;
@@ -93,7 +93,8 @@ impl Chunks {
         }
         let until = self.src.at().saturating_add(self.chunk);
         let events = &mut self.events;
-        self.src.advance(until, |at, s, d| push_packet(events, at, s, d));
+        self.src.advance(until, |at, packets| push_cycle(events, at, packets));
+        // In key order already (`push_cycle`): a check of one run each.
         for ev in &mut self.events {
             ev.sort_unstable();
         }
