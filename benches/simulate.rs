@@ -109,27 +109,28 @@ fn field(report: &str, key: &str) -> f64 {
     v[key].as_f64().unwrap_or_else(|| panic!("no `{key}` in the report"))
 }
 
-/// A synthetic NoC run: `gen traffic` (not timed) then `run`.
+/// A synthetic NoC run: `gen traffic` (not timed) then `run` of its trace,
+/// and the same traffic by `run --traffic` (no trace file), each on its own
+/// line; the two must agree on cycles and events.
 fn noc(unit: &mut Unit, dir: &Path, rate: &str, cycles: u64) {
     let trace = dir.join(format!("uniform-{rate}-{cycles}.tbin"));
     let t = trace.to_str().unwrap();
     let cyc = cycles.to_string();
-    tilesim(&[
-        "gen",
-        "traffic",
-        "--chip",
-        "booksim-mesh8x8",
-        "--pattern",
-        "uniform",
-        "--rate",
-        rate,
-        "--cycles",
-        &cyc,
-        "-o",
-        t,
-    ]);
+    let traffic = ["--chip", "booksim-mesh8x8", "--rate", rate, "--cycles", &cyc];
+    tilesim(&[&["gen", "traffic", "--pattern", "uniform", "-o", t], &traffic[..]].concat());
     unit.sample();
-    let r = tilesim(&["run", t, "--chip", "booksim-mesh8x8", "--json"]);
+    let file = tilesim(&["run", t, "--chip", "booksim-mesh8x8", "--json"]);
+    noc_line(unit, &format!("8x8 mesh uniform 1-flit at {rate}, {cycles} cycles:"), cycles, &file);
+    unit.sample();
+    let direct = tilesim(&[&["run", "--traffic", "uniform", "--json"], &traffic[..]].concat());
+    noc_line(unit, "  the same, run --traffic (no trace file):", cycles, &direct);
+    for key in ["cycles", "events"] {
+        assert_eq!(field(&file.stdout, key), field(&direct.stdout, key), "run --traffic and run of the trace: {key}");
+    }
+}
+
+/// One NoC run's line: time, speed against BookSim2's, peak RSS, events/s.
+fn noc_line(unit: &Unit, label: &str, cycles: u64, r: &Ran) {
     let events = field(&r.stdout, "events");
     let cps = cycles as f64 / r.seconds;
     let speed = match unit.seconds() {
@@ -137,7 +138,7 @@ fn noc(unit: &mut Unit, dir: &Path, rate: &str, cycles: u64) {
         None => format!("{cps:>8.0} cycles/s"),
     };
     println!(
-        "8x8 mesh uniform 1-flit at {rate}, {cycles} cycles: {:>6.2} s  {speed}  peak RSS {:>7.1} MB  {:>5.1} M events/s",
+        "{label:<46} {:>6.2} s  {speed}  peak RSS {:>7.1} MB  {:>5.1} M events/s",
         r.seconds,
         mb(r.rss),
         events / r.seconds / 1e6

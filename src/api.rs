@@ -19,6 +19,7 @@ use crate::report::run::RunReport;
 use crate::report::schema::{SCHEMA_VERSION, WorkloadJson};
 use crate::sim::{self, SimError};
 use crate::sweep::{self, Axes, Shard, Space, SweepRow};
+use crate::synth;
 use crate::trace::{self, Format, Trace, TraceError};
 use std::path::Path;
 
@@ -391,7 +392,7 @@ pub fn chip_of_trace(path: &Path) -> Result<String, Error> {
 pub fn run(path: &Path, chip: Option<&str>, set: &[Override], timeline: Option<&Path>) -> Result<RunReport, Error> {
     match timeline {
         Some(t) => run_timeline(path, chip, set, t, None).map(|(r, _)| r),
-        None => run_with(path, chip, set, None).map(|(r, _)| r),
+        None => run_with(RunInput::Trace(path), chip, set, None).map(|(r, _)| r),
     }
 }
 
@@ -417,25 +418,120 @@ pub fn run_timeline(
     out: &Path,
     window: Option<&str>,
 ) -> Result<(RunReport, TimelineWritten), Error> {
-    let spec = window
-        .map(|w| sim::WindowSpec::parse(w).map_err(|m| Error::Usage(format!("--timeline-window {m}"))))
-        .transpose()?;
-    let (report, written) = run_with(path, chip, set, Some((out, spec)))?;
+    let spec = window_spec(window)?;
+    let (report, written) = run_with(RunInput::Trace(path), chip, set, Some((out, spec)))?;
     Ok((report, written.expect("a timeline was asked for")))
 }
 
+fn window_spec(window: Option<&str>) -> Result<Option<sim::WindowSpec>, Error> {
+    window.map(|w| sim::WindowSpec::parse(w).map_err(|m| Error::Usage(format!("--timeline-window {m}")))).transpose()
+}
+
+/// Synthetic NoC traffic, as `gen traffic` makes it (README, arch/timing.md
+/// "Validating against BookSim2"): the pattern by name, the offered load in
+/// flits per node per cycle, packets of `packet_flits` flits of
+/// `flit_bytes`, `cycles` cycles of injection, the generators' seed.
+#[derive(Clone, Debug)]
+pub struct TrafficOptions {
+    pub pattern: String,
+    pub rate: f64,
+    pub packet_flits: u64,
+    pub flit_bytes: u64,
+    pub cycles: u64,
+    pub seed: u64,
+}
+
+impl TrafficOptions {
+    /// The run on `chip`, every parameter checked (a bad one is a usage
+    /// error): what `gen traffic` writes and `run --traffic` simulates.
+    pub fn spec(&self, chip: &Chip) -> Result<synth::TrafficSpec, Error> {
+        let pattern = synth::traffic::Pattern::parse(&self.pattern).map_err(Error::Usage)?;
+        synth::TrafficSpec::new(chip, pattern, self.rate, self.packet_flits, self.flit_bytes, self.cycles, self.seed)
+            .map_err(Error::Usage)
+    }
+}
+
+/// `tilesim run --traffic`: simulates synthetic traffic on `chip` with no
+/// trace file, each tile's instructions made as it issues them
+/// (`synth::stream`). The report equals that of `gen traffic` with the same
+/// options followed by `run` of its trace, but for `trace`, which names
+/// the traffic (`TrafficSpec::name`). With `timeline`, writes the run's
+/// Chrome trace-event timeline there (within `window`).
+pub fn run_traffic(
+    traffic: &TrafficOptions,
+    chip: &str,
+    set: &[Override],
+    timeline: Option<&Path>,
+    window: Option<&str>,
+) -> Result<(RunReport, Option<TimelineWritten>), Error> {
+    let window = window_spec(window)?;
+    run_with(RunInput::Traffic(traffic), Some(chip), set, timeline.map(|t| (t, window)))
+}
+
+/// What `run` simulates.
+#[derive(Clone, Copy, Debug)]
+enum RunInput<'a> {
+    Trace(&'a Path),
+    Traffic(&'a TrafficOptions),
+}
+
+/// Checks synthetic traffic for a run on `chip` as `sim::scan` checks a
+/// trace file — the chip-dependent checks of every instruction, and the
+/// run's events and memory against the budget — and totals its work,
+/// making every instruction once a chunk at a time and holding none.
+fn scan_traffic(
+    chip: &Chip,
+    spec: &synth::TrafficSpec,
+) -> Result<(synth::stream::TrafficStream, crate::roofline::TraceTotals), Error> {
+    let name = spec.name();
+    trace::against::check_header(chip, &spec.header).map_err(|m| SimError::Mismatch(Location::file(&name), m))?;
+    let mut totals = crate::roofline::TotalsAcc::new(chip);
+    let mut events = sim::budget::Events::new(chip);
+    let mut tile = None;
+    let stream = synth::stream::TrafficStream::scan(spec, synth::stream::chunk_cycles(spec), |t, i, pos| {
+        if tile != Some(t) {
+            tile = Some(t);
+            totals.stream();
+            events.stream();
+        }
+        totals.add(i);
+        events.add(i);
+        trace::against::check_instr(chip, t, i).map_err(|message| SimError::Instr {
+            at: synth::stream::location(&name, pos),
+            tile: t.0,
+            message,
+        })
+    })?;
+    let run = events.total.saturating_add(sim::budget::setup_events(chip, &spec.header));
+    sim::budget::check_parts(chip, synth::stream::held_estimate(spec), run)
+        .map_err(|m| SimError::Mismatch(Location::file(&name), m))?;
+    Ok((stream, totals.finish()))
+}
+
+/// A run's instructions: a trace held, a binary trace read lazily, or
+/// synthetic traffic made on the fly; with the totals of the last two.
+enum Loaded {
+    Held(Trace),
+    Lazy(trace::lazy::Lazy, crate::roofline::TraceTotals),
+    Traffic(synth::stream::TrafficStream, crate::roofline::TraceTotals),
+}
+
 fn run_with(
-    path: &Path,
+    input: RunInput,
     chip: Option<&str>,
     set: &[Override],
     timeline: Option<(&Path, Option<sim::WindowSpec>)>,
 ) -> Result<(RunReport, Option<TimelineWritten>), Error> {
-    let name = match chip {
-        Some(c) => c.to_string(),
-        None => chip_of_trace(path)?,
+    let name = match (chip, input) {
+        (Some(c), _) => c.to_string(),
+        (None, RunInput::Trace(path)) => chip_of_trace(path)?,
+        (None, RunInput::Traffic(_)) => return Err(Error::Usage("synthetic traffic needs a chip (--chip)".into())),
     };
     if let Some((t, _)) = timeline {
-        not_input(t, &[&name, &path.display().to_string()])?;
+        match input {
+            RunInput::Trace(path) => not_input(t, &[&name, &path.display().to_string()])?,
+            RunInput::Traffic(_) => not_input(t, &[&name])?,
+        }
     }
     let chip = load_chip(&name, set)?;
     let window = match timeline.and_then(|(_, w)| w) {
@@ -443,20 +539,32 @@ fn run_with(
         None => None,
     };
     // A binary trace on disk is read lazily, so memory stays flat however
-    // long it is; a text trace or a pipe is held. The timeline streams to
-    // its file either way.
-    let lazy = crate::trace::lazy::applies(path);
-    let (mut held, mut scanned) = (None, None);
-    if lazy {
-        scanned = Some(sim::scan(&chip, path)?);
-    } else {
-        held = Some(Trace::load(path)?);
-    }
-    let binary = held.as_ref().is_none_or(|t| t.format == Format::Binary);
+    // long it is; a text trace or a pipe is held; synthetic traffic is made
+    // a chunk of cycles at a time. The timeline streams to its file either
+    // way.
+    let mut loaded = match input {
+        RunInput::Trace(path) if crate::trace::lazy::applies(path) => {
+            let (lazy, totals) = sim::scan(&chip, path)?;
+            Loaded::Lazy(lazy, totals)
+        }
+        RunInput::Trace(path) => Loaded::Held(Trace::load(path)?),
+        RunInput::Traffic(o) => {
+            let (stream, totals) = scan_traffic(&chip, &o.spec(&chip)?)?;
+            Loaded::Traffic(stream, totals)
+        }
+    };
     let writer = match timeline {
         Some((t, _)) => {
             let f = crate::fileio::create(t).map_err(output_error(t))?;
-            Some(std::cell::RefCell::new(crate::report::timeline::ChromeWriter::new(f, &chip, binary)))
+            let w = match &loaded {
+                Loaded::Held(trace) => {
+                    crate::report::timeline::ChromeWriter::new(f, &chip, trace.format == Format::Binary)
+                }
+                Loaded::Lazy(..) => crate::report::timeline::ChromeWriter::new(f, &chip, true),
+                Loaded::Traffic(..) => crate::report::timeline::ChromeWriter::new(f, &chip, true)
+                    .positions("instruction", (1 << synth::stream::POS_BITS) - 1),
+            };
+            Some(std::cell::RefCell::new(w))
         }
         None => None,
     };
@@ -468,16 +576,16 @@ fn run_with(
                 (sim::TimelineOptions { window, ..Default::default() }, sink)
             }),
         };
-        match (&held, &mut scanned) {
-            (Some(trace), _) => sim::simulate(&chip, trace, &opts)?,
-            (None, Some((lazy, _))) => sim::simulate_lazy(&chip, lazy, &opts)?,
-            (None, None) => unreachable!("the trace is held or scanned"),
+        match &mut loaded {
+            Loaded::Held(trace) => sim::simulate(&chip, trace, &opts)?,
+            Loaded::Lazy(lazy, _) => sim::simulate_lazy(&chip, lazy, &opts)?,
+            Loaded::Traffic(stream, _) => sim::simulate_source(&chip, stream, &opts)?,
         }
     };
-    let report = match (&held, scanned) {
-        (Some(trace), _) => RunReport::new(&chip, trace, &stats),
-        (None, Some((lazy, totals))) => RunReport::from_totals(&chip, &lazy.header, &lazy.file, totals, &stats),
-        (None, None) => unreachable!("the trace is held or scanned"),
+    let report = match loaded {
+        Loaded::Held(trace) => RunReport::new(&chip, &trace, &stats),
+        Loaded::Lazy(lazy, totals) => RunReport::from_totals(&chip, &lazy.header, &lazy.file, totals, &stats),
+        Loaded::Traffic(stream, totals) => RunReport::from_totals(&chip, &stream.header, &stream.name, totals, &stats),
     };
     let written = match (timeline, writer, &stats.timeline) {
         (Some((t, _)), Some(w), Some(summary)) => {

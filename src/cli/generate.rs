@@ -25,15 +25,10 @@ pub fn write_trace(output: &Path, header: &Header, streams: &[(TileId, Vec<Instr
 
 pub fn run(cmd: GenCommand) -> Result<ExitCode, CliError> {
     match cmd {
-        GenCommand::Traffic { chip, pattern, rate, packet_flits, flit_bytes, cycles, seed, output } => {
+        GenCommand::Traffic { chip, pattern, traffic, output } => {
             super::not_input(&output, &[&chip])?;
-            let chip = super::load_chip(&chip)?;
-            let pattern = synth::traffic::Pattern::parse(&pattern).map_err(CliError::Usage)?;
-            if packet_flits == 0 || flit_bytes == 0 || cycles == 0 {
-                return Err(CliError::Usage("--packet-flits, --flit-bytes and --cycles must be at least 1".into()));
-            }
-            let traffic = synth::traffic_trace(&chip, pattern, rate, packet_flits, flit_bytes, cycles, seed)
-                .map_err(CliError::Usage)?;
+            let spec = traffic.options(&pattern)?.spec(&super::load_chip(&chip)?)?;
+            let traffic = synth::Traffic::generate(&spec).map_err(CliError::Usage)?;
             // Instructions are made as they are written, not held.
             write_with(&output, |sink| traffic.write(sink))?;
         }

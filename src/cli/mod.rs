@@ -314,11 +314,28 @@ pub struct CompileArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(
+    mut_arg("rate", |a| a.requires("traffic")),
+    mut_arg("packet_flits", |a| a.requires("traffic")),
+    mut_arg("flit_bytes", |a| a.requires("traffic")),
+    mut_arg("cycles", |a| a.requires("traffic")),
+    mut_arg("seed", |a| a.requires("traffic"))
+)]
 pub struct RunArgs {
-    pub trace: PathBuf,
-    /// Shipped chip name or path (default: the shipped chip the trace's header names).
+    /// The trace to simulate (a binary trace on disk is read lazily).
+    #[arg(required_unless_present = "traffic")]
+    pub trace: Option<PathBuf>,
+    /// Shipped chip name or path (default: the shipped chip the trace's header names; required with
+    /// --traffic).
     #[arg(long)]
     pub chip: Option<String>,
+    /// Simulate synthetic NoC traffic of this pattern (uniform, transpose, bitcomp, hotspot) instead of a
+    /// trace, its instructions made as the tiles issue them: the report of `gen traffic` with the same
+    /// flags then `run` of its trace, with no file.
+    #[arg(long, value_name = "PATTERN", conflicts_with = "trace", requires_all = ["chip", "rate", "cycles"])]
+    pub traffic: Option<String>,
+    #[command(flatten)]
+    pub traffic_args: TrafficArgs,
     #[command(flatten)]
     pub set: SetArgs,
     /// Print the report as JSON.
@@ -364,27 +381,58 @@ pub struct CompareArgs {
     pub json: bool,
 }
 
+/// The flags of synthetic traffic, shared by `gen traffic` (which requires
+/// `--rate` and `--cycles`) and `run --traffic` (where they need
+/// `--traffic`).
+#[derive(Args, Debug, Clone)]
+pub struct TrafficArgs {
+    /// Offered load in flits per node per cycle, in (0, --packet-flits].
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Flits per packet.
+    #[arg(long, default_value_t = 1)]
+    pub packet_flits: u64,
+    /// Bytes per flit: a size, with or without a unit (`16`, `16 B`, `1KiB`).
+    #[arg(long, default_value = "16", value_parser = values::size)]
+    pub flit_bytes: u64,
+    /// Cycles of injection.
+    #[arg(long)]
+    pub cycles: Option<u64>,
+    /// Seed of the sources' generators.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl TrafficArgs {
+    /// The traffic of `pattern` with these flags (`--rate` and `--cycles`
+    /// are required by the commands' flag rules; a usage error if not).
+    pub fn options(&self, pattern: &str) -> Result<tilesim::api::TrafficOptions, CliError> {
+        let (Some(rate), Some(cycles)) = (self.rate, self.cycles) else {
+            return Err(CliError::Usage("synthetic traffic needs --rate and --cycles".into()));
+        };
+        Ok(tilesim::api::TrafficOptions {
+            pattern: pattern.to_string(),
+            rate,
+            packet_flits: self.packet_flits,
+            flit_bytes: self.flit_bytes,
+            cycles,
+            seed: self.seed,
+        })
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum GenCommand {
     /// Synthetic NoC traffic (BookSim-style injection processes).
+    #[command(mut_arg("rate", |a| a.required(true)), mut_arg("cycles", |a| a.required(true)))]
     Traffic {
         #[arg(long)]
         chip: String,
+        /// uniform, transpose, bitcomp or hotspot.
         #[arg(long)]
         pattern: String,
-        /// Offered load in flits per node per cycle.
-        #[arg(long)]
-        rate: f64,
-        #[arg(long, default_value_t = 1)]
-        packet_flits: u64,
-        /// Bytes per flit: a size, with or without a unit (`16`, `16 B`, `1KiB`).
-        #[arg(long, default_value = "16", value_parser = values::size)]
-        flit_bytes: u64,
-        /// Cycles of injection.
-        #[arg(long)]
-        cycles: u64,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
+        #[command(flatten)]
+        traffic: TrafficArgs,
         #[arg(short, long)]
         output: PathBuf,
     },

@@ -1,22 +1,47 @@
-//! `tilesim run`: simulate a trace and report.
+//! `tilesim run`: simulate a trace, or synthetic traffic (`--traffic`), and
+//! report.
 
 use super::{CliError, RunArgs};
 use std::process::ExitCode;
 
 pub fn run(a: &RunArgs) -> Result<ExitCode, CliError> {
     let set = a.set.overrides()?;
-    let chip = match &a.chip {
-        Some(c) => c.clone(),
-        None => tilesim::api::chip_of_trace(&a.trace)?,
+    let report = match (&a.traffic, &a.trace) {
+        (Some(pattern), None) => {
+            let traffic = a.traffic_args.options(pattern)?;
+            let Some(chip) = &a.chip else {
+                return Err(CliError::Usage("--traffic needs --chip".into()));
+            };
+            let bar = super::progress::delayed(
+                None,
+                &format!("{{spinner}} simulating {pattern} traffic on {chip} {{elapsed}}"),
+            );
+            let r =
+                tilesim::api::run_traffic(&traffic, chip, &set, a.timeline.as_deref(), a.timeline_window.as_deref())
+                    .map(|(r, w)| (r, w.and_then(|w| w.warning)));
+            bar.finish_and_clear();
+            r
+        }
+        (None, Some(trace)) => {
+            let chip = match &a.chip {
+                Some(c) => c.clone(),
+                None => tilesim::api::chip_of_trace(trace)?,
+            };
+            let bar = super::progress::delayed(
+                None,
+                &format!("{{spinner}} simulating {} on {chip} {{elapsed}}", trace.display()),
+            );
+            let r = match &a.timeline {
+                Some(t) => tilesim::api::run_timeline(trace, Some(&chip), &set, t, a.timeline_window.as_deref())
+                    .map(|(r, w)| (r, w.warning)),
+                None => tilesim::api::run(trace, Some(&chip), &set, None).map(|r| (r, None)),
+            };
+            bar.finish_and_clear();
+            r
+        }
+        (Some(_), Some(_)) => return Err(CliError::Usage("give a trace or --traffic, not both".into())),
+        (None, None) => return Err(CliError::Usage("give a trace to run, or --traffic PATTERN".into())),
     };
-    let bar =
-        super::progress::delayed(None, &format!("{{spinner}} simulating {} on {chip} {{elapsed}}", a.trace.display()));
-    let report = match &a.timeline {
-        Some(t) => tilesim::api::run_timeline(&a.trace, Some(&chip), &set, t, a.timeline_window.as_deref())
-            .map(|(r, w)| (r, w.warning)),
-        None => tilesim::api::run(&a.trace, Some(&chip), &set, None).map(|r| (r, None)),
-    };
-    bar.finish_and_clear();
     let (report, warning) = report?;
     if let Some(w) = warning {
         eprintln!("warning: {w}");

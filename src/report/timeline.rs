@@ -24,6 +24,9 @@ pub struct ChromeWriter<W: Write> {
     chips: u32,
     /// `line` (text traces) or `byte` (binary): what a span's position is.
     pos_key: &'static str,
+    /// The bits of a position written (all but for instructions made on
+    /// the fly, whose positions hold their tile above: `positions`).
+    pos_mask: u64,
     /// Thread ids handed out (0: none yet), per tile: matrix, vector, and
     /// per DMA engine and message lane; the next per process.
     units: Vec<[u32; 3]>,
@@ -45,11 +48,21 @@ impl<W: Write> ChromeWriter<W> {
             tiles_per_chip: chip.tiles_per_chip().max(1),
             chips: chip.system.chips,
             pos_key: if binary { "byte" } else { "line" },
+            pos_mask: u64::MAX,
             units: vec![[0; 3]; chip.total_tiles() as usize],
             lanes: vec![[Vec::new(), Vec::new()]; chip.total_tiles() as usize],
             next_tid: vec![1; chip.system.chips as usize + 3],
             error: None,
         }
+    }
+
+    /// Positions are named `key` and only their bits in `mask` written
+    /// (`run --traffic`: the instruction's number in its tile's stream,
+    /// `synth::stream::POS_BITS`).
+    pub fn positions(mut self, key: &'static str, mask: u64) -> Self {
+        self.pos_key = key;
+        self.pos_mask = mask;
+        self
     }
 
     /// Nanoseconds since the start at `c`.
@@ -208,7 +221,7 @@ impl<W: Write> SpanSink for ChromeWriter<W> {
         b.extend_from_slice(b"\",\"args\":{\"");
         b.extend_from_slice(self.pos_key.as_bytes());
         b.extend_from_slice(b"\":");
-        push_u64(b, s.pos);
+        push_u64(b, s.pos & self.pos_mask);
         if s.bytes > 0 {
             b.extend_from_slice(b",\"bytes\":");
             push_u64(b, s.bytes);

@@ -1,6 +1,8 @@
-//! Where the simulator reads instructions from: a trace held in memory, or
-//! a binary trace read lazily from its file (`trace::lazy`), behind one
-//! interface so the engine does not care which.
+//! Where the simulator reads instructions from: a trace held in memory, a
+//! binary trace read lazily from its file (`trace::lazy`), or instructions
+//! made as they are needed (an [`InstrSource`]: synthetic traffic,
+//! `synth::stream`), behind one interface so the engine does not care
+//! which.
 
 use super::stats::SimError;
 use crate::diag::Location;
@@ -9,9 +11,27 @@ use crate::isa::Instr;
 use crate::trace::lazy::Lazy;
 use crate::trace::{Header, Pos, Trace};
 
+/// Instructions made on demand, tile by tile, rather than read from a trace
+/// (`sim::simulate_source`). The source must have been checked before the
+/// run as a trace is (`sim::scan`): its instructions against the chip, its
+/// events against the budget.
+pub trait InstrSource {
+    fn header(&self) -> &Header;
+    /// Whether tile `t` has any instruction.
+    fn has_stream(&self, t: TileId) -> bool;
+    /// Instruction `pc` of tile `t` with its position; `None` past the end.
+    /// `pc` is never below what was retired.
+    fn fetch(&mut self, t: TileId, pc: usize) -> Result<Option<(Instr, Pos)>, SimError>;
+    /// Tile `t` will not fetch below `pc` again.
+    fn retire(&mut self, t: TileId, pc: usize);
+    /// Where the instruction at `pos` is, for messages.
+    fn location(&self, pos: Pos) -> Location;
+}
+
 pub enum Code<'a> {
     Held(&'a Trace),
     Lazy(&'a mut Lazy),
+    Source(&'a mut dyn InstrSource),
 }
 
 impl Code<'_> {
@@ -19,6 +39,7 @@ impl Code<'_> {
         match self {
             Code::Held(t) => &t.header,
             Code::Lazy(l) => &l.header,
+            Code::Source(s) => s.header(),
         }
     }
 
@@ -26,6 +47,7 @@ impl Code<'_> {
         match self {
             Code::Held(tr) => !tr.programs[t.index()].is_empty(),
             Code::Lazy(l) => l.has_stream(t),
+            Code::Source(s) => s.has_stream(t),
         }
     }
 
@@ -37,13 +59,16 @@ impl Code<'_> {
                 Ok((pc < p.len()).then(|| (p.instrs[pc], p.pos[pc])))
             }
             Code::Lazy(l) => l.fetch(t, pc).map_err(|e| SimError::Mismatch(e.loc.clone(), e.kind.to_string())),
+            Code::Source(s) => s.fetch(t, pc),
         }
     }
 
     /// Tile `t` will not fetch below `pc` again.
     pub fn retire(&mut self, t: TileId, pc: usize) {
-        if let Code::Lazy(l) = self {
-            l.retire(t, pc);
+        match self {
+            Code::Held(_) => {}
+            Code::Lazy(l) => l.retire(t, pc),
+            Code::Source(s) => s.retire(t, pc),
         }
     }
 
@@ -51,6 +76,7 @@ impl Code<'_> {
         match self {
             Code::Held(t) => t.location(pos),
             Code::Lazy(l) => l.location(pos),
+            Code::Source(s) => s.location(pos),
         }
     }
 }

@@ -309,6 +309,18 @@ pub fn simulate_lazy<'a>(chip: &'a Chip, lazy: &'a mut Lazy, opts: &Options<'a>)
     sim.finish()
 }
 
+/// Runs instructions made on demand by `source` (`run --traffic`), checked
+/// before the run as `scan` checks a file.
+pub fn simulate_source<'a>(
+    chip: &'a Chip,
+    source: &'a mut dyn super::code::InstrSource,
+    opts: &Options<'a>,
+) -> Result<RunStats, SimError> {
+    let mut sim = Sim::new(chip, Code::Source(source), opts);
+    sim.run()?;
+    sim.finish()
+}
+
 impl<'a> Sim<'a> {
     fn new(chip: &'a Chip, code: Code<'a>, opts: &Options<'a>) -> Sim<'a> {
         let net = Network::new(chip);

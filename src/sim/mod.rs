@@ -24,6 +24,7 @@ pub mod stats;
 pub mod timeline;
 mod topology;
 
-pub use engine::{Options, scan, simulate, simulate_lazy};
+pub use code::InstrSource;
+pub use engine::{Options, scan, simulate, simulate_lazy, simulate_source};
 pub use stats::{Blocked, RunStats, SimError, StuckTile, WaitKind};
 pub use timeline::{SpanSink, TimelineOptions, TimelineSummary, WindowSpec};

@@ -1,6 +1,7 @@
 //! Synthetic trace generators that need no model: synthetic NoC traffic and
 //! collectives, written through the streaming trace sink.
 
+pub mod stream;
 pub mod traffic;
 
 use crate::chip::{Chip, NocTopology, SystemTopology};
@@ -38,9 +39,8 @@ pub fn grid_x(chip: &Chip) -> Option<u32> {
 }
 
 /// Checks, before generating anything, that `tiles` drawing at every one of
-/// `cycles` stays within `MAX_TRAFFIC_SLOTS`, and that the packets expected
-/// at `rate` fit the memory budget (arch/limits.md).
-pub fn traffic_budget(tiles: u32, cycles: u64, rate: f64, packet_flits: u64) -> Result<(), String> {
+/// `cycles` stays within `MAX_TRAFFIC_SLOTS` (arch/limits.md).
+pub fn traffic_slots(tiles: u32, cycles: u64) -> Result<(), String> {
     let slots = tiles as u128 * cycles as u128;
     if slots > crate::limits::MAX_TRAFFIC_SLOTS {
         return Err(format!(
@@ -48,13 +48,157 @@ pub fn traffic_budget(tiles: u32, cycles: u64, rate: f64, packet_flits: u64) -> 
              (arch/limits.md)"
         ));
     }
+    Ok(())
+}
+
+/// Checks, before generating anything, that `tiles` drawing at every one of
+/// `cycles` stays within `MAX_TRAFFIC_SLOTS`, and that the packets expected
+/// at `rate` fit the memory budget when the whole run's are held (a trace
+/// written by `gen traffic`; arch/limits.md).
+pub fn traffic_budget(tiles: u32, cycles: u64, rate: f64, packet_flits: u64) -> Result<(), String> {
+    traffic_slots(tiles, cycles)?;
     if rate.is_finite() && rate > 0.0 {
+        let slots = tiles as u128 * cycles as u128;
         let expected = slots as f64 * (rate / packet_flits.max(1) as f64).min(1.0);
         // A packet is two packed events (Traffic::events), with room for
         // the vectors' growth.
         crate::limits::check_memory("this traffic trace", (expected * 32.0) as u128)?;
     }
     Ok(())
+}
+
+/// A run of synthetic traffic, its parameters checked against the chip:
+/// what `gen traffic` writes and `run --traffic` simulates. It holds no
+/// packet; [`Traffic::generate`] makes them all, `stream::TrafficStream` a
+/// chunk of cycles at a time, both from [`TrafficSpec::source`].
+#[derive(Clone, Debug)]
+pub struct TrafficSpec {
+    pub header: Header,
+    pub pattern: traffic::Pattern,
+    pub rate: f64,
+    pub packet_flits: u64,
+    pub flit_bytes: u64,
+    pub cycles: u64,
+    pub seed: u64,
+    /// Bytes per packet.
+    pub bytes: u64,
+    /// Every source's generator at cycle 0.
+    source: traffic::PacketSource,
+}
+
+impl TrafficSpec {
+    /// Checks the parameters (sizes at least 1, the packet within 64 bits
+    /// and the tile SRAM, `tiles x cycles` within the traffic limit, the
+    /// rate in range, a pattern the chip's tiles can have) before anything
+    /// is generated.
+    pub fn new(
+        chip: &Chip,
+        pattern: traffic::Pattern,
+        rate: f64,
+        packet_flits: u64,
+        flit_bytes: u64,
+        cycles: u64,
+        seed: u64,
+    ) -> Result<TrafficSpec, String> {
+        if packet_flits == 0 || flit_bytes == 0 || cycles == 0 {
+            return Err("--packet-flits, --flit-bytes and --cycles must be at least 1".into());
+        }
+        let tiles = chip.total_tiles();
+        let bytes = packet_flits
+            .checked_mul(flit_bytes)
+            .ok_or_else(|| format!("--packet-flits {packet_flits} x --flit-bytes {flit_bytes} overflows 64 bits"))?;
+        traffic_slots(tiles, cycles)?;
+        if bytes > chip.tile.sram.0 {
+            return Err(format!("a {bytes}-byte packet does not fit the tile SRAM ({})", chip.tile.sram));
+        }
+        let grid = if chip.system.chips == 1 { grid_x(chip) } else { None };
+        let source = traffic::PacketSource::new(tiles, grid, pattern, rate, packet_flits, cycles, seed)?;
+        let pat = format!("{pattern:?}").to_lowercase();
+        let header = Header {
+            chip: chip.name.clone(),
+            tiles,
+            model: String::new(),
+            workload: format!(
+                "traffic pattern={pat} rate={rate} packet_flits={packet_flits} flit_bytes={flit_bytes} \
+                 cycles={cycles} seed={seed}"
+            ),
+            tokens: 0.0,
+            users: 0,
+            groups: Vec::new(),
+            measure: Some((cycles / 5, cycles.max(1))),
+        };
+        Ok(TrafficSpec { header, pattern, rate, packet_flits, flit_bytes, cycles, seed, bytes, source })
+    }
+
+    /// The packet generator, at cycle 0.
+    pub fn source(&self) -> traffic::PacketSource {
+        self.source.clone()
+    }
+
+    /// What names the run where a trace file's name would be (a report's
+    /// `trace`): `traffic:PATTERN rate=R packet_flits=F flit_bytes=B
+    /// cycles=N seed=S`.
+    pub fn name(&self) -> String {
+        let w = &self.header.workload;
+        format!("traffic:{}", w.strip_prefix("traffic pattern=").unwrap_or(w))
+    }
+}
+
+/// Adds the packets `(src, dst)` created at cycle `at`, in source order
+/// (`PacketSource::advance`), to their tiles' packed events: a receive at
+/// each `dst`, then a send at each `src`, each packed as
+/// `(at * 2 + is_send) * tiles + peer`. Receives first, so each tile's
+/// events stay in key order when cycles come in order: sorting them is
+/// then a check of one run.
+pub(crate) fn push_cycle(events: &mut [Vec<u64>], at: u64, packets: &[(TileId, TileId)]) {
+    let n = events.len() as u64;
+    for &(src, dst) in packets {
+        events[dst.index()].push(at * 2 * n + src.0 as u64);
+    }
+    for &(src, dst) in packets {
+        events[src.index()].push((at * 2 + 1) * n + dst.0 as u64);
+    }
+}
+
+/// Makes one tile's instructions from its packed events, taken in sorted
+/// order: a `delay` up to each new cycle, then the event's `send` (token 0)
+/// or `recv` (token 1); after the last, `wait` on both tokens. The one
+/// implementation of "events to instructions", for the file writer
+/// ([`Traffic::write`]) and the lazy source (`stream::TrafficStream`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TileMaker {
+    /// The cycle of the last event made.
+    last: u64,
+}
+
+impl TileMaker {
+    /// The instructions of event `key` (packed for `tiles` tiles, packets
+    /// of `bytes`), to `emit`.
+    pub fn event<E>(
+        &mut self,
+        key: u64,
+        tiles: u64,
+        bytes: Bytes,
+        emit: &mut impl FnMut(Instr) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let (slot, peer) = (key / tiles, TileId((key % tiles) as u32));
+        let (at, send) = (slot / 2, slot % 2 == 1);
+        if at > self.last {
+            emit(Instr::Delay { cycles: Cycles(at - self.last) })?;
+            self.last = at;
+        }
+        emit(if send {
+            Instr::Send { tok: Token(0), to: peer, tag: Tag(0), sram: SramAddr(0), bytes }
+        } else {
+            Instr::Recv { tok: Token(1), from: peer, tag: Tag(0), sram: SramAddr(0), bytes }
+        })
+    }
+
+    /// The end of a stream that had events.
+    pub fn end<E>(emit: &mut impl FnMut(Instr) -> Result<(), E>) -> Result<(), E> {
+        emit(Instr::Wait { tok: Token(0) })?;
+        emit(Instr::Wait { tok: Token(1) })
+    }
 }
 
 /// Synthetic traffic as a trace: each tile issues its sends at their
@@ -77,6 +221,26 @@ pub struct Traffic {
 }
 
 impl Traffic {
+    /// Every packet of the run `spec`, held (after the memory check of
+    /// `traffic_budget`).
+    pub fn generate(spec: &TrafficSpec) -> Result<Traffic, String> {
+        let tiles = spec.header.tiles;
+        traffic_budget(tiles, spec.cycles, spec.rate, spec.packet_flits)?;
+        // Every tile's events in time order: its sends at their creation
+        // cycles, and a receive for each packet sent to it, posted at the
+        // packet's creation cycle (before it can arrive), so the receives
+        // outstanding at once are those of packets in flight, not of the run.
+        let mut events: Vec<Vec<u64>> = vec![Vec::new(); tiles as usize];
+        spec.source().advance(spec.cycles, |at, packets| push_cycle(&mut events, at, packets));
+        // Receives before sends in a cycle; per source, creation order (the
+        // order a FIFO of one source and tag matches them in).
+        for ev in &mut events {
+            ev.sort_unstable();
+            ev.shrink_to_fit();
+        }
+        Ok(Traffic { header: spec.header.clone(), bytes: spec.bytes, events })
+    }
+
     /// Tile `t`'s instructions, in order, to `emit`.
     fn tile_stream<E>(&self, t: usize, mut emit: impl FnMut(Instr) -> Result<(), E>) -> Result<(), E> {
         let ev = &self.events[t];
@@ -84,23 +248,11 @@ impl Traffic {
             return Ok(());
         }
         let tiles = self.events.len() as u64;
-        let bytes = Bytes(self.bytes);
-        let mut last = 0;
+        let mut maker = TileMaker::default();
         for &key in ev {
-            let (slot, peer) = (key / tiles, TileId((key % tiles) as u32));
-            let (at, send) = (slot / 2, slot % 2 == 1);
-            if at > last {
-                emit(Instr::Delay { cycles: Cycles(at - last) })?;
-                last = at;
-            }
-            emit(if send {
-                Instr::Send { tok: Token(0), to: peer, tag: Tag(0), sram: SramAddr(0), bytes }
-            } else {
-                Instr::Recv { tok: Token(1), from: peer, tag: Tag(0), sram: SramAddr(0), bytes }
-            })?;
+            maker.event(key, tiles, Bytes(self.bytes), &mut emit)?;
         }
-        emit(Instr::Wait { tok: Token(0) })?;
-        emit(Instr::Wait { tok: Token(1) })
+        TileMaker::end(&mut emit)
     }
 
     /// Writes the trace to `sink`, making each tile's instructions as it goes.
@@ -131,6 +283,8 @@ impl Traffic {
     }
 }
 
+/// Synthetic traffic held whole: [`TrafficSpec::new`] then
+/// [`Traffic::generate`].
 pub fn traffic_trace(
     chip: &Chip,
     pattern: traffic::Pattern,
@@ -140,45 +294,7 @@ pub fn traffic_trace(
     cycles: u64,
     seed: u64,
 ) -> Result<Traffic, String> {
-    let tiles = chip.total_tiles();
-    let bytes = packet_flits
-        .checked_mul(flit_bytes)
-        .ok_or_else(|| format!("--packet-flits {packet_flits} x --flit-bytes {flit_bytes} overflows 64 bits"))?;
-    traffic_budget(tiles, cycles, rate, packet_flits)?;
-    if bytes > chip.tile.sram.0 {
-        return Err(format!("a {bytes}-byte packet does not fit the tile SRAM ({})", chip.tile.sram));
-    }
-    // Every tile's events in time order: its sends at their creation
-    // cycles, and a receive for each packet sent to it, posted at the
-    // packet's creation cycle (before it can arrive), so the receives
-    // outstanding at once are those of packets in flight, not of the run.
-    let n = tiles as u64;
-    let mut events: Vec<Vec<u64>> = vec![Vec::new(); tiles as usize];
-    let grid = if chip.system.chips == 1 { grid_x(chip) } else { None };
-    traffic::for_each_packet(tiles, grid, pattern, rate, packet_flits, cycles, seed, |at, src, dst| {
-        events[dst.index()].push(at * 2 * n + src.0 as u64);
-        events[src.index()].push((at * 2 + 1) * n + dst.0 as u64);
-    })?;
-    // Receives before sends in a cycle; per source, creation order (the
-    // order a FIFO of one source and tag matches them in).
-    for ev in &mut events {
-        ev.sort_unstable();
-        ev.shrink_to_fit();
-    }
-    let pat = format!("{pattern:?}").to_lowercase();
-    let header = Header {
-        chip: chip.name.clone(),
-        tiles,
-        model: String::new(),
-        workload: format!(
-            "traffic pattern={pat} rate={rate} packet_flits={packet_flits} flit_bytes={flit_bytes} cycles={cycles} seed={seed}"
-        ),
-        tokens: 0.0,
-        users: 0,
-        groups: Vec::new(),
-        measure: Some((cycles / 5, cycles.max(1))),
-    };
-    Ok(Traffic { header, bytes, events })
+    Traffic::generate(&TrafficSpec::new(chip, pattern, rate, packet_flits, flit_bytes, cycles, seed)?)
 }
 
 /// The participants of a system-level collective: one tile per chip (the

@@ -29,8 +29,105 @@ impl Pattern {
     }
 }
 
-/// Calls `each(at, src, dst)` for every packet of a run, source by source
-/// and in creation order per source; nothing is held.
+/// Every source's Bernoulli process, advanced over cycles on demand: the
+/// one implementation of packet generation, for a whole run at once
+/// ([`for_each_packet`], `gen traffic`) or a chunk of cycles at a time
+/// (`synth::stream`, `run --traffic`). Each source has its own generator,
+/// so a source's packets do not depend on the others' or on how the
+/// cycles are cut into chunks.
+#[derive(Clone, Debug)]
+pub struct PacketSource {
+    tiles: u32,
+    /// The grid width, for transpose (checked square by `new`).
+    grid_x: u32,
+    pattern: Pattern,
+    /// Packets per source per cycle.
+    p: f64,
+    rngs: Vec<Rng>,
+    /// The next cycle to generate, and the end of injection.
+    at: u64,
+    cycles: u64,
+}
+
+impl PacketSource {
+    /// Sources on `tiles` tiles creating `packet_flits`-flit packets at
+    /// `rate` flits per node per cycle for `cycles` cycles; refuses a rate
+    /// out of range and a pattern the tiles cannot have, before any packet.
+    pub fn new(
+        tiles: u32,
+        grid_x: Option<u32>,
+        pattern: Pattern,
+        rate: f64,
+        packet_flits: u64,
+        cycles: u64,
+        seed: u64,
+    ) -> Result<PacketSource, String> {
+        if !(rate > 0.0 && rate <= packet_flits as f64) {
+            return Err(format!("rate must be in (0, {packet_flits}] flits/node/cycle, found {rate}"));
+        }
+        let grid_x = match pattern {
+            Pattern::Transpose => grid_x.filter(|&x| x as u64 * x as u64 == tiles as u64).ok_or_else(|| {
+                format!("transpose needs a square grid of tiles (a square mesh or torus chip; found {tiles} tiles)")
+            })?,
+            Pattern::Bitcomp if !tiles.is_power_of_two() => {
+                return Err(format!("bitcomp needs a power-of-two tile count, found {tiles}"));
+            }
+            Pattern::Uniform | Pattern::Bitcomp | Pattern::Hotspot => 0,
+        };
+        let rngs = (0..tiles).map(|s| Rng::new(seed.wrapping_mul(0x1000_0000_01b3) ^ s as u64)).collect();
+        Ok(PacketSource { tiles, grid_x, pattern, p: rate / packet_flits as f64, rngs, at: 0, cycles })
+    }
+
+    /// The first cycle not generated yet.
+    pub fn at(&self) -> u64 {
+        self.at
+    }
+
+    /// Whether every cycle of injection has been generated.
+    pub fn done(&self) -> bool {
+        self.at >= self.cycles
+    }
+
+    /// Generates cycles `at()..until` (at most to the end of injection),
+    /// calling `each(at, packets)` for every cycle that creates packets,
+    /// in cycle order, with its packets `(src, dst)` in source order.
+    pub fn advance(&mut self, until: u64, mut each: impl FnMut(u64, &[(TileId, TileId)])) {
+        let (from, until) = (self.at, until.min(self.cycles));
+        if from >= until {
+            return;
+        }
+        let (tiles, x, p) = (self.tiles, self.grid_x, self.p);
+        let mut packets = Vec::new();
+        for t in from..until {
+            packets.clear();
+            for (s, rng) in (0..tiles).zip(&mut self.rngs) {
+                if rng.unit() < p {
+                    let d = match self.pattern {
+                        Pattern::Uniform => rng.below(tiles as u64) as u32,
+                        Pattern::Transpose => (s % x) * x + s / x,
+                        Pattern::Bitcomp => !s & (tiles - 1),
+                        Pattern::Hotspot => {
+                            if rng.below(4) == 0 {
+                                tiles / 2
+                            } else {
+                                rng.below(tiles as u64) as u32
+                            }
+                        }
+                    };
+                    packets.push((TileId(s), TileId(d)));
+                }
+            }
+            if !packets.is_empty() {
+                each(t, &packets);
+            }
+        }
+        self.at = until;
+    }
+}
+
+/// Calls `each(at, src, dst)` for every packet of a run, in creation
+/// order (cycle by cycle, sources in order within a cycle); nothing is
+/// held.
 #[allow(clippy::too_many_arguments)]
 pub fn for_each_packet(
     tiles: u32,
@@ -42,41 +139,66 @@ pub fn for_each_packet(
     seed: u64,
     mut each: impl FnMut(u64, TileId, TileId),
 ) -> Result<(), String> {
-    if !(rate > 0.0 && rate <= packet_flits as f64) {
-        return Err(format!("rate must be in (0, {packet_flits}] flits/node/cycle, found {rate}"));
-    }
-    let dest = |rng: &mut Rng, s: u32| -> Result<u32, String> {
-        Ok(match pattern {
-            Pattern::Uniform => rng.below(tiles as u64) as u32,
-            Pattern::Transpose => {
-                let x = grid_x.filter(|&x| x * x == tiles).ok_or("transpose needs a square grid of tiles")?;
-                (s % x) * x + s / x
-            }
-            Pattern::Bitcomp => {
-                if !tiles.is_power_of_two() {
-                    return Err("bitcomp needs a power-of-two tile count".into());
+    let mut src = PacketSource::new(tiles, grid_x, pattern, rate, packet_flits, cycles, seed)?;
+    src.advance(cycles, |at, packets| {
+        for &(s, d) in packets {
+            each(at, s, d);
+        }
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The packets are those of one generator per source drawn over every
+    /// cycle in turn (the loop `gen traffic` ran before generation could be
+    /// advanced a chunk at a time; written out here as the reference), in
+    /// any chunking.
+    #[test]
+    fn packets_are_the_per_source_draws_in_any_chunking() {
+        for (pattern, tiles, grid) in [
+            (Pattern::Uniform, 16, Some(4)),
+            (Pattern::Transpose, 16, Some(4)),
+            (Pattern::Bitcomp, 32, None),
+            (Pattern::Hotspot, 12, None),
+        ] {
+            let (rate, flits, cycles, seed) = (0.7, 2, 500, 11u64);
+            let p = rate / flits as f64;
+            let mut want = Vec::new();
+            for s in 0..tiles {
+                let mut rng = Rng::new(seed.wrapping_mul(0x1000_0000_01b3) ^ s as u64);
+                for t in 0..cycles {
+                    if rng.unit() < p {
+                        let d = match pattern {
+                            Pattern::Uniform => rng.below(tiles as u64) as u32,
+                            Pattern::Transpose => (s % 4) * 4 + s / 4,
+                            Pattern::Bitcomp => !s & (tiles - 1),
+                            Pattern::Hotspot if rng.below(4) == 0 => tiles / 2,
+                            Pattern::Hotspot => rng.below(tiles as u64) as u32,
+                        };
+                        want.push((s, t, d));
+                    }
                 }
-                !s & (tiles - 1)
             }
-            Pattern::Hotspot => {
-                if rng.below(4) == 0 {
-                    tiles / 2
-                } else {
-                    rng.below(tiles as u64) as u32
+            assert!(want.len() > 1000, "{pattern:?}");
+            for chunk in [1, 3, 64, 500, 10_000] {
+                let mut src = PacketSource::new(tiles, grid, pattern, rate, flits, cycles, seed).unwrap();
+                let mut got = Vec::new();
+                let mut last = None;
+                while !src.done() {
+                    let until = src.at() + chunk;
+                    src.advance(until, |at, packets| {
+                        assert!(last < Some(at), "cycles in order");
+                        last = Some(at);
+                        assert!(packets.windows(2).all(|w| w[0].0 < w[1].0), "sources in order");
+                        got.extend(packets.iter().map(|&(s, d)| (s.0, at, d.0)));
+                    });
                 }
-            }
-        })
-    };
-    let p = rate / packet_flits as f64;
-    // One generator per source so a tile's stream does not depend on the others.
-    for s in 0..tiles {
-        let mut rng = Rng::new(seed.wrapping_mul(0x1000_0000_01b3) ^ s as u64);
-        for t in 0..cycles {
-            if rng.unit() < p {
-                let d = dest(&mut rng, s)?;
-                each(t, TileId(s), TileId(d));
+                got.sort_unstable();
+                assert_eq!(got, want, "{pattern:?} in chunks of {chunk}");
             }
         }
     }
-    Ok(())
 }

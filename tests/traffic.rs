@@ -1,0 +1,183 @@
+//! `tilesim run --traffic`: synthetic traffic simulated with no trace file
+//! reports exactly what `gen traffic` with the same flags followed by `run`
+//! of its trace reports (but for `trace`, which names the traffic), on
+//! meshes, a torus and a multi-chip system, below and past saturation; and
+//! its bad flag combinations are usage errors.
+
+mod common;
+
+use common::{text, tilesim};
+use serde_json::Value;
+
+/// (chip, pattern, rate, packet flits, flit bytes, cycles).
+const CASES: &[(&str, &str, &str, &str, &str, &str)] = &[
+    ("mini-mesh", "uniform", "0.1", "1", "16", "2000"),
+    ("mini-mesh", "transpose", "0.3", "1", "16", "1500"),
+    ("mini-mesh", "hotspot", "0.2", "4", "16", "1500"),
+    ("mini-mesh", "bitcomp", "0.5", "2", "64", "1000"),
+    // Past saturation: queues grow for the whole run.
+    ("mini-mesh", "uniform", "0.95", "1", "64", "1000"),
+    ("booksim-mesh8x8", "uniform", "0.1", "1", "16", "1000"),
+    ("booksim-mesh8x8", "transpose", "0.6", "4", "16", "600"),
+    ("booksim-torus8x8", "bitcomp", "0.3", "1", "16", "800"),
+    // Eight chips behind a switch, crossbar NoCs, HBM.
+    ("dgx-h100", "uniform", "0.2", "1", "16", "600"),
+    ("dgx-h100", "hotspot", "0.4", "2", "32", "400"),
+];
+
+fn flags<'a>(case: &'a (&str, &str, &str, &str, &str, &str)) -> Vec<&'a str> {
+    let (chip, _, rate, flits, bytes, cycles) = case;
+    vec![
+        "--chip",
+        chip,
+        "--rate",
+        rate,
+        "--packet-flits",
+        flits,
+        "--flit-bytes",
+        bytes,
+        "--cycles",
+        cycles,
+        "--seed",
+        "5",
+    ]
+}
+
+/// Runs `args`, which must succeed, and parses its JSON report.
+fn report(args: &[&str]) -> Value {
+    let (code, out, err) = text(&tilesim(args));
+    assert_eq!(code, 0, "{args:?}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+}
+
+#[test]
+fn run_traffic_reports_what_gen_traffic_then_run_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    for (n, case) in CASES.iter().enumerate() {
+        let (chip, pattern, ..) = case;
+        let path = dir.path().join(format!("{n}.tbin"));
+        let out = path.to_str().unwrap();
+        let mut make_args = vec!["gen", "traffic", "--pattern", pattern, "-o", out];
+        make_args.extend(flags(case));
+        let (code, _, err) = text(&tilesim(&make_args));
+        assert_eq!(code, 0, "{case:?}: {err}");
+        let mut from_file = report(&["run", out, "--chip", chip, "--json"]);
+        let mut run_args = vec!["run", "--traffic", pattern, "--json"];
+        run_args.extend(flags(case));
+        let mut direct = report(&run_args);
+
+        let (_, _, rate, flits, bytes, cycles) = case;
+        assert_eq!(from_file["trace"], out, "{case:?}");
+        assert_eq!(
+            direct["trace"],
+            format!("traffic:{pattern} rate={rate} packet_flits={flits} flit_bytes={bytes} cycles={cycles} seed=5"),
+            "{case:?}"
+        );
+        // Something ran, and the reports hold what they should compare.
+        assert!(direct["events"].as_f64().unwrap() > 1000.0, "{case:?}");
+        for key in ["cycles", "events", "instructions", "noc", "critical_path", "busiest", "time", "bytes"] {
+            assert!(!direct[key].is_null(), "{case:?}: no `{key}` in the report");
+        }
+        from_file.as_object_mut().unwrap().remove("trace");
+        direct.as_object_mut().unwrap().remove("trace");
+        if from_file != direct {
+            let (a, b) = (from_file.as_object().unwrap(), direct.as_object().unwrap());
+            let differ: Vec<&String> = a.keys().filter(|k| a.get(*k) != b.get(*k)).collect();
+            panic!("{case:?}: the reports differ in {differ:?}");
+        }
+    }
+}
+
+#[test]
+fn run_traffic_writes_a_timeline_of_instructions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.json");
+    let t = path.to_str().unwrap();
+    let args = [
+        "run",
+        "--traffic",
+        "uniform",
+        "--chip",
+        "mini-mesh",
+        "--rate",
+        "0.2",
+        "--cycles",
+        "300",
+        "--json",
+        "--timeline",
+        t,
+    ];
+    let with = report(&args);
+    let without = report(&args[..args.len() - 2]);
+    assert_eq!(with["cycles"], without["cycles"]);
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let spans: Vec<&Value> =
+        doc["traceEvents"].as_array().unwrap().iter().filter(|e| e["ph"] == "X" && e["name"] == "delay").collect();
+    assert!(spans.len() > 100, "{} delay spans", spans.len());
+    // Positions are instruction numbers in the tile's stream (from 1),
+    // not the tile packed above them.
+    for s in spans {
+        let i = s["args"]["instruction"].as_u64().unwrap_or_else(|| panic!("no instruction in {s}"));
+        assert!((1..10_000).contains(&i), "{s}");
+    }
+}
+
+#[test]
+fn bad_traffic_flags_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let tbin = dir.path().join("t.tbin");
+    let t = tbin.to_str().unwrap();
+    let make = ["gen", "traffic", "--chip", "mini-mesh", "--pattern", "uniform", "--rate", "0.1", "--cycles", "50"];
+    let (code, _, err) = text(&tilesim(&[&make[..], &["-o", t]].concat()));
+    assert_eq!(code, 0, "{err}");
+    let traffic = ["run", "--traffic", "uniform", "--chip", "mini-mesh"];
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        // A trace and --traffic.
+        (vec!["run", t, "--traffic", "uniform", "--chip", "mini-mesh", "--rate", "0.1", "--cycles", "50"], "--traffic"),
+        // --traffic without --rate or --cycles, or without --chip.
+        ([&traffic[..], &["--cycles", "50"]].concat(), "--rate"),
+        ([&traffic[..], &["--rate", "0.1"]].concat(), "--cycles"),
+        (vec!["run", "--traffic", "uniform", "--rate", "0.1", "--cycles", "50"], "--chip"),
+        // Traffic flags without --traffic.
+        (vec!["run", t, "--chip", "mini-mesh", "--rate", "0.1"], "--traffic"),
+        (vec!["run", t, "--seed", "3"], "--traffic"),
+        // Neither a trace nor --traffic.
+        (vec!["run", "--chip", "mini-mesh"], "<TRACE>"),
+        // Values gen traffic refuses too.
+        (
+            vec!["run", "--traffic", "diagonal", "--chip", "mini-mesh", "--rate", "0.1", "--cycles", "50"],
+            "unknown traffic pattern `diagonal`",
+        ),
+        ([&traffic[..], &["--rate", "1.5", "--cycles", "50"]].concat(), "rate must be in (0, 1]"),
+        ([&traffic[..], &["--rate", "0", "--cycles", "50"]].concat(), "rate must be in (0, 1]"),
+        ([&traffic[..], &["--rate", "NaN", "--cycles", "50"]].concat(), "rate must be in"),
+        ([&traffic[..], &["--rate", "0.1", "--cycles", "0"]].concat(), "must be at least 1"),
+        ([&traffic[..], &["--rate", "0.1", "--cycles", "50", "--packet-flits", "0"]].concat(), "must be at least 1"),
+        ([&traffic[..], &["--rate", "0.1", "--cycles", "268435457"]].concat(), "injection slots"),
+        (
+            [&traffic[..], &["--rate", "0.1", "--cycles", "50", "--flit-bytes", "1GiB"]].concat(),
+            "does not fit the tile SRAM",
+        ),
+        (
+            vec!["run", "--traffic", "transpose", "--chip", "dgx-h100", "--rate", "0.1", "--cycles", "50"],
+            "transpose needs a square grid",
+        ),
+        (
+            vec!["run", "--traffic", "bitcomp", "--chip", "dgx-h100", "--rate", "0.1", "--cycles", "50"],
+            "bitcomp needs a power-of-two tile count, found 88",
+        ),
+        (
+            vec!["run", "--traffic", "uniform", "--chip", "no-such-chip", "--rate", "0.1", "--cycles", "50"],
+            "no-such-chip",
+        ),
+        // gen traffic still requires its flags.
+        (vec!["gen", "traffic", "--chip", "mini-mesh", "--pattern", "uniform", "--cycles", "50", "-o", t], "--rate"),
+        (vec!["gen", "traffic", "--chip", "mini-mesh", "--pattern", "uniform", "--rate", "0.1", "-o", t], "--cycles"),
+    ];
+    for (args, message) in cases {
+        let (code, out, err) = text(&tilesim(&args));
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains(message), "{args:?}: expected `{message}` in: {err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+    }
+}
