@@ -499,8 +499,45 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
         return Err(invalid("clock", format!("is {hz:.3e} Hz, outside the plausible 1 MHz ..= 100 GHz")));
     }
 
-    // Tile.
-    let t = &f.tile;
+    let tile = derive_tile(&f.tile, hz)?;
+
+    let noc = derive_noc(&f.noc, hz)?;
+    let tiles = noc.topology.tiles();
+
+    let memory = derive_memory(f.hbm.as_ref(), f.dram3d.as_ref(), tiles, hz)?;
+
+    let system = derive_system(f.system.as_ref(), tiles, hz)?;
+    if system.chips as u64 * tiles as u64 > MAX_SYSTEM_TILES {
+        return Err(invalid("system.chips", format!("makes more than {MAX_SYSTEM_TILES} tiles in the system")));
+    }
+
+    let cost = derive_cost(f.cost.as_ref(), system.chips)?;
+
+    let energy = match &f.energy {
+        None => None,
+        Some(e) => Some(energy(e, &tile, &memory, &system, &cost)?),
+    };
+
+    if f.name.is_empty() || f.name.contains(char::is_whitespace) {
+        return Err(invalid("name", "must be a non-empty name without spaces"));
+    }
+    let software = derive_software(f.software.as_ref(), hz)?;
+    Ok(Chip {
+        name: f.name.clone(),
+        description: f.description.clone(),
+        clock_hz: hz,
+        tile,
+        noc,
+        memory,
+        system,
+        cost,
+        energy,
+        software,
+    })
+}
+
+/// Derives `[tile]`.
+fn derive_tile(t: &TileFile, hz: f64) -> Result<TileSpec, Invalid> {
     let sram = size_in("tile.sram", t.sram, 1, lim::MAX_SRAM_BYTES)?;
     let sram_bw = rate("tile.sram_bandwidth", t.sram_bandwidth, hz)?;
     if t.macs_per_cycle.is_empty() {
@@ -537,7 +574,7 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
     }
     in_range64("tile.vector_lanes", t.vector_lanes, 1, lim::MAX_VECTOR_LANES)?;
     in_range("tile.dma_engines", t.dma_engines, 1, lim::MAX_DMA_ENGINES)?;
-    let tile = TileSpec {
+    Ok(TileSpec {
         sram,
         sram_bw,
         macs,
@@ -546,10 +583,11 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
         vector_latency: latency("tile.vector_latency", t.vector_latency, hz)?,
         dma_engines: t.dma_engines,
         runs_as,
-    };
+    })
+}
 
-    // NoC.
-    let n = &f.noc;
+/// Derives `[noc]`.
+fn derive_noc(n: &NocFile, hz: f64) -> Result<NocSpec, Invalid> {
     let topology = match n.topology {
         NocKind::Mesh | NocKind::Torus => {
             let g = require("noc.grid", n.grid, "for a mesh or torus, as [x, y]")?;
@@ -593,8 +631,7 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
             }
         }
     };
-    let tiles = topology.tiles();
-    let noc = NocSpec {
+    Ok(NocSpec {
         topology,
         link_bw: rate("noc.link_bandwidth", n.link_bandwidth, hz)?,
         router: latency("noc.router_latency", n.router_latency, hz)?,
@@ -632,10 +669,13 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
             (_, Some(t)) => latency("noc.credit_latency", t, hz)?,
             (_, None) => Cycles::ZERO,
         },
-    };
+    })
+}
 
-    // Memory.
-    let memory = match (&f.hbm, &f.dram3d) {
+/// Derives the attached memory, `[hbm]` or `[dram3d]` (at most one), on
+/// a chip of `tiles` tiles.
+fn derive_memory(hbm: Option<&HbmFile>, dram3d: Option<&Dram3dFile>, tiles: u32, hz: f64) -> Result<Memory, Invalid> {
+    Ok(match (hbm, dram3d) {
         (Some(_), Some(_)) => {
             return Err(invalid("dram3d", "cannot be combined with [hbm]: a chip has one kind of attached memory"));
         }
@@ -714,10 +754,12 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
                 size_in("dram3d.capacity_per_tile", d.capacity_per_tile, 1, lim::MAX_MEMORY_CAPACITY_BYTES)?;
             Memory::Dram3d { dram, capacity_per_tile }
         }
-    };
+    })
+}
 
-    // System.
-    let system = match &f.system {
+/// Derives `[system]` (none: one chip) of chips of `tiles` tiles.
+fn derive_system(system: Option<&SystemFile>, tiles: u32, hz: f64) -> Result<SystemSpec, Invalid> {
+    Ok(match system {
         None => SystemSpec {
             chips: 1,
             topology: SystemTopology::Single,
@@ -813,12 +855,12 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
                 },
             }
         }
-    };
-    if system.chips as u64 * tiles as u64 > MAX_SYSTEM_TILES {
-        return Err(invalid("system.chips", format!("makes more than {MAX_SYSTEM_TILES} tiles in the system")));
-    }
+    })
+}
 
-    let cost = match &f.cost {
+/// Derives `[cost]` of a system of `chips` chips.
+fn derive_cost(cost: Option<&CostFile>, chips: u32) -> Result<Cost, Invalid> {
+    Ok(match cost {
         None => Cost { node_chips: 1, ..Cost::default() },
         Some(c) => {
             if c.price_usd.is_some() {
@@ -848,7 +890,7 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
                     return Err(invalid(key, format!("is {:e} W, more than the 1 GW allowed", p.0)));
                 }
             }
-            let node_chips = c.node_chips.unwrap_or(system.chips);
+            let node_chips = c.node_chips.unwrap_or(chips);
             if node_chips == 0 {
                 return Err(invalid("cost.node_chips", "must be at least 1"));
             }
@@ -864,20 +906,15 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
                 node_chips,
                 c.node_price_usd.unwrap_or(0.0),
                 c.node_power.map_or(0.0, |p| p.0),
-                system.chips,
+                chips,
             )
         }
-    };
+    })
+}
 
-    let energy = match &f.energy {
-        None => None,
-        Some(e) => Some(energy(e, &tile, &memory, &system, &cost)?),
-    };
-
-    if f.name.is_empty() || f.name.contains(char::is_whitespace) {
-        return Err(invalid("name", "must be a non-empty name without spaces"));
-    }
-    let software = match &f.software {
+/// Derives `[software]` (none: no software overheads).
+fn derive_software(software: Option<&SoftwareFile>, hz: f64) -> Result<Software, Invalid> {
+    Ok(match software {
         None => Software::default(),
         Some(sw) => {
             let mut steps = Vec::new();
@@ -899,18 +936,6 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
                 collective_step: steps,
             }
         }
-    };
-    Ok(Chip {
-        name: f.name.clone(),
-        description: f.description.clone(),
-        clock_hz: hz,
-        tile,
-        noc,
-        memory,
-        system,
-        cost,
-        energy,
-        software,
     })
 }
 
