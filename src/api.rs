@@ -544,7 +544,7 @@ fn run_with(
     // way.
     let mut loaded = match input {
         RunInput::Trace(path) if crate::trace::lazy::applies(path) => {
-            let (lazy, totals) = sim::scan(&chip, path)?;
+            let (lazy, totals) = crate::roofline::scan(&chip, path)?;
             Loaded::Lazy(lazy, totals)
         }
         RunInput::Trace(path) => Loaded::Held(Trace::load(path)?),

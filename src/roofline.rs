@@ -5,8 +5,24 @@
 
 use crate::chip::Chip;
 use crate::isa::{Dir, Effect, Instr, Repeats, Space};
-use crate::sim::cost;
+use crate::sim::{self, SimError, cost};
 use crate::trace::Trace;
+use crate::trace::lazy::Lazy;
+
+/// `sim::scan` of the binary trace at `path` for a run on `chip`, with the
+/// work it holds totalled on the way (what a run's report needs).
+pub fn scan(chip: &Chip, path: &std::path::Path) -> Result<(Lazy, TraceTotals), SimError> {
+    let mut totals = TotalsAcc::new(chip);
+    let mut tile = None;
+    let lazy = sim::scan(chip, path, |t, i| {
+        if tile != Some(t) {
+            tile = Some(t);
+            totals.stream();
+        }
+        totals.add(i);
+    })?;
+    Ok((lazy, totals.finish()))
+}
 
 /// Work in a trace, loops multiplied out.
 #[derive(Clone, Debug, Default, serde::Serialize)]

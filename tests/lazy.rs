@@ -1,4 +1,4 @@
-//! A binary trace read lazily (`sim::scan` + `sim::simulate_lazy`, what
+//! A binary trace read lazily (`roofline::scan` + `sim::simulate_lazy`, what
 //! `tilesim run` does with a `.tbin` on disk) runs exactly as the same trace
 //! held in memory: same cycles, same report, same errors; and it holds only
 //! a window of each stream.
@@ -30,7 +30,7 @@ fn both(c: &Chip, trace: &Trace, path: &Path) -> (String, String, usize) {
     write_binary(trace, path);
     let held = sim::simulate(c, trace, &Options::default()).unwrap();
     let held = RunReport::new(c, trace, &held);
-    let (mut lazy, totals) = sim::scan(c, path).unwrap();
+    let (mut lazy, totals) = tilesim::roofline::scan(c, path).unwrap();
     let stats = sim::simulate_lazy(c, &mut lazy, &Options::default()).unwrap();
     let lazy_report = RunReport::from_totals(c, &lazy.header, &lazy.file, totals, &stats);
     let json = |r: &RunReport| {
@@ -86,7 +86,7 @@ fn a_deadlock_reads_the_same_lazily() {
     write_binary(&trace, &bpath);
     let held = Trace::load(&bpath).unwrap();
     let held_err = sim::simulate(&c, &held, &Options::default()).err().expect("deadlock").to_string();
-    let (mut lazy, _) = sim::scan(&c, &bpath).unwrap();
+    let (mut lazy, _) = tilesim::roofline::scan(&c, &bpath).unwrap();
     let lazy_err = sim::simulate_lazy(&c, &mut lazy, &Options::default()).err().expect("deadlock").to_string();
     assert!(held_err.contains("recv from tile 2"), "{held_err}");
     assert_eq!(held_err, lazy_err);
@@ -97,6 +97,6 @@ fn a_text_trace_is_not_read_lazily() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("a.trace");
     std::fs::write(&p, "tilesim-trace 2\nchip mini-mesh\ntiles 16\ntile 0\ndelay cycles=1\n").unwrap();
-    let err = sim::scan(&chip("mini-mesh"), &p).err().expect("refused").to_string();
+    let err = tilesim::roofline::scan(&chip("mini-mesh"), &p).err().expect("refused").to_string();
     assert!(err.contains("must be binary"), "{err}");
 }

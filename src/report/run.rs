@@ -265,7 +265,7 @@ impl RunReport {
 
     /// The report of a run of the trace `file` with header `h` whose work
     /// totals are `totals` (a lazily read trace is totalled as it is
-    /// checked: `sim::scan`).
+    /// checked: `roofline::scan`).
     pub fn from_totals(chip: &Chip, h: &Header, file: &str, totals: TraceTotals, s: &RunStats) -> RunReport {
         let cycles = s.cycles.0.max(1) as f64;
         let seconds = s.cycles.0 as f64 / chip.clock_hz;

@@ -257,26 +257,25 @@ pub fn simulate<'a>(chip: &'a Chip, trace: &'a Trace, opts: &Options<'a>) -> Res
 
 /// Checks the binary trace at `path` for a run on `chip` — the trace
 /// checker, the chip-dependent checks of every instruction and the run's
-/// budget — and totals its work, reading it once and holding nothing of it.
-/// `simulate_lazy` then runs it.
-pub fn scan(chip: &Chip, path: &std::path::Path) -> Result<(Lazy, crate::roofline::TraceTotals), SimError> {
+/// budget — reading it once and holding nothing of it, and shows `visit`
+/// every instruction with its tile, each tile's stream in order (the
+/// report's totals: `roofline::scan`). `simulate_lazy` then runs it.
+pub fn scan(chip: &Chip, path: &std::path::Path, mut visit: impl FnMut(TileId, &Instr)) -> Result<Lazy, SimError> {
     // The header first: a trace for another chip is told so, not refused
     // for its first instruction.
     let src = crate::trace::open(path).map_err(|e| SimError::Mismatch(e.loc.clone(), e.kind.to_string()))?;
     against::check_header(chip, src.header())
         .map_err(|m| SimError::Mismatch(crate::diag::Location::file(path.display().to_string()), m))?;
     drop(src);
-    let mut totals = crate::roofline::TotalsAcc::new(chip);
     let mut events = super::budget::Events::new(chip);
     let mut tile = None;
     let file = path.display().to_string();
     let r = Lazy::scan(path, |t, i, pos| {
         if tile != Some(t) {
             tile = Some(t);
-            totals.stream();
             events.stream();
         }
-        totals.add(i);
+        visit(t, i);
         events.add(i);
         against::check_instr(chip, t, i).map_err(|m| (t, pos, m))
     });
@@ -291,7 +290,7 @@ pub fn scan(chip: &Chip, path: &std::path::Path) -> Result<(Lazy, crate::rooflin
     let run = events.total.saturating_add(super::budget::setup_events(chip, &lazy.header));
     let streams = (0..lazy.header.tiles).filter(|&t| lazy.has_stream(TileId(t))).count() as u128;
     super::budget::check_parts(chip, streams * LAZY_WINDOW, run).map_err(|m| SimError::Mismatch(loc(), m))?;
-    Ok((lazy, totals.finish()))
+    Ok(lazy)
 }
 
 /// Unicast paths kept at most (a 64x64-tile chip's every pair is 16 M:
