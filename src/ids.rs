@@ -73,3 +73,8 @@ typed_id!(
     /// A packet in flight in the simulator, until it is ejected.
     PacketId
 );
+typed_id!(
+    /// A message that arrived in the simulator before its receive was
+    /// posted, until a receive takes it.
+    ArrivalId
+);

@@ -14,6 +14,15 @@ fn a_deadlocked_trace_exits_3_naming_every_blocked_tile() {
 }
 
 #[test]
+fn a_send_nobody_receives_exits_3_naming_each_message() {
+    let (code, _, err) = text(&tilesim(&["run", "tests/cli/unreceived.trace", "--chip", "mini-mesh"]));
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("send from tile 0 to tile 1 tag 7 (64 bytes"), "{err}");
+    assert!(err.contains("send from tile 0 to tile 1 tag 7 (128 bytes"), "{err}");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
 fn every_shipped_config_and_trace_checks() {
     let mut args = vec!["check".to_string()];
     for dir in ["configs/chips", "configs/models", "traces"] {

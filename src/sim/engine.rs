@@ -15,7 +15,7 @@ use super::stats::{
 use super::timeline::{Lane, SpanSink, Timeline, TimelineOptions, Track};
 use crate::chip::Chip;
 use crate::dtype::Dtype;
-use crate::ids::{ChipId, LinkId, MessageId, OpId, PacketId, TileId};
+use crate::ids::{ArrivalId, ChipId, LinkId, MessageId, OpId, PacketId, TileId};
 use crate::isa::{ComputeUnit, Dest, Dir, Effect, Instr, Loc, Space, Work};
 use crate::trace::lazy::{Lazy, ScanError};
 use crate::trace::{Header, Pos, Trace, against};
@@ -159,16 +159,21 @@ struct Packet {
     links: u32,
 }
 
-/// A receive queue entry for one (destination, source, tag).
+/// A receive queue entry for one (destination, source, tag): a handle, so
+/// the mailbox's table stays small (its buckets are what a match misses in
+/// the cache).
 enum Mail {
-    /// `chain`: the send's critical path to its arrival.
-    Arrived {
-        bytes: u64,
-        send_pos: Pos,
-        from_tile: TileId,
-        chain: Chain,
-    },
+    Arrived(ArrivalId),
     Posted(OpId),
+}
+
+/// A message that arrived before a receive was posted for it.
+struct Arrival {
+    bytes: u64,
+    send_pos: Pos,
+    from_tile: TileId,
+    /// The send's critical path to its arrival.
+    chain: Chain,
 }
 
 struct TileState {
@@ -211,6 +216,7 @@ struct Sim<'a> {
     /// Messages waiting for a receive, and receives waiting for a message,
     /// by (receiver, sender, tag).
     mail: Mailboxes<(u32, u32, u32), Mail>,
+    arrivals: Slab<ArrivalId, Arrival>,
     /// Multicast trees by (sender, group), built on first use.
     trees: FxHashMap<(u32, u32), Rc<mcast::Tree>>,
     /// Unicast paths by their ends, built on first use (at most
@@ -379,6 +385,7 @@ impl<'a> Sim<'a> {
             pkts: Slab::default(),
             granted: FxHashMap::default(),
             mail: Mailboxes::new(),
+            arrivals: Slab::default(),
             trees: FxHashMap::default(),
             paths: FxHashMap::default(),
             groups,
@@ -917,10 +924,9 @@ impl<'a> Sim<'a> {
             return;
         }
         self.stats[t.index()].recvs += 1;
-        let arrived = |m: &Mail| matches!(m, Mail::Arrived { .. });
-        if let Some(Mail::Arrived { bytes: got, send_pos, from_tile, chain }) =
-            self.mail.take_or_push((t.0, peer.0, tag), arrived, Mail::Posted(op))
-        {
+        let arrived = |m: &Mail| matches!(m, Mail::Arrived(_));
+        if let Some(Mail::Arrived(a)) = self.mail.take_or_push((t.0, peer.0, tag), arrived, || Mail::Posted(op)) {
+            let Arrival { bytes: got, send_pos, from_tile, chain } = self.arrivals.remove(a);
             self.match_recv(op, got, send_pos, from_tile, now, chain);
         }
     }
@@ -1256,7 +1262,8 @@ impl<'a> Sim<'a> {
         }
         self.part_done(op, now);
         let posted = |m: &Mail| matches!(m, Mail::Posted(_));
-        let mail = Mail::Arrived { bytes, send_pos: pos, from_tile: from, chain };
+        let arrivals = &mut self.arrivals;
+        let mail = || Mail::Arrived(arrivals.insert(Arrival { bytes, send_pos: pos, from_tile: from, chain }));
         if let Some(Mail::Posted(r)) = self.mail.take_or_push((to.0, from.0, tag), posted, mail) {
             self.match_recv(r, bytes, pos, from, now, chain);
         }
@@ -1322,13 +1329,17 @@ impl<'a> Sim<'a> {
         for (k, queue) in self.mail.sorted() {
             for m in queue {
                 match m {
-                    Mail::Arrived { bytes, send_pos, .. } => orphans.push(format!(
-                        "send from tile {} to tile {} tag {} ({bytes} bytes, {}) was never received",
-                        k.1,
-                        k.0,
-                        k.2,
-                        self.code.location(*send_pos)
-                    )),
+                    Mail::Arrived(a) => {
+                        let a = self.arrivals.get(*a);
+                        orphans.push(format!(
+                            "send from tile {} to tile {} tag {} ({} bytes, {}) was never received",
+                            k.1,
+                            k.0,
+                            k.2,
+                            a.bytes,
+                            self.code.location(a.send_pos)
+                        ))
+                    }
                     Mail::Posted(op) => {
                         let o = self.ops.get(*op);
                         if !stuck.iter().any(|s| s.tile == o.tile.0) {

@@ -69,8 +69,8 @@ impl<K: Copy + Eq + Hash + Ord, M> Mailboxes<K, M> {
     }
 
     /// If the front of `key`'s queue is what `wanted` accepts, removes and
-    /// returns it; otherwise queues `item` at the back and returns `None`.
-    pub fn take_or_push(&mut self, key: K, wanted: impl Fn(&M) -> bool, item: M) -> Option<M> {
+    /// returns it; otherwise queues `item()` at the back and returns `None`.
+    pub fn take_or_push(&mut self, key: K, wanted: impl Fn(&M) -> bool, item: impl FnOnce() -> M) -> Option<M> {
         let q = match self.queues.entry(key) {
             Entry::Occupied(e) => {
                 let q = e.into_mut();
@@ -90,7 +90,7 @@ impl<K: Copy + Eq + Hash + Ord, M> Mailboxes<K, M> {
             }
             return m;
         }
-        q.push_back(item);
+        q.push_back(item());
         None
     }
 
@@ -126,14 +126,14 @@ mod tests {
         let mut m: Mailboxes<u32, i32> = Mailboxes::new();
         let pos = |x: &i32| *x > 0;
         // Two negatives wait; a positive asking finds them in order.
-        assert_eq!(m.take_or_push(7, pos, -1), None);
-        assert_eq!(m.take_or_push(7, pos, -2), None);
+        assert_eq!(m.take_or_push(7, pos, || -1), None);
+        assert_eq!(m.take_or_push(7, pos, || -2), None);
         let neg = |x: &i32| *x < 0;
-        assert_eq!(m.take_or_push(7, neg, 5), Some(-1));
-        assert_eq!(m.take_or_push(7, neg, 6), Some(-2));
+        assert_eq!(m.take_or_push(7, neg, || 5), Some(-1));
+        assert_eq!(m.take_or_push(7, neg, || 6), Some(-2));
         assert!(m.sorted().is_empty(), "an emptied queue is not listed");
-        assert_eq!(m.take_or_push(3, neg, 9), None);
-        assert_eq!(m.take_or_push(1, neg, 8), None);
+        assert_eq!(m.take_or_push(3, neg, || 9), None);
+        assert_eq!(m.take_or_push(1, neg, || 8), None);
         let keys: Vec<u32> = m.sorted().iter().map(|&(k, _)| k).collect();
         assert_eq!(keys, vec![1, 3]);
     }
@@ -144,14 +144,14 @@ mod tests {
         let neg = |x: &i32| *x < 0;
         let pos = |x: &i32| *x > 0;
         for k in 0..(PURGE_FLOOR as u32 + 10) {
-            assert_eq!(m.take_or_push(k, pos, -1), None);
-            assert_eq!(m.take_or_push(k, neg, 1), Some(-1));
+            assert_eq!(m.take_or_push(k, pos, || -1), None);
+            assert_eq!(m.take_or_push(k, neg, || 1), Some(-1));
         }
         assert!(m.held() < 20, "held {} after the purge", m.held());
         // A key reused while its queue is empty is counted right.
-        assert_eq!(m.take_or_push(3, pos, -1), None);
-        assert_eq!(m.take_or_push(3, neg, 1), Some(-1));
-        assert_eq!(m.take_or_push(3, pos, -2), None);
+        assert_eq!(m.take_or_push(3, pos, || -1), None);
+        assert_eq!(m.take_or_push(3, neg, || 1), Some(-1));
+        assert_eq!(m.take_or_push(3, pos, || -2), None);
         assert_eq!(m.sorted().len(), 1);
     }
 }
