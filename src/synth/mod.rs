@@ -147,9 +147,9 @@ impl TrafficSpec {
 /// Adds the packets `(src, dst)` created at cycle `at`, in source order
 /// (`PacketSource::advance`), to their tiles' packed events: a receive at
 /// each `dst`, then a send at each `src`, each packed as
-/// `(at * 2 + is_send) * tiles + peer`. Receives first, so each tile's
-/// events stay in key order when cycles come in order: sorting them is
-/// then a check of one run.
+/// `(at * 2 + is_send) * tiles + peer`. Receives first (each source sends
+/// at most one packet a cycle), so each tile's events are in key order when
+/// cycles come in order, and need no sort.
 pub(crate) fn push_cycle(events: &mut [Vec<u64>], at: u64, packets: &[(TileId, TileId)]) {
     let n = events.len() as u64;
     for &(src, dst) in packets {
@@ -233,9 +233,10 @@ impl Traffic {
         let mut events: Vec<Vec<u64>> = vec![Vec::new(); tiles as usize];
         spec.source().advance(spec.cycles, |at, packets| push_cycle(&mut events, at, packets));
         // Receives before sends in a cycle; per source, creation order (the
-        // order a FIFO of one source and tag matches them in).
+        // order a FIFO of one source and tag matches them in): `push_cycle`
+        // appends in that order.
         for ev in &mut events {
-            ev.sort_unstable();
+            debug_assert!(ev.is_sorted(), "push_cycle keeps key order");
             ev.shrink_to_fit();
         }
         Ok(Traffic { header: spec.header.clone(), bytes: spec.bytes, events })
@@ -395,11 +396,13 @@ mod tests {
             let (_, streams) = traffic_trace(&chip, pattern, 0.3, 2, 16, 500, 7).unwrap().into_generated();
             let tiles = chip.total_tiles();
             let mut events: Vec<Vec<(u64, bool, TileId)>> = vec![Vec::new(); tiles as usize];
-            traffic::for_each_packet(tiles, grid_x(&chip), pattern, 0.3, 2, 500, 7, |at, src, dst| {
-                events[dst.index()].push((at, false, src));
-                events[src.index()].push((at, true, dst));
-            })
-            .unwrap();
+            let mut source = traffic::PacketSource::new(tiles, grid_x(&chip), pattern, 0.3, 2, 500, 7).unwrap();
+            source.advance(500, |at, packets| {
+                for &(src, dst) in packets {
+                    events[dst.index()].push((at, false, src));
+                    events[src.index()].push((at, true, dst));
+                }
+            });
             let bytes = Bytes(32);
             for (t, ev) in events.iter_mut().enumerate() {
                 ev.sort();

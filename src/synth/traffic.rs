@@ -31,7 +31,7 @@ impl Pattern {
 
 /// Every source's Bernoulli process, advanced over cycles on demand: the
 /// one implementation of packet generation, for a whole run at once
-/// ([`for_each_packet`], `gen traffic`) or a chunk of cycles at a time
+/// (`gen traffic`) or a chunk of cycles at a time
 /// (`synth::stream`, `run --traffic`). Each source has its own generator,
 /// so a source's packets do not depend on the others' or on how the
 /// cycles are cut into chunks.
@@ -123,29 +123,6 @@ impl PacketSource {
         }
         self.at = until;
     }
-}
-
-/// Calls `each(at, src, dst)` for every packet of a run, in creation
-/// order (cycle by cycle, sources in order within a cycle); nothing is
-/// held.
-#[allow(clippy::too_many_arguments)]
-pub fn for_each_packet(
-    tiles: u32,
-    grid_x: Option<u32>,
-    pattern: Pattern,
-    rate: f64,
-    packet_flits: u64,
-    cycles: u64,
-    seed: u64,
-    mut each: impl FnMut(u64, TileId, TileId),
-) -> Result<(), String> {
-    let mut src = PacketSource::new(tiles, grid_x, pattern, rate, packet_flits, cycles, seed)?;
-    src.advance(cycles, |at, packets| {
-        for &(s, d) in packets {
-            each(at, s, d);
-        }
-    });
-    Ok(())
 }
 
 #[cfg(test)]
