@@ -487,15 +487,9 @@ fn scan_traffic(
     trace::against::check_header(chip, &spec.header).map_err(|m| SimError::Mismatch(Location::file(&name), m))?;
     let mut totals = crate::roofline::TotalsAcc::new(chip);
     let mut events = sim::budget::Events::new(chip);
-    let mut tile = None;
     let stream = synth::stream::TrafficStream::scan(spec, synth::stream::chunk_cycles(spec), |t, i, pos| {
-        if tile != Some(t) {
-            tile = Some(t);
-            totals.stream();
-            events.stream();
-        }
-        totals.add(i);
-        events.add(i);
+        totals.add(t, i);
+        events.add(t, i);
         trace::against::check_instr(chip, t, i).map_err(|message| SimError::Instr {
             at: synth::stream::location(&name, pos),
             tile: t.0,

@@ -4,6 +4,7 @@
 //! can beat it.
 
 use crate::chip::Chip;
+use crate::ids::TileId;
 use crate::isa::{Dir, Effect, Instr, Repeats, Space};
 use crate::sim::{self, SimError, cost};
 use crate::trace::Trace;
@@ -13,14 +14,7 @@ use crate::trace::lazy::Lazy;
 /// work it holds totalled on the way (what a run's report needs).
 pub fn scan(chip: &Chip, path: &std::path::Path) -> Result<(Lazy, TraceTotals), SimError> {
     let mut totals = TotalsAcc::new(chip);
-    let mut tile = None;
-    let lazy = sim::scan(chip, path, |t, i| {
-        if tile != Some(t) {
-            tile = Some(t);
-            totals.stream();
-        }
-        totals.add(i);
-    })?;
+    let lazy = sim::scan(chip, path, |t, i| totals.add(t, i))?;
     Ok((lazy, totals.finish()))
 }
 
@@ -63,10 +57,9 @@ impl TraceTotals {
 impl TraceTotals {
     pub fn of(chip: &Chip, trace: &Trace) -> TraceTotals {
         let mut acc = TotalsAcc::new(chip);
-        for p in &trace.programs {
-            acc.stream();
+        for (t, p) in trace.programs.iter().enumerate() {
             for i in &p.instrs {
-                acc.add(i);
+                acc.add(TileId(t as u32), i);
             }
         }
         acc.finish()
@@ -80,6 +73,8 @@ pub struct TotalsAcc<'a> {
     t: TraceTotals,
     counts: Vec<u64>,
     repeats: Repeats,
+    /// The tile whose stream is being added.
+    tile: Option<TileId>,
 }
 
 impl<'a> TotalsAcc<'a> {
@@ -89,15 +84,19 @@ impl<'a> TotalsAcc<'a> {
             t: TraceTotals::default(),
             counts: vec![0; crate::isa::Opcode::ALL.len()],
             repeats: Repeats::default(),
+            tile: None,
         }
     }
 
-    /// The next instructions are a new tile's stream.
-    pub fn stream(&mut self) {
-        self.repeats = Repeats::default();
-    }
-
-    pub fn add(&mut self, i: &Instr) {
+    /// Adds instruction `i` of tile `t`'s stream, each tile's in order. The
+    /// open loops start afresh when the tile changes, so another tile's
+    /// instructions must not come inside a loop (a trace's streams come
+    /// whole; synthetic traffic, interleaved by chunks, has no loops).
+    pub fn add(&mut self, t: TileId, i: &Instr) {
+        if self.tile != Some(t) {
+            self.tile = Some(t);
+            self.repeats = Repeats::default();
+        }
         let m = self.repeats.next(i);
         let t = &mut self.t;
         t.instructions += m;

@@ -7,6 +7,7 @@
 //! machine or running for days (arch/limits.md).
 
 use crate::chip::{Chip, Memory, NocTopology, SystemTopology};
+use crate::ids::TileId;
 use crate::isa::{Instr, Loc, Repeats};
 use crate::trace::{Header, Trace};
 
@@ -116,10 +117,9 @@ pub fn max_hops(chip: &Chip) -> u128 {
 /// granules, at most the channels of one chip (HBM) or vault (3D-DRAM).
 pub fn events(chip: &Chip, trace: &Trace) -> u128 {
     let mut e = Events::new(chip);
-    for p in &trace.programs {
-        e.stream();
+    for (t, p) in trace.programs.iter().enumerate() {
         for i in &p.instrs {
-            e.add(i);
+            e.add(TileId(t as u32), i);
         }
     }
     e.total.saturating_add(setup_events(chip, &trace.header))
@@ -147,6 +147,8 @@ pub struct Events {
     /// Channels one access can spread over.
     channels: u64,
     repeats: Repeats,
+    /// The tile whose stream is being added.
+    tile: Option<TileId>,
     pub total: u128,
 }
 
@@ -165,16 +167,20 @@ impl Events {
                 Memory::Hbm { dram, .. } | Memory::Dram3d { dram, .. } => dram.interleave.0.max(1),
             },
             repeats: Repeats::default(),
+            tile: None,
             total: 0,
         }
     }
 
-    /// The next instructions are a new tile's stream.
-    pub fn stream(&mut self) {
-        self.repeats = Repeats::default();
-    }
-
-    pub fn add(&mut self, i: &Instr) {
+    /// Adds instruction `i` of tile `t`'s stream, each tile's in order. The
+    /// open loops start afresh when the tile changes, so another tile's
+    /// instructions must not come inside a loop (a trace's streams come
+    /// whole; synthetic traffic, interleaved by chunks, has no loops).
+    pub fn add(&mut self, t: TileId, i: &Instr) {
+        if self.tile != Some(t) {
+            self.tile = Some(t);
+            self.repeats = Repeats::default();
+        }
         let m = self.repeats.next(i) as u128;
         let per = match i {
             Instr::Load { mem, bytes, .. } | Instr::Store { mem, bytes, .. } => {

@@ -274,15 +274,10 @@ pub fn scan(chip: &Chip, path: &std::path::Path, mut visit: impl FnMut(TileId, &
         .map_err(|m| SimError::Mismatch(crate::diag::Location::file(path.display().to_string()), m))?;
     drop(src);
     let mut events = super::budget::Events::new(chip);
-    let mut tile = None;
     let file = path.display().to_string();
     let r = Lazy::scan(path, |t, i, pos| {
-        if tile != Some(t) {
-            tile = Some(t);
-            events.stream();
-        }
         visit(t, i);
-        events.add(i);
+        events.add(t, i);
         against::check_instr(chip, t, i).map_err(|m| (t, pos, m))
     });
     let lazy = match r {
