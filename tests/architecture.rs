@@ -33,7 +33,7 @@ const TABLE: &[(&str, u32, &[&str])] = &[
         5,
         &["chip", "compiler", "energy", "fileio", "floor", "limits", "model", "roofline", "sim", "trace", "units"],
     ),
-    ("roofline", 4, &["chip", "dtype", "isa", "sim", "trace"]),
+    ("roofline", 4, &["chip", "dtype", "ids", "isa", "sim", "trace"]),
     ("floor", 4, &["chip", "compiler", "config", "dtype", "model"]),
     ("synth", 4, &["chip", "collective", "diag", "dtype", "ids", "isa", "limits", "rng", "sim", "trace", "units"]),
     ("sim", 3, &["chip", "diag", "dtype", "ids", "isa", "limits", "trace", "units"]),
