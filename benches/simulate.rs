@@ -110,8 +110,9 @@ fn field(report: &str, key: &str) -> f64 {
 }
 
 /// A synthetic NoC run: `gen traffic` (not timed) then `run` of its trace,
-/// and the same traffic by `run --traffic` (no trace file), each on its own
-/// line; the two must agree on cycles and events.
+/// the same traffic by `run --traffic` (no trace file) and by `run
+/// --traffic --packets` (no instructions), each on its own line; the first
+/// two must agree on cycles and events.
 fn noc(unit: &mut Unit, dir: &Path, rate: &str, cycles: u64) {
     let trace = dir.join(format!("uniform-{rate}-{cycles}.tbin"));
     let t = trace.to_str().unwrap();
@@ -127,6 +128,14 @@ fn noc(unit: &mut Unit, dir: &Path, rate: &str, cycles: u64) {
     for key in ["cycles", "events"] {
         assert_eq!(field(&file.stdout, key), field(&direct.stdout, key), "run --traffic and run of the trace: {key}");
     }
+    unit.sample();
+    let packets = tilesim(&[&["run", "--traffic", "uniform", "--packets", "--json"], &traffic[..]].concat());
+    noc_line(unit, "  the same, run --traffic --packets:", cycles, &packets);
+    let latency = |r: &Ran| {
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("a JSON report");
+        v["noc"]["packet_latency_mean_cycles"].as_f64().expect("a mean latency")
+    };
+    println!("{:<46} mean packet latency {:.3} cycles (instructions {:.3})", "", latency(&packets), latency(&direct));
 }
 
 /// One NoC run's line: time, speed against BookSim2's, peak RSS, events/s.

@@ -468,11 +468,48 @@ pub fn run_traffic(
     run_with(RunInput::Traffic(traffic), Some(chip), set, timeline.map(|t| (t, window)))
 }
 
+/// `tilesim run --traffic --packets`: the packets of synthetic traffic on
+/// `chip` injected straight into the network, with no instructions
+/// (BookSim2's own model, `sim::simulate_packets`): each packet is whole
+/// at its source in the cycle it is created and counted when it reaches
+/// its destination. The network figures (packet latency, accepted
+/// throughput, link use) are those of `run_traffic` without contention;
+/// with it, packets that reach a link in the same cycle may be served in
+/// another order (injection events interleave with the network's
+/// differently from instruction issue). The tiles' counters are zero.
+/// `trace` names the traffic with ` packets`.
+pub fn run_packets(
+    traffic: &TrafficOptions,
+    chip: &str,
+    set: &[Override],
+    timeline: Option<&Path>,
+    window: Option<&str>,
+) -> Result<(RunReport, Option<TimelineWritten>), Error> {
+    let window = window_spec(window)?;
+    run_with(RunInput::Packets(traffic), Some(chip), set, timeline.map(|t| (t, window)))
+}
+
 /// What `run` simulates.
 #[derive(Clone, Copy, Debug)]
 enum RunInput<'a> {
     Trace(&'a Path),
     Traffic(&'a TrafficOptions),
+    Packets(&'a TrafficOptions),
+}
+
+/// Checks a packets-only run of `spec` on `chip` against the budget (its
+/// packets expected at the offered load, each over the longest route),
+/// before any packet is made.
+fn check_packets(chip: &Chip, spec: &synth::TrafficSpec) -> Result<synth::stream::Packets, Error> {
+    let packets = synth::stream::Packets::new(spec);
+    let mismatch = |m| Error::from(SimError::Mismatch(Location::file(&packets.name), m));
+    trace::against::check_header(chip, &spec.header).map_err(mismatch)?;
+    let p = (spec.rate / spec.packet_flits as f64).min(1.0);
+    let expected = (p * spec.header.tiles as f64 * spec.cycles as f64).ceil() as u128;
+    let run = expected.saturating_mul(2 + sim::budget::max_hops(chip));
+    let held = 2 * (p * spec.header.tiles as f64 * synth::stream::chunk_cycles(spec) as f64).ceil() as u128;
+    sim::budget::check_parts(chip, held, run).map_err(mismatch)?;
+    Ok(packets)
 }
 
 /// Checks synthetic traffic for a run on `chip` as `sim::scan` checks a
@@ -508,6 +545,7 @@ enum Loaded {
     Held(Trace),
     Lazy(trace::lazy::Lazy, crate::roofline::TraceTotals),
     Traffic(synth::stream::TrafficStream, crate::roofline::TraceTotals),
+    Packets(synth::stream::Packets),
 }
 
 fn run_with(
@@ -519,12 +557,14 @@ fn run_with(
     let name = match (chip, input) {
         (Some(c), _) => c.to_string(),
         (None, RunInput::Trace(path)) => chip_of_trace(path)?,
-        (None, RunInput::Traffic(_)) => return Err(Error::Usage("synthetic traffic needs a chip (--chip)".into())),
+        (None, RunInput::Traffic(_) | RunInput::Packets(_)) => {
+            return Err(Error::Usage("synthetic traffic needs a chip (--chip)".into()));
+        }
     };
     if let Some((t, _)) = timeline {
         match input {
             RunInput::Trace(path) => not_input(t, &[&name, &path.display().to_string()])?,
-            RunInput::Traffic(_) => not_input(t, &[&name])?,
+            RunInput::Traffic(_) | RunInput::Packets(_) => not_input(t, &[&name])?,
         }
     }
     let chip = load_chip(&name, set)?;
@@ -546,6 +586,7 @@ fn run_with(
             let (stream, totals) = scan_traffic(&chip, &o.spec(&chip)?)?;
             Loaded::Traffic(stream, totals)
         }
+        RunInput::Packets(o) => Loaded::Packets(check_packets(&chip, &o.spec(&chip)?)?),
     };
     let writer = match timeline {
         Some((t, _)) => {
@@ -554,7 +595,7 @@ fn run_with(
                 Loaded::Held(trace) => {
                     crate::report::timeline::ChromeWriter::new(f, &chip, trace.format == Format::Binary)
                 }
-                Loaded::Lazy(..) => crate::report::timeline::ChromeWriter::new(f, &chip, true),
+                Loaded::Lazy(..) | Loaded::Packets(_) => crate::report::timeline::ChromeWriter::new(f, &chip, true),
                 Loaded::Traffic(..) => crate::report::timeline::ChromeWriter::new(f, &chip, true)
                     .positions("instruction", (1 << synth::stream::POS_BITS) - 1),
             };
@@ -574,12 +615,17 @@ fn run_with(
             Loaded::Held(trace) => sim::simulate(&chip, trace, &opts)?,
             Loaded::Lazy(lazy, _) => sim::simulate_lazy(&chip, lazy, &opts)?,
             Loaded::Traffic(stream, _) => sim::simulate_source(&chip, stream, &opts)?,
+            Loaded::Packets(p) => sim::simulate_packets(&chip, &p.header, &p.name, &mut p.feed, &opts)?,
         }
     };
     let report = match loaded {
         Loaded::Held(trace) => RunReport::new(&chip, &trace, &stats),
         Loaded::Lazy(lazy, totals) => RunReport::from_totals(&chip, &lazy.header, &lazy.file, totals, &stats),
         Loaded::Traffic(stream, totals) => RunReport::from_totals(&chip, &stream.header, &stream.name, totals, &stats),
+        Loaded::Packets(p) => {
+            let none = crate::roofline::TotalsAcc::new(&chip).finish();
+            RunReport::from_totals(&chip, &p.header, &p.name, none, &stats)
+        }
     };
     let written = match (timeline, writer, &stats.timeline) {
         (Some((t, _)), Some(w), Some(summary)) => {

@@ -2,7 +2,9 @@
 //! reports exactly what `gen traffic` with the same flags followed by `run`
 //! of its trace reports (but for `trace`, which names the traffic), on
 //! meshes, a torus and a multi-chip system, below and past saturation; and
-//! its bad flag combinations are usage errors.
+//! its bad flag combinations are usage errors. `run --traffic --packets`
+//! (the same packets straight into the network) measures the network as
+//! `run --traffic` does.
 
 mod common;
 
@@ -122,6 +124,84 @@ fn run_traffic_writes_a_timeline_of_instructions() {
     }
 }
 
+/// `a` and `b` within `rel` of each other (relative to `a`).
+fn close(a: &Value, b: &Value, rel: f64) -> bool {
+    let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+    (a - b).abs() <= rel * a.abs()
+}
+
+/// `--packets` injects the same packets with no instructions: every packet
+/// arrives, crossing the same links, and the network figures agree. They
+/// are not identical under contention: packets that reach a link in the
+/// same cycle may be served in another order, because injection events
+/// interleave with the network's differently from instruction issue (see
+/// the next test for the uncontended case).
+#[test]
+fn run_packets_measures_the_network_as_run_traffic_does() {
+    for case in CASES {
+        let (_, pattern, rate, flits, bytes, cycles) = case;
+        let mut args = vec!["run", "--traffic", pattern, "--json"];
+        args.extend(flags(case));
+        let instrs = report(&args);
+        args.push("--packets");
+        let packets = report(&args);
+        assert_eq!(
+            packets["trace"],
+            format!(
+                "traffic:{pattern} rate={rate} packet_flits={flits} flit_bytes={bytes} cycles={cycles} seed=5 packets"
+            ),
+            "{case:?}"
+        );
+        assert_eq!(packets["instructions"], 0, "{case:?}");
+        assert!(packets["events"].as_u64().unwrap() < instrs["events"].as_u64().unwrap(), "{case:?}");
+        for (a, b) in [("noc", "messages"), ("noc", "window_cycles"), ("bytes", "noc"), ("bytes", "links")] {
+            assert_eq!(packets[a][b], instrs[a][b], "{case:?}: {a}.{b}");
+        }
+        assert_eq!(packets["bytes"]["messages"], instrs["bytes"]["messages"], "{case:?}");
+        assert!(close(&instrs["cycles"], &packets["cycles"], 0.005), "{case:?}");
+        let (n, p) = (&instrs["noc"], &packets["noc"]);
+        assert!(close(&n["accepted_flits_per_node_cycle"], &p["accepted_flits_per_node_cycle"], 0.005), "{case:?}");
+        assert!(
+            close(&n["packet_latency_mean_cycles"], &p["packet_latency_mean_cycles"], 0.04),
+            "{case:?}: mean latency {} with instructions, {} as packets",
+            n["packet_latency_mean_cycles"],
+            p["packet_latency_mean_cycles"]
+        );
+        assert!(close(&n["packet_latency_p99_cycles"], &p["packet_latency_p99_cycles"], 0.04), "{case:?}");
+        assert!(close(&instrs["utilization"]["noc"], &packets["utilization"]["noc"], 0.005), "{case:?}");
+    }
+    // The same run twice is the same.
+    let mut args = vec!["run", "--traffic", "uniform", "--json", "--packets"];
+    args.extend(flags(&CASES[4]));
+    assert_eq!(report(&args), report(&args));
+}
+
+/// Without contention (a light load), `--packets` gives each packet the
+/// latency the instructions give it: the same mean, tail and throughput.
+#[test]
+fn run_packets_without_contention_is_run_traffic() {
+    for chip in ["mini-mesh", "booksim-torus8x8", "dgx-h100"] {
+        let args = [
+            "run",
+            "--traffic",
+            "uniform",
+            "--chip",
+            chip,
+            "--rate",
+            "0.005",
+            "--cycles",
+            "3000",
+            "--seed",
+            "2",
+            "--json",
+        ];
+        let instrs = report(&args);
+        let packets = report(&[&args[..], &["--packets"]].concat());
+        assert!(instrs["noc"]["messages"].as_u64().unwrap() > 100, "{chip}");
+        assert_eq!(instrs["noc"], packets["noc"], "{chip}");
+    }
+}
+
 #[test]
 fn bad_traffic_flags_are_usage_errors() {
     let dir = tempfile::tempdir().unwrap();
@@ -141,6 +221,7 @@ fn bad_traffic_flags_are_usage_errors() {
         // Traffic flags without --traffic.
         (vec!["run", t, "--chip", "mini-mesh", "--rate", "0.1"], "--traffic"),
         (vec!["run", t, "--seed", "3"], "--traffic"),
+        (vec!["run", t, "--packets"], "--traffic"),
         // Neither a trace nor --traffic.
         (vec!["run", "--chip", "mini-mesh"], "<TRACE>"),
         // Values gen traffic refuses too.

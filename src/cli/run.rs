@@ -16,9 +16,13 @@ pub fn run(a: &RunArgs) -> Result<ExitCode, CliError> {
                 None,
                 &format!("{{spinner}} simulating {pattern} traffic on {chip} {{elapsed}}"),
             );
-            let r =
-                tilesim::api::run_traffic(&traffic, chip, &set, a.timeline.as_deref(), a.timeline_window.as_deref())
-                    .map(|(r, w)| (r, w.and_then(|w| w.warning)));
+            let (timeline, window) = (a.timeline.as_deref(), a.timeline_window.as_deref());
+            let r = if a.packets {
+                tilesim::api::run_packets(&traffic, chip, &set, timeline, window)
+            } else {
+                tilesim::api::run_traffic(&traffic, chip, &set, timeline, window)
+            };
+            let r = r.map(|(r, w)| (r, w.and_then(|w| w.warning)));
             bar.finish_and_clear();
             r
         }

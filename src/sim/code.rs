@@ -32,6 +32,9 @@ pub enum Code<'a> {
     Held(&'a Trace),
     Lazy(&'a mut Lazy),
     Source(&'a mut dyn InstrSource),
+    /// No instructions at all (a run of packets, `simulate_packets`): the
+    /// run's header and name.
+    Empty(&'a Header, &'a str),
 }
 
 impl Code<'_> {
@@ -40,6 +43,7 @@ impl Code<'_> {
             Code::Held(t) => &t.header,
             Code::Lazy(l) => &l.header,
             Code::Source(s) => s.header(),
+            Code::Empty(h, _) => h,
         }
     }
 
@@ -48,6 +52,7 @@ impl Code<'_> {
             Code::Held(tr) => !tr.programs[t.index()].is_empty(),
             Code::Lazy(l) => l.has_stream(t),
             Code::Source(s) => s.has_stream(t),
+            Code::Empty(..) => false,
         }
     }
 
@@ -60,6 +65,7 @@ impl Code<'_> {
             }
             Code::Lazy(l) => l.fetch(t, pc).map_err(|e| SimError::Mismatch(e.loc.clone(), e.kind.to_string())),
             Code::Source(s) => s.fetch(t, pc),
+            Code::Empty(..) => Ok(None),
         }
     }
 
@@ -69,6 +75,7 @@ impl Code<'_> {
             Code::Held(_) => {}
             Code::Lazy(l) => l.retire(t, pc),
             Code::Source(s) => s.retire(t, pc),
+            Code::Empty(..) => {}
         }
     }
 
@@ -77,6 +84,7 @@ impl Code<'_> {
             Code::Held(t) => t.location(pos),
             Code::Lazy(l) => l.location(pos),
             Code::Source(s) => s.location(pos),
+            Code::Empty(_, name) => Location::file(*name),
         }
     }
 }

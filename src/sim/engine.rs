@@ -22,6 +22,7 @@ use crate::trace::{Header, Pos, Trace, against};
 use crate::units::{BandwidthServer, Bytes, Cycle, Cycles, Tick};
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 /// Everything that can happen, in one closed set.
@@ -41,6 +42,8 @@ enum Event {
     StackArrive(OpId, u32),
     /// One part of an operation is done (data landed in SRAM, written to memory).
     PartDone(OpId),
+    /// The packets a `PacketFeed` creates in this cycle enter the network.
+    Inject,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,6 +116,8 @@ enum OnDelivery {
     StoreAtTile(OpId),
     /// A send's message has arrived at its destination.
     Send(OpId),
+    /// A packet of a `PacketFeed` has reached tile `.0`.
+    Packet(TileId),
 }
 
 /// The links a packet crosses (each packet holds its own, so a hop reads
@@ -231,9 +236,42 @@ struct Sim<'a> {
     window_latency: Histogram,
     window_bytes: u64,
     timeline: Option<Timeline<'a>>,
+    /// Packets injected with no instructions (`simulate_packets`).
+    feed: Option<Feed<'a>>,
     /// The latest-ending chain so far: the critical path once the run is over.
     last: CriticalPath,
     error: Option<SimError>,
+}
+
+/// Packets made with no instruction stream (`run --traffic --packets`):
+/// BookSim2's own model. Each packet is whole at its source tile in the
+/// cycle it is created (no SRAM read, no send or receive instruction) and
+/// is counted when its last byte reaches its destination tile.
+pub trait PacketFeed {
+    /// Bytes of every packet.
+    fn bytes(&self) -> u64;
+    /// Appends the packets of the next cycles as (cycle, source,
+    /// destination), in (cycle, source) order and each cycle whole, after
+    /// any appended before; false when injection is over (nothing appended).
+    fn refill(&mut self, out: &mut VecDeque<(u64, TileId, TileId)>) -> bool;
+}
+
+/// A `PacketFeed` and the packets it made that have not entered yet.
+struct Feed<'a> {
+    src: &'a mut dyn PacketFeed,
+    pending: VecDeque<(u64, TileId, TileId)>,
+}
+
+impl Feed<'_> {
+    /// The next cycle that creates packets, if any.
+    fn next_cycle(&mut self) -> Option<u64> {
+        while self.pending.is_empty() {
+            if !self.src.refill(&mut self.pending) {
+                return None;
+            }
+        }
+        self.pending.front().map(|p| p.0)
+    }
 }
 
 /// Options of one run.
@@ -305,6 +343,24 @@ const LAZY_WINDOW: u128 = 1024;
 /// Runs a trace checked by `scan`.
 pub fn simulate_lazy<'a>(chip: &'a Chip, lazy: &'a mut Lazy, opts: &Options<'a>) -> Result<RunStats, SimError> {
     let mut sim = Sim::new(chip, Code::Lazy(lazy), opts);
+    sim.run()?;
+    sim.finish()
+}
+
+/// Runs the packets of `feed` with no instructions (`run --traffic
+/// --packets`): `header` describes the run (tiles, statistics window) and
+/// `name` names it. Each packet enters its source's link in the cycle it is
+/// created, in the order the feed gives; every tile is otherwise idle.
+pub fn simulate_packets<'a>(
+    chip: &'a Chip,
+    header: &'a Header,
+    name: &'a str,
+    feed: &'a mut dyn PacketFeed,
+    opts: &Options<'a>,
+) -> Result<RunStats, SimError> {
+    against::check_header(chip, header).map_err(|m| SimError::Mismatch(crate::diag::Location::file(name), m))?;
+    let mut sim = Sim::new(chip, Code::Empty(header, name), opts);
+    sim.feed = Some(Feed { src: feed, pending: VecDeque::new() });
     sim.run()?;
     sim.finish()
 }
@@ -391,6 +447,7 @@ impl<'a> Sim<'a> {
             window_latency: Histogram::default(),
             window_bytes: 0,
             timeline,
+            feed: None,
             last: CriticalPath::default(),
             error: None,
         }
@@ -405,6 +462,9 @@ impl<'a> Sim<'a> {
                 self.tiles[t].blocked = Blocked::Done;
             }
         }
+        if let Some(at) = self.feed.as_mut().and_then(Feed::next_cycle) {
+            self.q.schedule(Cycle(at), Event::Inject);
+        }
         while let Some((now, ev)) = self.q.pop() {
             match ev {
                 Event::Issue(t) => self.issue(t, now),
@@ -414,6 +474,7 @@ impl<'a> Sim<'a> {
                 Event::MemArrive(op) => self.mem_arrive(op, now),
                 Event::StackArrive(op, stack) => self.stack_arrive(op, stack, now),
                 Event::PartDone(op) => self.part_done(op, now),
+                Event::Inject => self.inject(now),
             }
             if let Some(e) = self.error.take() {
                 return Err(e);
@@ -1200,6 +1261,44 @@ impl<'a> Sim<'a> {
         }
     }
 
+    /// The packets of the feed created in cycle `now` enter their sources'
+    /// links, in the feed's order; the next cycle with packets is scheduled
+    /// (one event per such cycle, so the order of events does not depend on
+    /// how the feed cuts its cycles into refills).
+    fn inject(&mut self, now: Cycle) {
+        let Some(feed) = self.feed.as_mut() else { unreachable!("inject events come from a feed") };
+        let bytes = feed.src.bytes();
+        loop {
+            let Some(feed) = self.feed.as_mut() else { unreachable!("the feed stays") };
+            let (s, d) = match feed.pending.front() {
+                Some(&(at, s, d)) if at == now.0 => (s, d),
+                _ => break,
+            };
+            feed.pending.pop_front();
+            self.bytes.messages += bytes;
+            self.send_message(End::Tile(s), End::Tile(d), bytes, now, now, now, OnDelivery::Packet(d));
+        }
+        if let Some(at) = self.feed.as_mut().and_then(Feed::next_cycle) {
+            self.q.schedule(Cycle(at), Event::Inject);
+        }
+    }
+
+    /// A packet of the feed created at `created` has reached tile `to`:
+    /// its latency is counted, and its path (idle until created, then the
+    /// network) may be the run's critical path.
+    fn packet_arrived(&mut self, to: TileId, created: Cycle, links: u32, now: Cycle) {
+        let lat = now.since(created).0;
+        self.message_latency.add(lat);
+        if created >= self.window.0 && created < self.window.1 {
+            self.window_latency.add(lat);
+        }
+        let mut chain = Chain::default();
+        chain.extend_to(PathClass::Software, created);
+        chain.add(PathClass::Links, (links as u64).min(now.0 - created.0));
+        chain.extend_to(PathClass::Noc, now);
+        self.ended(to, chain);
+    }
+
     fn delivered(&mut self, msg: MessageId, now: Cycle) {
         let m = self.msgs.remove(msg);
         match m.done {
@@ -1218,6 +1317,7 @@ impl<'a> Sim<'a> {
                 let to = self.ops.get(op).peer;
                 self.arrive(op, to, m.created, m.links, now);
             }
+            OnDelivery::Packet(to) => self.packet_arrived(to, m.created, m.links, now),
         }
     }
 

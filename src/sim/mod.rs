@@ -25,6 +25,6 @@ pub mod timeline;
 mod topology;
 
 pub use code::InstrSource;
-pub use engine::{Options, scan, simulate, simulate_lazy, simulate_source};
+pub use engine::{Options, PacketFeed, scan, simulate, simulate_lazy, simulate_packets, simulate_source};
 pub use stats::{Blocked, RunStats, SimError, StuckTile, WaitKind};
 pub use timeline::{SpanSink, TimelineOptions, TimelineSummary, WindowSpec};

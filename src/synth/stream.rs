@@ -22,7 +22,7 @@ use super::{TileMaker, TrafficSpec, push_cycle};
 use crate::diag::Location;
 use crate::ids::TileId;
 use crate::isa::Instr;
-use crate::sim::{InstrSource, SimError};
+use crate::sim::{InstrSource, PacketFeed, SimError};
 use crate::trace::{Header, Pos};
 use crate::units::Bytes;
 use std::collections::VecDeque;
@@ -95,6 +95,50 @@ impl Chunks {
         let events = &mut self.events;
         self.src.advance(until, |at, packets| push_cycle(events, at, packets));
         debug_assert!(self.events.iter().all(|ev| ev.is_sorted()), "push_cycle keeps key order");
+        true
+    }
+}
+
+/// The packets of a synthetic-traffic run with no instructions (`run
+/// --traffic --packets`, `sim::simulate_packets`): the same packets as
+/// `gen traffic`'s, from the same [`PacketSource`], a chunk of cycles at a
+/// time.
+pub struct Packets {
+    pub header: Header,
+    /// What names the run in reports and messages: the traffic's name
+    /// ([`TrafficSpec::name`]) with ` packets`.
+    pub name: String,
+    pub feed: PacketFeeder,
+}
+
+/// [`Packets`]' source of packets.
+pub struct PacketFeeder {
+    src: PacketSource,
+    chunk: u64,
+    bytes: u64,
+}
+
+impl Packets {
+    pub fn new(spec: &TrafficSpec) -> Packets {
+        Packets {
+            header: spec.header.clone(),
+            name: format!("{} packets", spec.name()),
+            feed: PacketFeeder { src: spec.source(), chunk: chunk_cycles(spec), bytes: spec.bytes },
+        }
+    }
+}
+
+impl PacketFeed for PacketFeeder {
+    fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    fn refill(&mut self, out: &mut VecDeque<(u64, TileId, TileId)>) -> bool {
+        if self.src.done() {
+            return false;
+        }
+        let until = self.src.at().saturating_add(self.chunk);
+        self.src.advance(until, |at, packets| out.extend(packets.iter().map(|&(s, d)| (at, s, d))));
         true
     }
 }
