@@ -2,7 +2,9 @@
 //! (release build). Machines differ and are noisy, so every time is stated
 //! as a ratio to one run of BookSim2 (its `mesh88_0.1.cfg`, about 6,100
 //! simulated cycles), run interleaved with tilesim in this one process:
-//! BookSim2 before every case, the unit being the mean of its runs.
+//! BookSim2 before every case, the unit being the mean of its runs (each
+//! line as it runs uses the runs so far; a summary at the end puts every
+//! case against the mean of all of them).
 //!
 //! Each case runs the `tilesim` binary as a child process, as a user would,
 //! and reads its peak RSS from `wait4`. Not a test: the figures depend on
@@ -75,6 +77,10 @@ struct Unit {
     dir: Option<PathBuf>,
     runs: Vec<f64>,
     cycles: f64,
+    /// Every case: its label, wall seconds, and simulated cycles for a NoC
+    /// run (a speed in cycles/s) or `None` for a decode step (a time), for
+    /// the summary against the mean of all BookSim2 runs.
+    results: Vec<(String, f64, Option<u64>)>,
 }
 
 impl Unit {
@@ -138,8 +144,10 @@ fn noc(unit: &mut Unit, dir: &Path, rate: &str, cycles: u64) {
     println!("{:<46} mean packet latency {:.3} cycles (instructions {:.3})", "", latency(&packets), latency(&direct));
 }
 
-/// One NoC run's line: time, speed against BookSim2's, peak RSS, events/s.
-fn noc_line(unit: &Unit, label: &str, cycles: u64, r: &Ran) {
+/// One NoC run's line: time, speed against BookSim2's (its runs so far),
+/// peak RSS, events/s.
+fn noc_line(unit: &mut Unit, label: &str, cycles: u64, r: &Ran) {
+    unit.results.push((label.trim().to_string(), r.seconds, Some(cycles)));
     let events = field(&r.stdout, "events");
     let cps = cycles as f64 / r.seconds;
     let speed = match unit.seconds() {
@@ -164,6 +172,7 @@ fn decode(unit: &mut Unit, dir: &Path, label: &str, chip: &str, extra: &[&str]) 
     unit.sample();
     let r = tilesim(&["run", t, "--chip", chip, "--json"]);
     let events = field(&r.stdout, "events");
+    unit.results.push((label.to_string(), r.seconds, None));
     println!(
         "{label:<46} {}  ({:>7.2} s)  peak RSS {:>7.1} MB  {:>5.1} M events/s  {events:.0} events",
         unit.ratio(r.seconds),
@@ -178,7 +187,7 @@ fn main() {
     let run = |label: &str| {
         if names.is_empty() { !label.contains("long") } else { names.iter().any(|n| label.contains(n.as_str())) }
     };
-    let mut unit = Unit { dir: booksim_dir(), runs: Vec::new(), cycles: 0.0 };
+    let mut unit = Unit { dir: booksim_dir(), runs: Vec::new(), cycles: 0.0, results: Vec::new() };
     if unit.dir.is_none() {
         println!("BookSim2 not found (set TILESIM_BOOKSIM2): times in seconds, no ratios");
     }
@@ -224,5 +233,14 @@ fn main() {
             unit.runs.len(),
             unit.cycles / u
         );
+        // The lines above use the BookSim2 runs made before each case; on a
+        // noisy machine the mean of all of them is the steadier unit.
+        println!("every case against that mean:");
+        for (label, s, cycles) in &unit.results {
+            match cycles {
+                Some(c) => println!("  {label:<46} {:>6.1}x BookSim2's cycles/s", *c as f64 / s / (unit.cycles / u)),
+                None => println!("  {label:<46} {:>6.2} BookSim2 runs", s / u),
+            }
+        }
     }
 }

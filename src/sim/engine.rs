@@ -1287,16 +1287,22 @@ impl<'a> Sim<'a> {
     /// its latency is counted, and its path (idle until created, then the
     /// network) may be the run's critical path.
     fn packet_arrived(&mut self, to: TileId, created: Cycle, links: u32, now: Cycle) {
-        let lat = now.since(created).0;
-        self.message_latency.add(lat);
-        if created >= self.window.0 && created < self.window.1 {
-            self.window_latency.add(lat);
-        }
+        self.count_latency(created, now);
         let mut chain = Chain::default();
         chain.extend_to(PathClass::Software, created);
         chain.add(PathClass::Links, (links as u64).min(now.0 - created.0));
         chain.extend_to(PathClass::Noc, now);
         self.ended(to, chain);
+    }
+
+    /// A message created at `created` has arrived at `now`: its latency
+    /// counts, and in the statistics window if it was created inside it.
+    fn count_latency(&mut self, created: Cycle, now: Cycle) {
+        let lat = now.since(created).0;
+        self.message_latency.add(lat);
+        if created >= self.window.0 && created < self.window.1 {
+            self.window_latency.add(lat);
+        }
     }
 
     fn delivered(&mut self, msg: MessageId, now: Cycle) {
@@ -1350,11 +1356,7 @@ impl<'a> Sim<'a> {
         let mut chain = o.cp;
         chain.add(PathClass::Links, (links as u64).min(now.0.saturating_sub(chain.end)));
         chain.extend_to(PathClass::Noc, now);
-        let lat = now.since(created).0;
-        self.message_latency.add(lat);
-        if created >= self.window.0 && created < self.window.1 {
-            self.window_latency.add(lat);
-        }
+        self.count_latency(created, now);
         self.part_done(op, now);
         let posted = |m: &Mail| matches!(m, Mail::Posted(_));
         let arrivals = &mut self.arrivals;
