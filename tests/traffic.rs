@@ -202,6 +202,35 @@ fn run_packets_without_contention_is_run_traffic() {
     }
 }
 
+/// `--packets --timeline`: the links' use over time, and no tile spans
+/// (there are no instructions).
+#[test]
+fn run_packets_writes_a_timeline_of_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.json");
+    let t = path.to_str().unwrap();
+    let args = [
+        "run",
+        "--traffic",
+        "uniform",
+        "--chip",
+        "mini-mesh",
+        "--rate",
+        "0.2",
+        "--cycles",
+        "300",
+        "--packets",
+        "--json",
+    ];
+    let without = report(&args);
+    let with = report(&[&args[..], &["--timeline", t]].concat());
+    assert_eq!(with, without);
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let events = doc["traceEvents"].as_array().unwrap();
+    assert!(events.iter().any(|e| e["ph"] == "C" && e["name"].as_str().unwrap().contains("link")), "no link counters");
+    assert!(!events.iter().any(|e| e["ph"] == "X"), "a tile span in a run with no instructions");
+}
+
 #[test]
 fn bad_traffic_flags_are_usage_errors() {
     let dir = tempfile::tempdir().unwrap();
