@@ -505,11 +505,21 @@ fn check_packets(chip: &Chip, spec: &synth::TrafficSpec) -> Result<synth::stream
     let mismatch = |m| Error::from(SimError::Mismatch(Location::file(&packets.name), m));
     trace::against::check_header(chip, &spec.header).map_err(mismatch)?;
     let p = (spec.rate / spec.packet_flits as f64).min(1.0);
-    let expected = (p * spec.header.tiles as f64 * spec.cycles as f64).ceil() as u128;
-    let run = expected.saturating_mul(2 + sim::budget::max_hops(chip));
     let held = 2 * (p * spec.header.tiles as f64 * synth::stream::chunk_cycles(spec) as f64).ceil() as u128;
-    sim::budget::check_parts(chip, held, run).map_err(mismatch)?;
+    sim::budget::check_parts(chip, held, traffic_events(chip, spec), sim::budget::Subject::Traffic)
+        .map_err(mismatch)?;
     Ok(packets)
+}
+
+/// The events synthetic traffic `spec` is expected to take on `chip` at
+/// its offered load: each packet's NoC packets over the longest route,
+/// plus its injection and delivery. A lower bound on what its instructions
+/// take, known before any packet is made.
+fn traffic_events(chip: &Chip, spec: &synth::TrafficSpec) -> u128 {
+    let p = (spec.rate / spec.packet_flits as f64).min(1.0);
+    let expected = (p * spec.header.tiles as f64 * spec.cycles as f64).ceil() as u128;
+    let parts = spec.bytes.div_ceil(chip.noc.packet.0.max(1)) as u128;
+    expected.saturating_mul(parts.saturating_mul(sim::budget::max_hops(chip)).saturating_add(2))
 }
 
 /// Checks synthetic traffic for a run on `chip` as `sim::scan` checks a
@@ -522,6 +532,11 @@ fn scan_traffic(
 ) -> Result<(synth::stream::TrafficStream, crate::roofline::TraceTotals), Error> {
     let name = spec.name();
     trace::against::check_header(chip, &spec.header).map_err(|m| SimError::Mismatch(Location::file(&name), m))?;
+    // What the load promises first, so a run of days is refused before its
+    // instructions are made; then the count of the instructions made.
+    let held = synth::stream::held_estimate(spec);
+    sim::budget::check_parts(chip, held, traffic_events(chip, spec), sim::budget::Subject::Traffic)
+        .map_err(|m| SimError::Mismatch(Location::file(&name), m))?;
     let mut totals = crate::roofline::TotalsAcc::new(chip);
     let mut events = sim::budget::Events::new(chip);
     let stream = synth::stream::TrafficStream::scan(spec, synth::stream::chunk_cycles(spec), |t, i, pos| {
@@ -534,7 +549,7 @@ fn scan_traffic(
         })
     })?;
     let run = events.total.saturating_add(sim::budget::setup_events(chip, &spec.header));
-    sim::budget::check_parts(chip, synth::stream::held_estimate(spec), run)
+    sim::budget::check_parts(chip, held, run, sim::budget::Subject::Traffic)
         .map_err(|m| SimError::Mismatch(Location::file(&name), m))?;
     Ok((stream, totals.finish()))
 }

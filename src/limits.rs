@@ -355,14 +355,14 @@ pub fn table() -> Vec<Row> {
             "events of one simulation",
             format!("<= {}", pow2(MAX_SIM_EVENTS)),
             "run time",
-            "trace::against::run_cost",
+            "sim::budget::check_parts (a trace; run --traffic from its offered load before any packet, then its instructions)",
         ),
         row(
             "traffic",
-            "gen traffic tiles x cycles",
+            "gen traffic and run --traffic tiles x cycles",
             format!("<= {}", pow2(MAX_TRAFFIC_SLOTS)),
             "run time",
-            "synth::traffic_trace",
+            "synth::traffic_slots",
         ),
         row(
             "memory",

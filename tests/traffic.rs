@@ -264,6 +264,26 @@ fn bad_traffic_flags_are_usage_errors() {
         ([&traffic[..], &["--rate", "0.1", "--cycles", "0"]].concat(), "must be at least 1"),
         ([&traffic[..], &["--rate", "0.1", "--cycles", "50", "--packet-flits", "0"]].concat(), "must be at least 1"),
         ([&traffic[..], &["--rate", "0.1", "--cycles", "268435457"]].concat(), "injection slots"),
+        // Within the slots but too many events: the advice is about traffic.
+        (
+            vec!["run", "--traffic", "uniform", "--chip", "booksim-mesh8x8", "--rate", "1", "--cycles", "67108864"],
+            "use fewer --cycles, a lower --rate or a smaller chip",
+        ),
+        (
+            vec![
+                "run",
+                "--traffic",
+                "uniform",
+                "--chip",
+                "booksim-mesh8x8",
+                "--rate",
+                "1",
+                "--cycles",
+                "67108864",
+                "--packets",
+            ],
+            "simulating this traffic on `booksim-mesh8x8` takes about",
+        ),
         (
             [&traffic[..], &["--rate", "0.1", "--cycles", "50", "--flit-bytes", "1GiB"]].concat(),
             "does not fit the tile SRAM",

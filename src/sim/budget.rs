@@ -201,21 +201,42 @@ impl Events {
 /// The whole check before a simulation: memory for the chip's structures
 /// and the trace held, and the events of the run.
 pub fn check(chip: &Chip, trace: &Trace) -> Result<(), String> {
-    check_parts(chip, trace.instruction_count() as u128, events(chip, trace))
+    check_parts(chip, trace.instruction_count() as u128, events(chip, trace), Subject::Trace)
 }
 
-/// `check` of a run holding `held` instructions at once and taking `e`
-/// events.
-pub fn check_parts(chip: &Chip, held: u128, e: u128) -> Result<(), String> {
+/// What a run simulates, for the words and the advice of a refusal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// A trace (file or compiled).
+    Trace,
+    /// Synthetic traffic made on the fly (`run --traffic`, with or
+    /// without `--packets`).
+    Traffic,
+}
+
+/// `check` of a run of `subject` holding `held` instructions at once and
+/// taking `e` events.
+pub fn check_parts(chip: &Chip, held: u128, e: u128, subject: Subject) -> Result<(), String> {
     crate::limits::check_memory(
         &format!("simulating `{}` ({} tiles, {} links)", chip.name, chip.total_tiles(), links(chip)),
         chip_memory(chip) + held * BYTES_PER_INSTRUCTION,
     )?;
     if e > crate::limits::MAX_SIM_EVENTS {
+        let (what, counted, advice) = match subject {
+            Subject::Trace => (
+                "this trace",
+                "instructions issued, packet hops and DRAM accesses, loops multiplied out",
+                "use coarser noc.packet or interleave, fewer loop iterations or a smaller chip",
+            ),
+            Subject::Traffic => (
+                "this traffic",
+                "packets expected at the offered load and their hops",
+                "use fewer --cycles, a lower --rate or a smaller chip",
+            ),
+        };
         return Err(format!(
-            "simulating this trace on `{}` takes about {e} events (instructions issued, packet hops and DRAM \
-             accesses, loops multiplied out), more than the 2^33 allowed, days of run time (arch/limits.md); \
-             use coarser noc.packet or interleave, fewer loop iterations or a smaller chip",
+            "simulating {what} on `{}` takes about {e} events ({counted}), more than the 2^33 allowed, days of \
+             run time (arch/limits.md); {advice}",
             chip.name
         ));
     }
