@@ -131,21 +131,30 @@ enum Route {
 }
 
 struct Msg {
-    /// A multicast's tree (its destinations); `None` for a unicast.
-    tree: Option<Rc<mcast::Tree>>,
-    /// Packets still to arrive (a multicast: at every destination, below).
+    /// Packets still to arrive (a unicast; a multicast counts per
+    /// destination, in `mcast`).
     packets_left: u32,
     created: Cycle,
     done: OnDelivery,
     /// Load data: when the last packet so far has been written into SRAM.
     written: Cycle,
-    /// A multicast: packets still to arrive at each destination.
-    dest_left: Vec<u32>,
-    /// A multicast: destinations still to be reached.
-    dests_left: u32,
-    /// Cycles its last packet spent on chip-to-chip links (a multicast: per
-    /// destination, allocated once one is non-zero), for the critical path.
+    /// Cycles its last packet spent on chip-to-chip links, for the
+    /// critical path.
     links: u32,
+    /// A multicast's destinations (`None` for a unicast): boxed, so the
+    /// messages every load, store and send makes stay small.
+    mcast: Option<Box<McastMsg>>,
+}
+
+/// What a multicast message tracks per destination.
+struct McastMsg {
+    tree: Rc<mcast::Tree>,
+    /// Packets still to arrive at each destination.
+    dest_left: Vec<u32>,
+    /// Destinations still to be reached.
+    dests_left: u32,
+    /// Cycles the last packet to each destination spent on chip-to-chip
+    /// links (allocated once one is non-zero), for the critical path.
     dest_links: Vec<u32>,
 }
 
@@ -1012,15 +1021,17 @@ impl<'a> Sim<'a> {
         let psize = self.chip.noc.packet.0.max(1);
         let n = bytes.div_ceil(psize).max(1);
         let msg = self.msgs.insert(Msg {
-            tree: Some(Rc::clone(&tree)),
             packets_left: 0,
             created: now,
             done: OnDelivery::Send(op),
             written: Cycle::ZERO,
-            dest_left: vec![n as u32; tree.tiles.len()],
-            dests_left: tree.tiles.len() as u32,
             links: 0,
-            dest_links: Vec::new(),
+            mcast: Some(Box::new(McastMsg {
+                tree: Rc::clone(&tree),
+                dest_left: vec![n as u32; tree.tiles.len()],
+                dests_left: tree.tiles.len() as u32,
+                dest_links: Vec::new(),
+            })),
         });
         let span = last.since(first).0;
         for k in 0..n {
@@ -1088,15 +1099,12 @@ impl<'a> Sim<'a> {
         let psize = self.chip.noc.packet.0.max(1);
         let n = bytes.div_ceil(psize).max(1);
         let msg = self.msgs.insert(Msg {
-            tree: None,
             packets_left: n as u32,
             created,
             done,
             written: Cycle::ZERO,
-            dest_left: Vec::new(),
-            dests_left: 0,
             links: 0,
-            dest_links: Vec::new(),
+            mcast: None,
         });
         // Data streams out of its source: a packet's head may leave once its
         // first bytes are there, its tail not before its last bytes are.
@@ -1188,7 +1196,9 @@ impl<'a> Sim<'a> {
             self.window_bytes += bytes;
         }
         if let Some(d) = dest {
-            let m = self.msgs.get_mut(msg);
+            let Some(m) = self.msgs.get_mut(msg).mcast.as_deref_mut() else {
+                unreachable!("only multicasts deliver per destination")
+            };
             m.dest_left[d as usize] -= 1;
             if m.dest_left[d as usize] == 0 {
                 if links > 0 {
@@ -1331,14 +1341,12 @@ impl<'a> Sim<'a> {
     /// A multicast has fully reached destination `d`.
     fn delivered_to(&mut self, msg: MessageId, d: u32, now: Cycle) {
         let m = self.msgs.get_mut(msg);
-        m.dests_left -= 1;
-        let links = m.dest_links.get(d as usize).copied().unwrap_or(0);
-        let to = match &m.tree {
-            Some(t) => t.tiles[d as usize],
-            None => unreachable!("only multicasts deliver per destination"),
-        };
         let (created, done) = (m.created, m.done);
-        if m.dests_left == 0 {
+        let Some(mc) = m.mcast.as_deref_mut() else { unreachable!("only multicasts deliver per destination") };
+        mc.dests_left -= 1;
+        let links = mc.dest_links.get(d as usize).copied().unwrap_or(0);
+        let to = mc.tree.tiles[d as usize];
+        if mc.dests_left == 0 {
             self.msgs.remove(msg);
         }
         let OnDelivery::Send(op) = done else { unreachable!("a multicast is a send along a tree") };
