@@ -109,10 +109,12 @@ fn mb(b: u64) -> f64 {
     b as f64 / 1e6
 }
 
-/// The number `key` of a `run --json` report.
+/// The number at `key` of a `run --json` report: a top-level key, or a
+/// JSON pointer (`/noc/packet_latency_mean_cycles`).
 fn field(report: &str, key: &str) -> f64 {
     let v: serde_json::Value = serde_json::from_str(report).expect("a JSON report");
-    v[key].as_f64().unwrap_or_else(|| panic!("no `{key}` in the report"))
+    let x = if key.starts_with('/') { v.pointer(key) } else { v.get(key) };
+    x.and_then(|x| x.as_f64()).unwrap_or_else(|| panic!("no `{key}` in the report"))
 }
 
 /// A synthetic NoC run: `gen traffic` (not timed) then `run` of its trace,
@@ -137,10 +139,7 @@ fn noc(unit: &mut Unit, dir: &Path, rate: &str, cycles: u64) {
     unit.sample();
     let packets = tilesim(&[&["run", "--traffic", "uniform", "--packets", "--json"], &traffic[..]].concat());
     noc_line(unit, "  the same, run --traffic --packets:", cycles, &packets);
-    let latency = |r: &Ran| {
-        let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("a JSON report");
-        v["noc"]["packet_latency_mean_cycles"].as_f64().expect("a mean latency")
-    };
+    let latency = |r: &Ran| field(&r.stdout, "/noc/packet_latency_mean_cycles");
     println!("{:<46} mean packet latency {:.3} cycles (instructions {:.3})", "", latency(&packets), latency(&direct));
 }
 

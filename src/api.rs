@@ -451,64 +451,58 @@ impl TrafficOptions {
     }
 }
 
-/// `tilesim run --traffic`: simulates synthetic traffic on `chip` with no
-/// trace file, each tile's instructions made as it issues them
-/// (`synth::stream`). The report equals that of `gen traffic` with the same
-/// options followed by `run` of its trace, but for `trace`, which names
-/// the traffic (`TrafficSpec::name`). With `timeline`, writes the run's
-/// Chrome trace-event timeline there (within `window`).
-pub fn run_traffic(
-    traffic: &TrafficOptions,
-    chip: &str,
-    set: &[Override],
-    timeline: Option<&Path>,
-    window: Option<&str>,
-) -> Result<(RunReport, Option<TimelineWritten>), Error> {
-    let window = window_spec(window)?;
-    run_with(RunInput::Traffic(traffic), Some(chip), set, timeline.map(|t| (t, window)))
+/// How `run --traffic` simulates its packets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrafficMode {
+    /// Each tile's instructions made as it issues them (`synth::stream`):
+    /// the report equals that of `gen traffic` with the same options
+    /// followed by `run` of its trace, but for `trace`, which names the
+    /// traffic (`TrafficSpec::name`).
+    Instructions,
+    /// The packets injected straight into the network with no
+    /// instructions (`--packets`; BookSim2's own model,
+    /// `sim::simulate_packets`): each packet is whole at its source in the
+    /// cycle it is created and counted when it reaches its destination.
+    /// The network figures (packet latency, accepted throughput, link use)
+    /// are those of `Instructions` without contention; with it, packets
+    /// that reach a link in the same cycle may be served in another order
+    /// (injection events interleave with the network's differently from
+    /// instruction issue). The tiles' counters are zero; `trace` names the
+    /// traffic with ` packets`.
+    Packets,
 }
 
-/// `tilesim run --traffic --packets`: the packets of synthetic traffic on
-/// `chip` injected straight into the network, with no instructions
-/// (BookSim2's own model, `sim::simulate_packets`): each packet is whole
-/// at its source in the cycle it is created and counted when it reaches
-/// its destination. The network figures (packet latency, accepted
-/// throughput, link use) are those of `run_traffic` without contention;
-/// with it, packets that reach a link in the same cycle may be served in
-/// another order (injection events interleave with the network's
-/// differently from instruction issue). The tiles' counters are zero.
-/// `trace` names the traffic with ` packets`.
-pub fn run_packets(
+/// `tilesim run --traffic`: simulates synthetic traffic on `chip` with no
+/// trace file, as `mode` says. With `timeline`, writes the run's Chrome
+/// trace-event timeline there (within `window`).
+pub fn run_traffic(
     traffic: &TrafficOptions,
+    mode: TrafficMode,
     chip: &str,
     set: &[Override],
     timeline: Option<&Path>,
     window: Option<&str>,
 ) -> Result<(RunReport, Option<TimelineWritten>), Error> {
     let window = window_spec(window)?;
-    run_with(RunInput::Packets(traffic), Some(chip), set, timeline.map(|t| (t, window)))
+    run_with(RunInput::Traffic(traffic, mode), Some(chip), set, timeline.map(|t| (t, window)))
 }
 
 /// What `run` simulates.
 #[derive(Clone, Copy, Debug)]
 enum RunInput<'a> {
     Trace(&'a Path),
-    Traffic(&'a TrafficOptions),
-    Packets(&'a TrafficOptions),
+    Traffic(&'a TrafficOptions, TrafficMode),
 }
 
-/// Checks a packets-only run of `spec` on `chip` against the budget (its
-/// packets expected at the offered load, each over the longest route),
-/// before any packet is made.
-fn check_packets(chip: &Chip, spec: &synth::TrafficSpec) -> Result<synth::stream::Packets, Error> {
-    let packets = synth::stream::Packets::new(spec);
-    let mismatch = |m| Error::from(SimError::Mismatch(Location::file(&packets.name), m));
+/// The checks of synthetic traffic `spec` on `chip` before any packet is
+/// made, named `name`: the header against the chip, and the memory and
+/// events its offered load promises against the budget (so a run of days
+/// is refused at once, not after its instructions are made).
+fn check_traffic(chip: &Chip, spec: &synth::TrafficSpec, name: &str) -> Result<(), Error> {
+    let mismatch = |m| Error::from(SimError::Mismatch(Location::file(name), m));
     trace::against::check_header(chip, &spec.header).map_err(mismatch)?;
-    let p = (spec.rate / spec.packet_flits as f64).min(1.0);
-    let held = 2 * (p * spec.header.tiles as f64 * synth::stream::chunk_cycles(spec) as f64).ceil() as u128;
-    sim::budget::check_parts(chip, held, traffic_events(chip, spec), sim::budget::Subject::Traffic)
-        .map_err(mismatch)?;
-    Ok(packets)
+    let held = synth::stream::held_estimate(spec);
+    sim::budget::check_parts(chip, held, traffic_events(chip, spec), sim::budget::Subject::Traffic).map_err(mismatch)
 }
 
 /// The events synthetic traffic `spec` is expected to take on `chip` at
@@ -531,12 +525,7 @@ fn scan_traffic(
     spec: &synth::TrafficSpec,
 ) -> Result<(synth::stream::TrafficStream, crate::roofline::TraceTotals), Error> {
     let name = spec.name();
-    trace::against::check_header(chip, &spec.header).map_err(|m| SimError::Mismatch(Location::file(&name), m))?;
-    // What the load promises first, so a run of days is refused before its
-    // instructions are made; then the count of the instructions made.
-    let held = synth::stream::held_estimate(spec);
-    sim::budget::check_parts(chip, held, traffic_events(chip, spec), sim::budget::Subject::Traffic)
-        .map_err(|m| SimError::Mismatch(Location::file(&name), m))?;
+    check_traffic(chip, spec, &name)?;
     let mut totals = crate::roofline::TotalsAcc::new(chip);
     let mut events = sim::budget::Events::new(chip);
     let stream = synth::stream::TrafficStream::scan(spec, synth::stream::chunk_cycles(spec), |t, i, pos| {
@@ -548,8 +537,9 @@ fn scan_traffic(
             message,
         })
     })?;
+    // The count of the instructions made, now that they are.
     let run = events.total.saturating_add(sim::budget::setup_events(chip, &spec.header));
-    sim::budget::check_parts(chip, held, run, sim::budget::Subject::Traffic)
+    sim::budget::check_parts(chip, synth::stream::held_estimate(spec), run, sim::budget::Subject::Traffic)
         .map_err(|m| SimError::Mismatch(Location::file(&name), m))?;
     Ok((stream, totals.finish()))
 }
@@ -572,14 +562,12 @@ fn run_with(
     let name = match (chip, input) {
         (Some(c), _) => c.to_string(),
         (None, RunInput::Trace(path)) => chip_of_trace(path)?,
-        (None, RunInput::Traffic(_) | RunInput::Packets(_)) => {
-            return Err(Error::Usage("synthetic traffic needs a chip (--chip)".into()));
-        }
+        (None, RunInput::Traffic(..)) => return Err(Error::Usage("synthetic traffic needs a chip (--chip)".into())),
     };
     if let Some((t, _)) = timeline {
         match input {
             RunInput::Trace(path) => not_input(t, &[&name, &path.display().to_string()])?,
-            RunInput::Traffic(_) | RunInput::Packets(_) => not_input(t, &[&name])?,
+            RunInput::Traffic(..) => not_input(t, &[&name])?,
         }
     }
     let chip = load_chip(&name, set)?;
@@ -597,11 +585,16 @@ fn run_with(
             Loaded::Lazy(lazy, totals)
         }
         RunInput::Trace(path) => Loaded::Held(Trace::load(path)?),
-        RunInput::Traffic(o) => {
+        RunInput::Traffic(o, TrafficMode::Instructions) => {
             let (stream, totals) = scan_traffic(&chip, &o.spec(&chip)?)?;
             Loaded::Traffic(stream, totals)
         }
-        RunInput::Packets(o) => Loaded::Packets(check_packets(&chip, &o.spec(&chip)?)?),
+        RunInput::Traffic(o, TrafficMode::Packets) => {
+            let spec = o.spec(&chip)?;
+            let packets = synth::stream::Packets::new(&spec);
+            check_traffic(&chip, &spec, &packets.name)?;
+            Loaded::Packets(packets)
+        }
     };
     let writer = match timeline {
         Some((t, _)) => {

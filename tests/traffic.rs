@@ -90,31 +90,27 @@ fn run_traffic_reports_what_gen_traffic_then_run_reports() {
     }
 }
 
-#[test]
-fn run_traffic_writes_a_timeline_of_instructions() {
+/// `run --traffic` on mini-mesh at 0.2 for 300 cycles, with `extra`.
+fn small_run<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let base = ["run", "--traffic", "uniform", "--chip", "mini-mesh", "--rate", "0.2", "--cycles", "300", "--json"];
+    [&base[..], extra].concat()
+}
+
+/// Runs `args` with and without `--timeline`: the reports must be the
+/// same; returns the timeline's events.
+fn timeline_of(args: &[&str]) -> Vec<Value> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.json");
-    let t = path.to_str().unwrap();
-    let args = [
-        "run",
-        "--traffic",
-        "uniform",
-        "--chip",
-        "mini-mesh",
-        "--rate",
-        "0.2",
-        "--cycles",
-        "300",
-        "--json",
-        "--timeline",
-        t,
-    ];
-    let with = report(&args);
-    let without = report(&args[..args.len() - 2]);
-    assert_eq!(with["cycles"], without["cycles"]);
+    let with = report(&[args, &["--timeline", path.to_str().unwrap()]].concat());
+    assert_eq!(with, report(args), "{args:?}: the timeline changed the report");
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let spans: Vec<&Value> =
-        doc["traceEvents"].as_array().unwrap().iter().filter(|e| e["ph"] == "X" && e["name"] == "delay").collect();
+    doc["traceEvents"].as_array().unwrap().clone()
+}
+
+#[test]
+fn run_traffic_writes_a_timeline_of_instructions() {
+    let events = timeline_of(&small_run(&[]));
+    let spans: Vec<&Value> = events.iter().filter(|e| e["ph"] == "X" && e["name"] == "delay").collect();
     assert!(spans.len() > 100, "{} delay spans", spans.len());
     // Positions are instruction numbers in the tile's stream (from 1),
     // not the tile packed above them.
@@ -206,27 +202,7 @@ fn run_packets_without_contention_is_run_traffic() {
 /// (there are no instructions).
 #[test]
 fn run_packets_writes_a_timeline_of_links() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.json");
-    let t = path.to_str().unwrap();
-    let args = [
-        "run",
-        "--traffic",
-        "uniform",
-        "--chip",
-        "mini-mesh",
-        "--rate",
-        "0.2",
-        "--cycles",
-        "300",
-        "--packets",
-        "--json",
-    ];
-    let without = report(&args);
-    let with = report(&[&args[..], &["--timeline", t]].concat());
-    assert_eq!(with, without);
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let events = doc["traceEvents"].as_array().unwrap();
+    let events = timeline_of(&small_run(&["--packets"]));
     assert!(events.iter().any(|e| e["ph"] == "C" && e["name"].as_str().unwrap().contains("link")), "no link counters");
     assert!(!events.iter().any(|e| e["ph"] == "X"), "a tile span in a run with no instructions");
 }

@@ -17,12 +17,10 @@ pub fn run(a: &RunArgs) -> Result<ExitCode, CliError> {
                 &format!("{{spinner}} simulating {pattern} traffic on {chip} {{elapsed}}"),
             );
             let (timeline, window) = (a.timeline.as_deref(), a.timeline_window.as_deref());
-            let r = if a.packets {
-                tilesim::api::run_packets(&traffic, chip, &set, timeline, window)
-            } else {
-                tilesim::api::run_traffic(&traffic, chip, &set, timeline, window)
-            };
-            let r = r.map(|(r, w)| (r, w.and_then(|w| w.warning)));
+            let mode =
+                if a.packets { tilesim::api::TrafficMode::Packets } else { tilesim::api::TrafficMode::Instructions };
+            let r = tilesim::api::run_traffic(&traffic, mode, chip, &set, timeline, window)
+                .map(|(r, w)| (r, w.and_then(|w| w.warning)));
             bar.finish_and_clear();
             r
         }

@@ -361,6 +361,7 @@ pub fn simulate_lazy<'a>(chip: &'a Chip, lazy: &'a mut Lazy, opts: &Options<'a>)
 /// --packets`): `header` describes the run (tiles, statistics window) and
 /// `name` names it. Each packet enters its source's link in the cycle it is
 /// created, in the order the feed gives; every tile is otherwise idle.
+/// Checked before the run (the header, the budget), as `simulate_source`.
 pub fn simulate_packets<'a>(
     chip: &'a Chip,
     header: &'a Header,
@@ -368,7 +369,6 @@ pub fn simulate_packets<'a>(
     feed: &'a mut dyn PacketFeed,
     opts: &Options<'a>,
 ) -> Result<RunStats, SimError> {
-    against::check_header(chip, header).map_err(|m| SimError::Mismatch(crate::diag::Location::file(name), m))?;
     let mut sim = Sim::new(chip, Code::Empty(header, name), opts);
     sim.feed = Some(Feed { src: feed, pending: VecDeque::new() });
     sim.run()?;
@@ -1279,12 +1279,10 @@ impl<'a> Sim<'a> {
     fn inject(&mut self, now: Cycle) {
         let Some(feed) = self.feed.as_mut() else { unreachable!("inject events come from a feed") };
         let bytes = feed.src.bytes();
-        loop {
-            let Some(feed) = self.feed.as_mut() else { unreachable!("the feed stays") };
-            let (s, d) = match feed.pending.front() {
-                Some(&(at, s, d)) if at == now.0 => (s, d),
-                _ => break,
-            };
+        while let Some(feed) = self.feed.as_mut()
+            && let Some(&(at, s, d)) = feed.pending.front()
+            && at == now.0
+        {
             feed.pending.pop_front();
             self.bytes.messages += bytes;
             self.send_message(End::Tile(s), End::Tile(d), bytes, now, now, now, OnDelivery::Packet(d));
