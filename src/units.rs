@@ -176,25 +176,28 @@ pub fn cycles_of(ticks: u64) -> f64 {
 /// exact (a whole number of ticks per byte and bytes below 2^33, where the
 /// f64 product is exact too), since links and SRAM ports ask per packet
 /// and f64 `ceil` is a library call on baseline x86-64.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct TicksPerByte {
     per_byte: f64,
-    whole: Option<u64>,
+    /// `per_byte` when it is a whole number (at least 1), else 0: 16 bytes
+    /// in all, so a link's state with its rate is one cache line.
+    whole: u64,
 }
 
 impl TicksPerByte {
     pub fn of(rate: BytesPerCycle) -> Self {
         let per_byte = FRAC as f64 / rate.0;
-        let whole = per_byte.fract() == 0.0 && per_byte < (1u64 << 20) as f64;
-        TicksPerByte { per_byte, whole: whole.then_some(per_byte as u64) }
+        let whole = per_byte.fract() == 0.0 && per_byte >= 1.0 && per_byte < (1u64 << 20) as f64;
+        TicksPerByte { per_byte, whole: if whole { per_byte as u64 } else { 0 } }
     }
 
     /// Ticks to move `bytes`, rounded up.
     #[inline]
     pub fn ticks(self, bytes: u64) -> u64 {
-        match self.whole {
-            Some(k) if bytes < 1 << 33 => bytes * k,
-            _ => (bytes as f64 * self.per_byte).ceil() as u64,
+        if self.whole != 0 && bytes < 1 << 33 {
+            bytes * self.whole
+        } else {
+            (bytes as f64 * self.per_byte).ceil() as u64
         }
     }
 }

@@ -160,17 +160,30 @@ struct McastMsg {
 
 struct Packet {
     msg: MessageId,
-    route: Route,
-    bytes: u64,
+    /// At most `noc.packet` (16 MiB, `limits::MAX_PACKET_BYTES`).
+    bytes: u32,
     /// Index of the link it is at: in the message's path, or its tree node.
     hop: u32,
+    /// Cycles spent so far on chip-to-chip links (saturating), for the
+    /// critical path.
+    links: u32,
+    route: Route,
     /// Earliest instant the tail can reach the current link.
     tail_in: Tick,
     /// The virtual channel it holds in the router it is in (`noc.vcs`).
     held: Option<Vc>,
-    /// Cycles spent so far on chip-to-chip links (saturating), for the
-    /// critical path.
-    links: u32,
+    /// A VC of its next port handed to it while it waited (`take_vc`), and
+    /// the tick that VC frees (meaningful only with `grant`). Here rather
+    /// than in a map by packet: every hop with VCs looked the map up.
+    grant: Option<Vc>,
+    grant_at: Tick,
+}
+
+impl Packet {
+    fn new(msg: MessageId, route: Route, bytes: u64, hop: u32, tail_in: Tick, links: u32) -> Packet {
+        let bytes = u32::try_from(bytes).expect("a packet is at most noc.packet (16 MiB)");
+        Packet { msg, bytes, hop, links, route, tail_in, held: None, grant: None, grant_at: Tick::ZERO }
+    }
 }
 
 /// A receive queue entry for one (destination, source, tag): a handle, so
@@ -224,18 +237,14 @@ struct Sim<'a> {
     ops: Slab<OpId, Op>,
     msgs: Slab<MessageId, Msg>,
     pkts: Slab<PacketId, Packet>,
-    /// VCs of their next port handed to packets that waited for one (rare:
-    /// kept out of `Packet` so packets stay small).
-    granted: FxHashMap<PacketId, (Vc, Tick)>,
     /// Messages waiting for a receive, and receives waiting for a message,
     /// by (receiver, sender, tag).
     mail: Mailboxes<(u32, u32, u32), Mail>,
     arrivals: Slab<ArrivalId, Arrival>,
     /// Multicast trees by (sender, group), built on first use.
     trees: FxHashMap<(u32, u32), Rc<mcast::Tree>>,
-    /// Unicast paths by their ends, built on first use (at most
-    /// `MAX_PATHS`, then started afresh).
-    paths: FxHashMap<(End, End), Path>,
+    /// Unicast paths by their ends, built on first use.
+    paths: PathCache,
     groups: Vec<GroupState>,
     /// Zero-load request latency from a chip-local tile to each HBM stack.
     stack_latency: Vec<Cycles>,
@@ -346,6 +355,47 @@ pub fn scan(chip: &Chip, path: &std::path::Path, mut visit: impl FnMut(TileId, &
 /// beyond this, the cache starts afresh rather than grow).
 const MAX_PATHS: usize = 1 << 16;
 
+/// Unicast paths built on first use and kept. Between two tiles of a
+/// system of at most `MAX_PATHS` tile pairs (256 tiles), a path is one
+/// indexed read of a table (64 KB for 8x8 tiles); other ends (HBM stacks,
+/// bigger systems) are looked up by hash, at most `MAX_PATHS` of them, then
+/// the map starts afresh. The table replaced the hash for the 8x8 mesh's
+/// uniform traffic, where probing the map for a random pair of tiles missed
+/// the cache (~14% of a `--packets` run in `perf`).
+struct PathCache {
+    tiles: usize,
+    /// `tile_pairs[from * tiles + to]`; empty when there are more pairs
+    /// than `MAX_PATHS`.
+    tile_pairs: Vec<Option<Path>>,
+    map: FxHashMap<(End, End), Path>,
+}
+
+impl PathCache {
+    fn new(tiles: usize) -> PathCache {
+        let pairs = tiles.saturating_mul(tiles);
+        let tile_pairs = if pairs <= MAX_PATHS { vec![None; pairs] } else { Vec::new() };
+        PathCache { tiles, tile_pairs, map: FxHashMap::default() }
+    }
+
+    fn get(&mut self, net: &Network, from: End, to: End) -> Path {
+        if let (End::Tile(a), End::Tile(b)) = (from, to)
+            && !self.tile_pairs.is_empty()
+        {
+            let slot = &mut self.tile_pairs[a.index() * self.tiles + b.index()];
+            return Rc::clone(slot.get_or_insert_with(|| net.path(from, to)));
+        }
+        if let Some(p) = self.map.get(&(from, to)) {
+            return Rc::clone(p);
+        }
+        if self.map.len() >= MAX_PATHS {
+            self.map.clear();
+        }
+        let p = net.path(from, to);
+        self.map.insert((from, to), Rc::clone(&p));
+        p
+    }
+}
+
 /// Instructions a lazily read stream is expected to hold at once (its
 /// window), for the memory budget.
 const LAZY_WINDOW: u128 = 1024;
@@ -444,11 +494,10 @@ impl<'a> Sim<'a> {
             ops: Slab::default(),
             msgs: Slab::default(),
             pkts: Slab::default(),
-            granted: FxHashMap::default(),
             mail: Mailboxes::new(),
             arrivals: Slab::default(),
             trees: FxHashMap::default(),
-            paths: FxHashMap::default(),
+            paths: PathCache::new(n),
             groups,
             stack_latency,
             bytes: ByteCounts::default(),
@@ -775,7 +824,7 @@ impl<'a> Sim<'a> {
             }
             (OpKind::Load, _, _) => {
                 let path = self.path(End::Tile(t), End::Tile(owner));
-                let req = self.net.zero_load(path.iter().map(|s| s.link), 0);
+                let req = self.net.zero_load(path.iter().map(|s| s.link()), 0);
                 let extra = if mem.space() == Space::Dram { controller } else { Cycles::ZERO };
                 self.q.schedule(now + req + extra, Event::MemArrive(op));
             }
@@ -1040,7 +1089,7 @@ impl<'a> Sim<'a> {
             let tail_in = Tick::of(first + Cycles(span * (k + 1) / n));
             for &r in &tree.roots {
                 let route = Route::Tree(Rc::clone(&tree));
-                let p = self.pkts.insert(Packet { msg, route, bytes: b, hop: r, tail_in, held: None, links: 0 });
+                let p = self.pkts.insert(Packet::new(msg, route, b, r, tail_in, 0));
                 self.q.schedule(head, Event::Hop(p));
             }
         }
@@ -1071,15 +1120,7 @@ impl<'a> Sim<'a> {
 
     /// The path between two ends, from the cache or built and kept.
     fn path(&mut self, from: End, to: End) -> Path {
-        if let Some(p) = self.paths.get(&(from, to)) {
-            return Rc::clone(p);
-        }
-        if self.paths.len() >= MAX_PATHS {
-            self.paths.clear();
-        }
-        let p = self.net.path(from, to);
-        self.paths.insert((from, to), Rc::clone(&p));
-        p
+        self.paths.get(&self.net, from, to)
     }
 
     /// Creates a message whose packets become ready evenly between `first`
@@ -1114,16 +1155,16 @@ impl<'a> Sim<'a> {
             let head = first + Cycles(span * k / n);
             let tail_in = Tick::of(first + Cycles(span * (k + 1) / n));
             let route = Route::Path(Rc::clone(&route));
-            let p = self.pkts.insert(Packet { msg, route, bytes: b, hop: 0, tail_in, held: None, links: 0 });
+            let p = self.pkts.insert(Packet::new(msg, route, b, 0, tail_in, 0));
             self.q.schedule(head, Event::Hop(p));
         }
     }
 
     fn hop(&mut self, p: PacketId, now: Cycle) {
         let pk = self.pkts.get(p);
-        let (msg, hop, bytes, tail_in, links) = (pk.msg, pk.hop, pk.bytes, pk.tail_in, pk.links);
+        let (msg, hop, bytes, tail_in, links) = (pk.msg, pk.hop, u64::from(pk.bytes), pk.tail_in, pk.links);
         let (l, deliver) = match &pk.route {
-            Route::Path(r) => (r[hop as usize].link, (hop as usize + 1 == r.len()).then_some(None)),
+            Route::Path(r) => (r[hop as usize].link(), (hop as usize + 1 == r.len()).then_some(None)),
             Route::Tree(t) => (
                 t.links[hop as usize],
                 match t.next(hop) {
@@ -1143,8 +1184,8 @@ impl<'a> Sim<'a> {
         if let Some(tl) = &mut self.timeline {
             tl.link_busy(l, Tick(tail_out.0.saturating_sub(self.net.serialization_ticks(l, bytes))), tail_out);
         }
-        let class = self.net.links[l.index()].class;
-        if class.on_chip() {
+        let on_chip = self.net.on_chip(l);
+        if on_chip {
             self.bytes.noc += bytes;
         } else {
             self.bytes.links += bytes;
@@ -1154,7 +1195,7 @@ impl<'a> Sim<'a> {
             let tail_in = tail_out + d.ticks();
             // Critical path: from reaching a chip-to-chip link to reaching
             // the next link is time on chip links.
-            let links = if class.on_chip() {
+            let links = if on_chip {
                 links
             } else {
                 links.saturating_add(u32::try_from((start + d).0 - now.0).unwrap_or(u32::MAX))
@@ -1182,7 +1223,7 @@ impl<'a> Sim<'a> {
                     p
                 } else {
                     let route = Route::Tree(Rc::clone(&next));
-                    self.pkts.insert(Packet { msg, route, bytes, hop: c, tail_in, held: None, links })
+                    self.pkts.insert(Packet::new(msg, route, bytes, c, tail_in, links))
                 };
                 self.q.schedule(start + d, Event::Hop(q));
             }
@@ -1234,12 +1275,12 @@ impl<'a> Sim<'a> {
         if !self.net.has_vcs() {
             return Some((Tick::ZERO, None));
         }
-        let grant = match self.granted.remove(&p) {
-            Some((vc, not_before)) => VcGrant::Granted { vc, not_before },
+        let pk = self.pkts.get_mut(p);
+        let grant = match pk.grant.take() {
+            Some(vc) => VcGrant::Granted { vc, not_before: pk.grant_at },
             None => {
-                let pk = self.pkts.get(p);
                 let class = match &pk.route {
-                    Route::Path(path) => path[pk.hop as usize].class,
+                    Route::Path(path) => path[pk.hop as usize].class(),
                     Route::Tree(tree) => tree.class[pk.hop as usize],
                 };
                 self.net.vc_acquire(l, class, p)
@@ -1251,8 +1292,7 @@ impl<'a> Sim<'a> {
             // is booked in the order packets are ready for it, not in the
             // order they asked (the VC stays reserved for this packet).
             VcGrant::Granted { vc, not_before } if not_before.floor() > now => {
-                self.granted.insert(p, (vc, not_before));
-                self.q.schedule(not_before.floor(), Event::Hop(p));
+                self.grant(p, vc, not_before, not_before.floor());
                 None
             }
             VcGrant::Granted { vc, not_before } => Some((not_before, Some(vc))),
@@ -1267,9 +1307,17 @@ impl<'a> Sim<'a> {
     /// starts it at the exact tick).
     fn release_vc(&mut self, vc: Vc, tail_out: Tick, now: Cycle) {
         if let Some((w, VcGrant::Granted { vc, not_before })) = self.net.vc_release(vc, tail_out) {
-            self.granted.insert(w, (vc, not_before));
-            self.q.schedule(now.max(not_before.floor()), Event::Hop(w));
+            self.grant(w, vc, not_before, now.max(not_before.floor()));
         }
+    }
+
+    /// Hands `vc`, free at `not_before`, to packet `p` for its next hop,
+    /// which it makes in cycle `at`.
+    fn grant(&mut self, p: PacketId, vc: Vc, not_before: Tick, at: Cycle) {
+        let pk = self.pkts.get_mut(p);
+        pk.grant = Some(vc);
+        pk.grant_at = not_before;
+        self.q.schedule(at, Event::Hop(p));
     }
 
     /// The packets of the feed created in cycle `now` enter their sources'

@@ -133,7 +133,7 @@ impl<E: Copy> EventQueue<E> {
     }
 
     /// Appends `event` to the bucket of `at`, a cycle inside the ring.
-    #[inline]
+    #[inline(always)]
     fn push_near(&mut self, at: u64, event: E) {
         let b = (at % RING as u64) as usize;
         let n = if self.free != NIL {
@@ -187,6 +187,7 @@ impl<E: Copy> EventQueue<E> {
 
     /// Schedules `event` at `at`, or refuses it if `at` is before the
     /// current cycle.
+    #[inline]
     pub fn try_schedule(&mut self, at: Cycle, event: E) -> Result<(), PastEvent> {
         if at < self.now {
             return Err(PastEvent { at, now: self.now });

@@ -65,24 +65,36 @@ pub struct Link {
     pub bw: BytesPerCycle,
     pub latency: Cycles,
     pub class: LinkClass,
-    /// Its bandwidth as ticks per byte.
-    rate: TicksPerByte,
 }
 
 impl Link {
     fn new(from: NodeId, to: NodeId, bw: BytesPerCycle, latency: Cycles, class: LinkClass) -> Link {
-        Link { from, to, bw, latency, class, rate: TicksPerByte::of(bw) }
+        Link { from, to, bw, latency, class }
     }
 }
 
-/// Dynamic state and counters of a link.
+/// Dynamic state and counters of a link, with the constants a hop reads:
+/// one aligned cache line per link, the only one of the link's a hop
+/// touches (the `Link` it replaced in a hop's reads straddled two lines
+/// with the state in a third).
 #[derive(Clone, Debug, Default)]
+#[repr(align(64))]
 pub struct LinkState {
     busy_until: Tick,
     pub busy_ticks: u64,
     pub bytes: u64,
     pub packets: u64,
+    /// Its bandwidth as ticks per byte.
+    rate: TicksPerByte,
+    /// From its head entering the link to entering the next: the wire and
+    /// the next node's delay (`Network::hop_delay`).
+    delay: Cycles,
+    /// `LinkClass::on_chip`.
+    on_chip: bool,
 }
+
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<LinkState>() == 64, "a link's state is one cache line");
 
 impl LinkState {
     pub fn busy_cycles(&self) -> f64 {
@@ -102,11 +114,24 @@ pub enum End {
 }
 
 /// One hop of a unicast route: the link, and the VC class a packet asks
-/// for in the port it leads into (`Network::vc_class`).
+/// for in the port it leads into (`Network::vc_class`), packed in 4 bytes
+/// (class in the top bit) so the paths of a run stay in cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Step {
-    pub link: LinkId,
-    pub class: u8,
+pub struct Step(u32);
+
+impl Step {
+    const CLASS: u32 = 1 << 31;
+
+    fn new(link: LinkId, class: u8) -> Step {
+        assert!(link.0 < Step::CLASS && class <= 1, "a link id below 2^31 and a dateline class 0 or 1");
+        Step(link.0 | if class == 1 { Step::CLASS } else { 0 })
+    }
+    pub fn link(self) -> LinkId {
+        LinkId(self.0 & !Step::CLASS)
+    }
+    pub fn class(self) -> u8 {
+        u8::from(self.0 & Step::CLASS != 0)
+    }
 }
 
 /// A unicast route, its steps in order: one allocation, shared (by the
@@ -118,8 +143,9 @@ pub type Path = Rc<[Step]>;
 struct Vcs {
     per_port: usize,
     credit_ticks: u64,
-    /// Per link: whether its downstream end is a router input port.
-    limited: Vec<bool>,
+    /// Per link: the VCs of the port it leads into. One byte read per hop
+    /// (it replaced a flag and a look at `ring`).
+    port: Vec<Port>,
     /// Per link: where it sits in a torus or ring dimension, for links
     /// whose port splits its VCs into dateline classes (empty when the
     /// chip has no wrap-around dimension).
@@ -127,12 +153,34 @@ struct Vcs {
     /// VCs [0, class1) of a classed port are class 0, [class1, per_port)
     /// class 1.
     class1: usize,
-    /// `release[l * per_port + v]`: tick VC v of link l's port is free
-    /// again, or `HELD` while a packet holds it and has not left yet.
+    /// `release[first + l * per_port + v]`: tick VC v of link l's port is
+    /// free again, or `HELD` while a packet holds it and has not left yet.
     release: Vec<Tick>,
+    /// Where link 0's VCs start in `release`: its first tick on a 64-byte
+    /// boundary, so with 8 VCs a port's are one cache line (7 ticks of
+    /// slack; the vector never grows).
+    first: usize,
     /// Per link and class (`2 l + class`): packets (by the engine's id)
-    /// waiting for a VC, in order.
+    /// waiting for a VC, in order. Invariant: a class has waiting packets
+    /// only while every VC of that class is `HELD` (a packet waits only
+    /// then, and a freed VC goes to the first waiting packet), so asking
+    /// for a VC need not look here.
     waiting: Vec<VecDeque<PacketId>>,
+    /// Per link: bit `c` set while packets wait for class `c` of its port
+    /// (a byte read where the queue would be a cache line).
+    waiters: Vec<u8>,
+}
+
+/// The VCs of the port a link leads into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Port {
+    /// Not a router input port (a tile, a stack, a gateway): unbounded
+    /// buffering.
+    Unlimited,
+    /// `per_port` VCs, one class.
+    Plain,
+    /// On a wrap-around dimension: two dateline classes (`class1`).
+    Classed,
 }
 
 /// A router-to-router link of a torus or ring dimension.
@@ -149,20 +197,28 @@ struct RingLink {
 }
 
 impl Vcs {
-    fn classed(&self, l: LinkId) -> bool {
-        self.ring.get(l.index()).is_some_and(Option::is_some)
+    fn new(per_port: u32, credit_ticks: u64, port: Vec<Port>, ring: Vec<Option<RingLink>>) -> Vcs {
+        let per_port = per_port as usize;
+        let release = vec![Tick::ZERO; port.len() * per_port + 7];
+        let first = (8 - (release.as_ptr() as usize / 8) % 8) % 8;
+        let waiting = vec![VecDeque::new(); 2 * port.len()];
+        let waiters = vec![0; port.len()];
+        Vcs { per_port, credit_ticks, port, ring, class1: per_port - per_port / 2, release, first, waiting, waiters }
     }
-    /// The class of the VCs asked for (0 on a port without classes) and
-    /// their indices.
-    fn range(&self, l: LinkId, class: u8) -> (u8, std::ops::Range<usize>) {
-        match (self.classed(l), class) {
-            (false, _) => (0, 0..self.per_port),
-            (true, 0) => (0, 0..self.class1),
-            (true, _) => (1, self.class1..self.per_port),
-        }
-    }
-    fn class_of(&self, vc: Vc) -> u8 {
-        u8::from(self.classed(vc.link) && vc.index as usize >= self.class1)
+
+    /// The class of the VCs a packet asking for `class` at link `l`'s
+    /// port gets (0 on a port without classes), and where they are in
+    /// `release`; `None` when the port has no VCs.
+    #[inline]
+    fn slots(&self, l: LinkId, class: u8) -> Option<(u8, std::ops::Range<usize>)> {
+        let (class, range) = match (self.port[l.index()], class) {
+            (Port::Unlimited, _) => return None,
+            (Port::Plain, _) => (0, 0..self.per_port),
+            (Port::Classed, 0) => (0, 0..self.class1),
+            (Port::Classed, _) => (1, self.class1..self.per_port),
+        };
+        let base = self.first + l.index() * self.per_port;
+        Some((class, base + range.start..base + range.end))
     }
 }
 
@@ -195,7 +251,6 @@ pub struct Network {
     pub links: Vec<Link>,
     pub state: Vec<LinkState>,
     vcs: Option<Vcs>,
-    node_delay: Vec<Cycles>,
     adj: Vec<Vec<(NodeId, LinkId)>>,
     /// The on-chip topology (src/sim/topology/): builds and routes.
     noc: Box<dyn OnChip>,
@@ -330,22 +385,32 @@ impl Network {
         for (i, l) in b.links.iter().enumerate() {
             adj[l.from.index()].push((l.to, LinkId::from_index(i)));
         }
-        let state = vec![LinkState::default(); b.links.len()];
+        let state = b
+            .links
+            .iter()
+            .map(|l| LinkState {
+                rate: TicksPerByte::of(l.bw),
+                delay: l.latency + b.node_delay[l.to.index()],
+                on_chip: l.class.on_chip(),
+                ..LinkState::default()
+            })
+            .collect();
         let routers = chips * routers_per_chip;
-        let vcs = noc.vcs.map(|per_port| Vcs {
-            per_port: per_port as usize,
-            credit_ticks: noc.credit.ticks(),
-            limited: b.links.iter().map(|l| l.to.0 < routers).collect(),
-            ring: ring_links(shape.wrap(), routers_per_chip, routers, &b.links),
-            class1: (per_port - per_port / 2) as usize,
-            release: vec![Tick::ZERO; b.links.len() * per_port as usize],
-            waiting: vec![VecDeque::new(); 2 * b.links.len()],
+        let vcs = noc.vcs.map(|per_port| {
+            let ring = ring_links(shape.wrap(), routers_per_chip, routers, &b.links);
+            let port = (0..b.links.len())
+                .map(|i| match (b.links[i].to.0 < routers, ring.get(i).is_some_and(Option::is_some)) {
+                    (false, _) => Port::Unlimited,
+                    (true, false) => Port::Plain,
+                    (true, true) => Port::Classed,
+                })
+                .collect();
+            Vcs::new(per_port, noc.credit.ticks(), port, ring)
         });
         Network {
             links: b.links,
             state,
             vcs,
-            node_delay: b.node_delay,
             adj,
             noc: shape,
             fabric,
@@ -443,13 +508,17 @@ impl Network {
     pub fn path(&self, from: End, to: End) -> Path {
         let mut links = Vec::new();
         self.route(from, to, &mut links);
-        (0..links.len()).map(|h| Step { link: links[h], class: self.vc_class(&links, h) }).collect()
+        (0..links.len()).map(|h| Step::new(links[h], self.vc_class(&links, h))).collect()
     }
 
     /// Cycles between a head entering link `l` and entering the next link.
     pub fn hop_delay(&self, l: LinkId) -> Cycles {
-        let link = &self.links[l.index()];
-        link.latency + self.node_delay[link.to.index()]
+        self.state[l.index()].delay
+    }
+
+    /// Whether link `l` belongs to the on-chip network (`LinkClass::on_chip`).
+    pub fn on_chip(&self, l: LinkId) -> bool {
+        self.state[l.index()].on_chip
     }
 
     /// Zero-load latency of a route for a packet of `bytes` (head latency
@@ -497,31 +566,29 @@ impl Network {
     /// class (they go first).
     pub fn vc_acquire(&mut self, l: LinkId, class: u8, p: PacketId) -> VcGrant {
         let Some(v) = &mut self.vcs else { return VcGrant::Unlimited };
-        if !v.limited[l.index()] {
-            return VcGrant::Unlimited;
-        }
-        let (class, range) = v.range(l, class);
-        let queue = 2 * l.index() + usize::from(class);
-        let base = l.index() * v.per_port;
-        let slots = &mut v.release[base + range.start..base + range.end];
-        if !v.waiting[queue].is_empty() {
-            v.waiting[queue].push_back(p);
-            return VcGrant::Wait;
-        }
+        let Some((class, range)) = v.slots(l, class) else { return VcGrant::Unlimited };
+        let first = range.start;
+        let slots = &mut v.release[range];
         // The VC free soonest (the first of equals); a plain loop, as this
-        // runs at every router hop.
+        // runs at every router hop. Packets already waiting for this class
+        // go first: then every VC is `HELD` (the invariant at `waiting`),
+        // so this one queues behind them.
         let (mut i, mut t) = (0, slots[0]);
         for (j, &r) in slots.iter().enumerate().skip(1) {
             if r < t {
                 (i, t) = (j, r);
             }
         }
+        let queue = 2 * l.index() + usize::from(class);
         if t == HELD {
             v.waiting[queue].push_back(p);
+            v.waiters[l.index()] |= 1 << class;
             return VcGrant::Wait;
         }
+        debug_assert!(v.waiting[queue].is_empty(), "packets wait for a class only while all its VCs are held");
         slots[i] = HELD;
-        VcGrant::Granted { vc: Vc { link: l, index: (range.start + i) as u16 }, not_before: t }
+        let index = first - v.first - l.index() * v.per_port + i;
+        VcGrant::Granted { vc: Vc { link: l, index: index as u16 }, not_before: t }
     }
 
     /// The packet holding `vc` has its tail out of the router at `tail_out`
@@ -531,15 +598,20 @@ impl Network {
     pub fn vc_release(&mut self, vc: Vc, tail_out: Tick) -> Option<(PacketId, VcGrant)> {
         let v = self.vcs.as_mut().expect("a VC was granted, so VCs are modelled");
         let at = tail_out + v.credit_ticks;
-        let slot = vc.link.index() * v.per_port + vc.index as usize;
-        let queue = 2 * vc.link.index() + usize::from(v.class_of(vc));
-        match v.waiting[queue].pop_front() {
-            Some(p) => Some((p, VcGrant::Granted { vc, not_before: at })),
-            None => {
-                v.release[slot] = at;
-                None
+        let classed = v.port[vc.link.index()] == Port::Classed;
+        let class = u8::from(classed && vc.index as usize >= v.class1);
+        let slot = v.first + vc.link.index() * v.per_port + vc.index as usize;
+        // The queue (a cache line of its own) is read only when someone waits.
+        if v.waiters[vc.link.index()] & (1 << class) != 0 {
+            let queue = &mut v.waiting[2 * vc.link.index() + usize::from(class)];
+            let p = queue.pop_front().expect("a class marked as waited for has a packet waiting");
+            if queue.is_empty() {
+                v.waiters[vc.link.index()] &= !(1 << class);
             }
+            return Some((p, VcGrant::Granted { vc, not_before: at }));
         }
+        v.release[slot] = at;
+        None
     }
 
     /// Whether router ports have virtual channels (`noc.vcs`).
@@ -554,7 +626,7 @@ impl Network {
 
     /// Ticks link `l` needs to carry `bytes`.
     pub fn serialization_ticks(&self, l: LinkId, bytes: u64) -> u64 {
-        self.links[l.index()].rate.ticks(bytes)
+        self.state[l.index()].rate.ticks(bytes)
     }
 
     /// A packet head of `bytes` reaches link `l` at `head` and may not
@@ -562,10 +634,9 @@ impl Network {
     /// reach the link no earlier than `tail_in` ticks. Occupies the link and
     /// returns when the tail leaves it (ticks) and when the head was sent.
     pub fn traverse(&mut self, l: LinkId, head: Cycle, not_before: Tick, tail_in: Tick, bytes: u64) -> (Cycle, Tick) {
-        let link = &self.links[l.index()];
         let st = &mut self.state[l.index()];
         let start = Tick::of(head).max(not_before).max(st.busy_until);
-        let ser = link.rate.ticks(bytes);
+        let ser = st.rate.ticks(bytes);
         let tail_out = (start + ser).max(tail_in);
         st.busy_until = tail_out;
         st.busy_ticks += ser;
