@@ -1283,7 +1283,7 @@ impl<'a> Sim<'a> {
                     Route::Path(path) => path[pk.hop as usize].class(),
                     Route::Tree(tree) => tree.class[pk.hop as usize],
                 };
-                self.net.vc_acquire(l, class, p)
+                self.net.vc_acquire(l, class, p, now)
             }
         };
         match grant {

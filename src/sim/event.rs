@@ -177,7 +177,7 @@ impl<E: Copy> EventQueue<E> {
     /// Schedules `event` at `at`, which must not be in the past. An event
     /// in the past is refused: it is dropped and recorded as the queue's
     /// `fault`, which ends the run (debug builds assert).
-    #[inline]
+    #[inline(always)]
     pub fn schedule(&mut self, at: Cycle, event: E) {
         if let Err(e) = self.try_schedule(at, event) {
             debug_assert!(false, "{e}");
@@ -187,7 +187,7 @@ impl<E: Copy> EventQueue<E> {
 
     /// Schedules `event` at `at`, or refuses it if `at` is before the
     /// current cycle.
-    #[inline]
+    #[inline(always)]
     pub fn try_schedule(&mut self, at: Cycle, event: E) -> Result<(), PastEvent> {
         if at < self.now {
             return Err(PastEvent { at, now: self.now });

@@ -561,22 +561,31 @@ impl Network {
     }
 
     /// Asks for a VC of class `class` (`vc_class`) of the port link `l`
-    /// leads into, for packet `p` whose head is at the link's input.
-    /// Queues `p` when none can be had or others already wait for that
-    /// class (they go first).
-    pub fn vc_acquire(&mut self, l: LinkId, class: u8, p: PacketId) -> VcGrant {
+    /// leads into, for packet `p` whose head is at the link's input at
+    /// cycle `now`. Queues `p` when none can be had or others already wait
+    /// for that class (they go first).
+    #[inline]
+    pub fn vc_acquire(&mut self, l: LinkId, class: u8, p: PacketId, now: Cycle) -> VcGrant {
         let Some(v) = &mut self.vcs else { return VcGrant::Unlimited };
         let Some((class, range)) = v.slots(l, class) else { return VcGrant::Unlimited };
         let first = range.start;
         let slots = &mut v.release[range];
-        // The VC free soonest (the first of equals); a plain loop, as this
-        // runs at every router hop. Packets already waiting for this class
-        // go first: then every VC is `HELD` (the invariant at `waiting`),
-        // so this one queues behind them.
+        // The VC free soonest (the first of equals), or the first one free
+        // by now: any of those serves as well (the head cannot start
+        // before now, and time only moves on, so which of them stays free
+        // never matters), and at low load the first VC usually is. Packets
+        // already waiting for this class go first: then every VC is `HELD`
+        // (the invariant at `waiting`), so this one queues behind them.
+        let free = Tick::of(now);
         let (mut i, mut t) = (0, slots[0]);
-        for (j, &r) in slots.iter().enumerate().skip(1) {
-            if r < t {
-                (i, t) = (j, r);
+        if t > free {
+            for (j, &r) in slots.iter().enumerate().skip(1) {
+                if r < t {
+                    (i, t) = (j, r);
+                    if t <= free {
+                        break;
+                    }
+                }
             }
         }
         let queue = 2 * l.index() + usize::from(class);
@@ -595,6 +604,7 @@ impl Network {
     /// ticks: the VC is free a credit delay later. Hands it straight to the
     /// first packet waiting for that port and class, if any: returns that
     /// packet and its grant.
+    #[inline]
     pub fn vc_release(&mut self, vc: Vc, tail_out: Tick) -> Option<(PacketId, VcGrant)> {
         let v = self.vcs.as_mut().expect("a VC was granted, so VCs are modelled");
         let at = tail_out + v.credit_ticks;
@@ -633,6 +643,7 @@ impl Network {
     /// start before `not_before` ticks (its VC's release); its tail can
     /// reach the link no earlier than `tail_in` ticks. Occupies the link and
     /// returns when the tail leaves it (ticks) and when the head was sent.
+    #[inline]
     pub fn traverse(&mut self, l: LinkId, head: Cycle, not_before: Tick, tail_in: Tick, bytes: u64) -> (Cycle, Tick) {
         let st = &mut self.state[l.index()];
         let start = Tick::of(head).max(not_before).max(st.busy_until);
