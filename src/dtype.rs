@@ -31,9 +31,12 @@ dtypes! {
 }
 
 impl Dtype {
-    /// Bytes occupied by `n` elements (rounded up to whole bytes).
+    /// Bytes occupied by `n` elements (rounded up to whole bytes),
+    /// saturating at `u64::MAX` (a hostile trace's element count times 32
+    /// bits overflowed u64).
     pub fn bytes(self, n: u64) -> u64 {
-        (n * self.bits()).div_ceil(8)
+        let bytes = (u128::from(n) * u128::from(self.bits())).div_ceil(8);
+        u64::try_from(bytes).unwrap_or(u64::MAX)
     }
     pub fn names() -> String {
         Dtype::ALL.iter().map(|d| d.name()).collect::<Vec<_>>().join(", ")
@@ -67,5 +70,20 @@ impl<'de> serde::Deserialize<'de> for Dtype {
 impl serde::Serialize for Dtype {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_round_up_and_saturate() {
+        assert_eq!(Dtype::Int4.bytes(3), 2);
+        assert_eq!(Dtype::Fp32.bytes(5), 20);
+        // A hostile element count: 2^62 fp32 elements are 2^64 bytes.
+        assert_eq!(Dtype::Fp32.bytes(1 << 62), u64::MAX);
+        assert_eq!(Dtype::Fp32.bytes(u64::MAX), u64::MAX);
+        assert_eq!(Dtype::Int4.bytes(u64::MAX), u64::MAX.div_ceil(2));
     }
 }

@@ -122,20 +122,20 @@ impl Instr {
                 let work = Work {
                     macs: product(&[m, n, k]),
                     vector_ops: 0,
-                    sram_bytes: bytes(dtype, operands),
+                    sram_bytes: dtype.bytes(operands),
                     kv_bytes: 0,
-                    weight_bytes: bytes(dtype, product(&[k, n])),
+                    weight_bytes: dtype.bytes(product(&[k, n])),
                 };
                 Effect::Compute { unit: ComputeUnit::Matrix, work, dtype }
             }
             Instr::Attn { q, ctx, heads, kv_heads, hd, dtype } => {
                 let (q, ctx, heads, kv_heads, hd) = (q.0, ctx.0, heads.0, kv_heads.0, hd.0);
-                let kv = bytes(dtype, product(&[2, ctx, kv_heads, hd]));
+                let kv = dtype.bytes(product(&[2, ctx, kv_heads, hd]));
                 let work = Work {
                     macs: product(&[2, q, heads, ctx, hd]),
                     // Softmax over every score: max, subtract, exp, sum, divide.
                     vector_ops: product(&[5, q, heads, ctx]),
-                    sram_bytes: kv.saturating_add(bytes(dtype, product(&[2, q, heads, hd]))),
+                    sram_bytes: kv.saturating_add(dtype.bytes(product(&[2, q, heads, hd]))),
                     kv_bytes: kv,
                     weight_bytes: 0,
                 };
@@ -144,14 +144,14 @@ impl Instr {
             Instr::Mla { q, ctx, heads, latent, rope, dtype } => {
                 let (q, ctx, heads, latent, rope) = (q.0, ctx.0, heads.0, latent.0, rope.0);
                 let width = latent.saturating_add(rope);
-                let kv = bytes(dtype, product(&[ctx, width]));
+                let kv = dtype.bytes(product(&[ctx, width]));
                 // Queries in (latent + rope per head), outputs out (latent per head).
                 let qo = product(&[q, heads, width.saturating_add(latent)]);
                 let work = Work {
                     macs: product(&[q, heads, ctx, latent.saturating_mul(2).saturating_add(rope)]),
                     // Softmax over every score: max, subtract, exp, sum, divide.
                     vector_ops: product(&[5, q, heads, ctx]),
-                    sram_bytes: kv.saturating_add(bytes(dtype, qo)),
+                    sram_bytes: kv.saturating_add(dtype.bytes(qo)),
                     kv_bytes: kv,
                     weight_bytes: 0,
                 };
@@ -163,7 +163,7 @@ impl Instr {
                 let work = Work {
                     macs: 0,
                     vector_ops: product(&[n, op.ops_per_element()]),
-                    sram_bytes: bytes(dtype, product(&[n, op.inputs()]).saturating_add(outputs)),
+                    sram_bytes: dtype.bytes(product(&[n, op.inputs()]).saturating_add(outputs)),
                     kv_bytes: 0,
                     weight_bytes: 0,
                 };
@@ -223,11 +223,6 @@ impl Instr {
 /// instruction is caught by `check_work`, never wrapped).
 fn product(factors: &[u64]) -> u64 {
     factors.iter().try_fold(1u64, |acc, &f| acc.checked_mul(f)).unwrap_or(u64::MAX)
-}
-
-/// Bytes of `elems` elements of `d`, saturating.
-fn bytes(d: Dtype, elems: u64) -> u64 {
-    if elems > u64::MAX / 8 { u64::MAX } else { d.bytes(elems) }
 }
 
 /// How many times each instruction of one stream runs, loops multiplied
