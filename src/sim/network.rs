@@ -676,3 +676,24 @@ fn ring_links(wrap: Option<(u32, u32)>, per_chip: u32, routers: u32, links: &[Li
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_keeps_its_link_and_class() {
+        for link in [0, 1, 12_345, (1 << 31) - 1] {
+            for class in [0, 1] {
+                let s = Step::new(LinkId(link), class);
+                assert_eq!((s.link(), s.class()), (LinkId(link), class));
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "below 2^31")]
+    fn a_step_refuses_a_link_id_that_would_hide_the_class() {
+        Step::new(LinkId(1 << 31), 0);
+    }
+}
