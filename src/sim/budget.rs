@@ -230,7 +230,7 @@ pub fn check_parts(chip: &Chip, held: u128, e: u128, subject: Subject) -> Result
             ),
             Subject::Traffic => (
                 "this traffic",
-                "packets expected at the offered load and their hops",
+                "its packets and their hops, and any instructions that make them",
                 "use fewer --cycles, a lower --rate or a smaller chip",
             ),
         };

@@ -75,8 +75,9 @@ impl Link {
 
 /// Dynamic state and counters of a link, with the constants a hop reads:
 /// one aligned cache line per link, the only one of the link's a hop
-/// touches (the `Link` it replaced in a hop's reads straddled two lines
-/// with the state in a third).
+/// through it touches (a hop read the `Link`, which straddles two lines,
+/// the state in a third and the next node's delay; only a delivering hop
+/// still reads the `Link`, for the eject latency).
 #[derive(Clone, Debug, Default)]
 #[repr(align(64))]
 pub struct LinkState {
@@ -217,8 +218,14 @@ impl Vcs {
             (Port::Classed, 0) => (0, 0..self.class1),
             (Port::Classed, _) => (1, self.class1..self.per_port),
         };
-        let base = self.first + l.index() * self.per_port;
+        let base = self.base(l);
         Some((class, base + range.start..base + range.end))
+    }
+
+    /// Where link `l`'s port's VCs start in `release`.
+    #[inline]
+    fn base(&self, l: LinkId) -> usize {
+        self.first + l.index() * self.per_port
     }
 }
 
@@ -596,7 +603,7 @@ impl Network {
         }
         debug_assert!(v.waiting[queue].is_empty(), "packets wait for a class only while all its VCs are held");
         slots[i] = HELD;
-        let index = first - v.first - l.index() * v.per_port + i;
+        let index = first - v.base(l) + i;
         VcGrant::Granted { vc: Vc { link: l, index: index as u16 }, not_before: t }
     }
 
@@ -610,7 +617,7 @@ impl Network {
         let at = tail_out + v.credit_ticks;
         let classed = v.port[vc.link.index()] == Port::Classed;
         let class = u8::from(classed && vc.index as usize >= v.class1);
-        let slot = v.first + vc.link.index() * v.per_port + vc.index as usize;
+        let slot = v.base(vc.link) + vc.index as usize;
         // The queue (a cache line of its own) is read only when someone waits.
         if v.waiters[vc.link.index()] & (1 << class) != 0 {
             let queue = &mut v.waiting[2 * vc.link.index() + usize::from(class)];
