@@ -618,6 +618,7 @@ fn run_with(
                 let sink: &std::cell::RefCell<dyn sim::SpanSink> = w;
                 (sim::TimelineOptions { window, ..Default::default() }, sink)
             }),
+            prefetch: None,
         };
         match &mut loaded {
             Loaded::Held(trace) => sim::simulate(&chip, trace, &opts)?,

@@ -16,6 +16,7 @@ pub mod dtype;
 pub mod energy;
 pub mod fileio;
 pub mod floor;
+pub mod hint;
 pub mod ids;
 pub mod isa;
 pub mod limits;

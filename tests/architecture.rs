@@ -36,10 +36,10 @@ const TABLE: &[(&str, u32, &[&str])] = &[
     ("roofline", 4, &["chip", "dtype", "ids", "isa", "sim", "trace"]),
     ("floor", 4, &["chip", "compiler", "config", "dtype", "model"]),
     ("synth", 4, &["chip", "collective", "diag", "dtype", "ids", "isa", "limits", "rng", "sim", "trace", "units"]),
-    ("sim", 3, &["chip", "diag", "dtype", "ids", "isa", "limits", "trace", "units"]),
+    ("sim", 3, &["chip", "diag", "dtype", "hint", "ids", "isa", "limits", "trace", "units"]),
     ("compiler", 3, &["chip", "collective", "dtype", "ids", "isa", "limits", "model", "trace", "units"]),
     ("config", 3, &["chip", "diag", "dtype", "energy", "fileio", "limits", "model", "units"]),
-    ("trace", 2, &["chip", "diag", "fileio", "ids", "isa", "limits", "units"]),
+    ("trace", 2, &["chip", "diag", "fileio", "hint", "ids", "isa", "limits", "units"]),
     ("collective", 2, &["chip", "dtype", "ids", "isa", "units"]),
     ("isa", 1, &["dtype", "ids", "limits", "rng", "units"]),
     ("chip", 1, &["dtype", "energy", "units"]),
@@ -51,12 +51,13 @@ const TABLE: &[(&str, u32, &[&str])] = &[
     ("dtype", 0, &[]),
     ("diag", 0, &[]),
     ("fileio", 0, &[]),
+    ("hint", 0, &[]),
     ("rng", 0, &[]),
 ];
 
 /// Layer-0 modules that use another layer-0 module (the base layer's
 /// leaves: messages and bounds), in the order they may.
-const BASE_ORDER: &[&str] = &["units", "ids", "dtype", "diag", "fileio", "rng", "limits", "energy"];
+const BASE_ORDER: &[&str] = &["units", "ids", "dtype", "diag", "fileio", "hint", "rng", "limits", "energy"];
 
 /// The Rust source of module `name` (its file, or every file under its
 /// folder), without comments and without `#[cfg(test)] mod tests` blocks.

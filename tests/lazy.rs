@@ -100,3 +100,32 @@ fn a_text_trace_is_not_read_lazily() {
     let err = tilesim::roofline::scan(&chip("mini-mesh"), &p).err().expect("refused").to_string();
     assert!(err.contains("must be binary"), "{err}");
 }
+
+/// Prefetching for the next events is a hint: runs with it and without it
+/// report the same, byte for byte, held and lazily read (the engine turns
+/// it on by itself only from 2,048 tiles, so the shipped small systems
+/// never exercise it otherwise).
+#[test]
+fn prefetching_changes_no_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = model("llama-2-7b");
+    m.layers = 2;
+    for name in ["mini-mesh", "dgx-h100", "groq-576"] {
+        let c = chip(name);
+        let w = decode(&m);
+        let compiled = compiler::compile(&m, &c, &w, &PlanRequest::default()).unwrap();
+        let trace = compiled.trace();
+        let path = dir.path().join(format!("{name}.tbin"));
+        write_binary(&trace, &path);
+        let run = |prefetch: bool| {
+            let opts = Options { prefetch: Some(prefetch), ..Options::default() };
+            let held = sim::simulate(&c, &trace, &opts).unwrap();
+            let held = serde_json::to_string(&RunReport::new(&c, &trace, &held)).unwrap();
+            let (mut lazy, totals) = tilesim::roofline::scan(&c, &path).unwrap();
+            let stats = sim::simulate_lazy(&c, &mut lazy, &opts).unwrap();
+            let lazy = RunReport::from_totals(&c, &lazy.header, &lazy.file, totals, &stats);
+            (held, serde_json::to_string(&lazy).unwrap())
+        };
+        assert_eq!(run(true), run(false), "{name}: prefetching changed a report");
+    }
+}

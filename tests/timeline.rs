@@ -181,7 +181,8 @@ fn timeline_of(path: &Path, window: Option<(Cycle, Cycle)>) -> (Value, sim::RunS
     let writer = RefCell::new(ChromeWriter::new(Vec::new(), &chip, trace.format == Format::Binary));
     let stats = {
         let sink: &RefCell<dyn SpanSink> = &writer;
-        let opts = sim::Options { timeline: Some((TimelineOptions { window, ..Default::default() }, sink)) };
+        let opts =
+            sim::Options { timeline: Some((TimelineOptions { window, ..Default::default() }, sink)), prefetch: None };
         sim::simulate(&chip, &trace, &opts).unwrap_or_else(|e| panic!("{e}"))
     };
     let summary = stats.timeline.clone().expect("a timeline was recorded");

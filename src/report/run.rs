@@ -6,7 +6,7 @@ use crate::floor::Floor;
 use crate::report::schema::{PlanJson, SCHEMA_VERSION, WorkloadJson};
 use crate::roofline::{Roofline, TraceTotals};
 use crate::sim::RunStats;
-use crate::sim::network::LinkClass;
+use crate::sim::network::{Link, LinkClass};
 use crate::sim::stats::{ByteCounts, CriticalPath, PATH_CLASSES, WAIT_KINDS};
 use crate::trace::{Header, Trace};
 use crate::units::{cycles_of, human_bytes, human_seconds, si};
@@ -244,17 +244,21 @@ pub struct RunReport {
     pub energy: Option<crate::report::energy::EnergyFigures>,
 }
 
-fn busiest(vals: impl Iterator<Item = (String, f64)>) -> (f64, Busiest) {
+fn busiest<T>(vals: impl Iterator<Item = (T, f64)>, name: impl Fn(T) -> String) -> (f64, Busiest) {
     let mut n = 0usize;
     let mut sum = 0.0;
-    let mut best = Busiest { id: "-".into(), utilization: 0.0 };
+    let mut best: Option<(T, f64)> = None;
     for (id, v) in vals {
         n += 1;
         sum += v;
-        if v > best.utilization {
-            best = Busiest { id, utilization: v };
+        if v > best.as_ref().map_or(0.0, |b| b.1) {
+            best = Some((id, v));
         }
     }
+    let best = match best {
+        Some((id, utilization)) => Busiest { id: name(id), utilization },
+        None => Busiest { id: "-".into(), utilization: 0.0 },
+    };
     (if n == 0 { 0.0 } else { sum / n as f64 }, best)
 }
 
@@ -270,25 +274,28 @@ impl RunReport {
         let cycles = s.cycles.0.max(1) as f64;
         let seconds = s.cycles.0 as f64 / chip.clock_hz;
 
+        // Only the busiest of each kind is named (a label for every tile
+        // and link was a measurable part of a big system's report).
         let tiles = s.tiles.iter().enumerate();
-        let (compute, b_compute) =
-            busiest(tiles.clone().map(|(i, t)| (format!("tile {i}"), t.matrix_busy as f64 / cycles)));
-        let (vector, b_vector) =
-            busiest(tiles.clone().map(|(i, t)| (format!("tile {i}"), t.vector_busy as f64 / cycles)));
-        let (sram, b_sram) =
-            busiest(tiles.clone().map(|(i, t)| (format!("tile {i}"), cycles_of(t.sram_busy_ticks) / cycles)));
-        let (memory, b_memory) = busiest(
-            s.channels.iter().enumerate().map(|(i, c)| (format!("channel {i}"), cycles_of(c.busy_ticks) / cycles)),
-        );
+        let tile = |i: usize| format!("tile {i}");
+        let (compute, b_compute) = busiest(tiles.clone().map(|(i, t)| (i, t.matrix_busy as f64 / cycles)), tile);
+        let (vector, b_vector) = busiest(tiles.clone().map(|(i, t)| (i, t.vector_busy as f64 / cycles)), tile);
+        let (sram, b_sram) = busiest(tiles.clone().map(|(i, t)| (i, cycles_of(t.sram_busy_ticks) / cycles)), tile);
+        let (memory, b_memory) =
+            busiest(s.channels.iter().enumerate().map(|(i, c)| (i, cycles_of(c.busy_ticks) / cycles)), |i| {
+                format!("channel {i}")
+            });
         let link_util = |on_chip: bool| {
-            s.links.iter().zip(&s.link_state).enumerate().filter(move |(_, (l, _))| l.class.on_chip() == on_chip).map(
-                move |(i, (l, st))| {
-                    (format!("{:?} link {i} ({} -> {})", l.class, l.from.0, l.to.0), st.busy_cycles() / cycles)
-                },
-            )
+            s.links
+                .iter()
+                .zip(&s.link_state)
+                .enumerate()
+                .filter(move |(_, (l, _))| l.class.on_chip() == on_chip)
+                .map(move |(i, (l, st))| ((i, l), st.busy_cycles() / cycles))
         };
-        let (noc, b_noc) = busiest(link_util(true).filter(|(id, _)| !id.starts_with("Gateway")));
-        let (links, b_links) = busiest(link_util(false));
+        let link = |(i, l): (usize, &Link)| format!("{:?} link {i} ({} -> {})", l.class, l.from.0, l.to.0);
+        let (noc, b_noc) = busiest(link_util(true).filter(|((_, l), _)| l.class != LinkClass::Gateway), link);
+        let (links, b_links) = busiest(link_util(false), link);
 
         let busiest_cycles = |on_chip: bool| {
             s.links

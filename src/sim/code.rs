@@ -69,6 +69,23 @@ impl Code<'_> {
         }
     }
 
+    /// Prefetches what fetching tile `t`'s next instruction reads first (a
+    /// hint).
+    #[inline(always)]
+    pub fn prefetch(&self, t: TileId) {
+        if let Code::Lazy(l) = self {
+            l.prefetch(t);
+        }
+    }
+
+    /// Prefetches instruction `pc` of tile `t` if it is held (a hint).
+    #[inline(always)]
+    pub fn prefetch_instr(&self, t: TileId, pc: usize) {
+        if let Code::Lazy(l) = self {
+            l.prefetch_instr(t, pc);
+        }
+    }
+
     /// Tile `t` will not fetch below `pc` again.
     pub fn retire(&mut self, t: TileId, pc: usize) {
         match self {

@@ -25,6 +25,7 @@
 //! which the engine reports as an internal error; debug builds also stop
 //! at once with an assertion.
 
+use crate::hint::prefetch;
 use crate::units::Cycle;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -45,18 +46,6 @@ struct Node<E> {
     event: E,
     /// The bucket's next event, or the next free node.
     next: u32,
-}
-
-/// Asks the CPU to bring `x`'s cache line in (a hint: no effect on results).
-#[inline(always)]
-fn prefetch<T>(x: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint that never faults, and `x` is a valid reference.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((x as *const T).cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = x;
 }
 
 impl<E> PartialEq for Entry<E> {
@@ -275,6 +264,20 @@ impl<E: Copy> EventQueue<E> {
         self.popped += 1;
         self.now = Cycle(self.cursor);
         (self.now, e)
+    }
+
+    /// The two events that pop next, as far as they are in the current
+    /// cycle's bucket (`None` past it, even if events remain): a look ahead
+    /// for prefetching.
+    #[inline(always)]
+    pub fn peek_near(&self) -> (Option<E>, Option<E>) {
+        let first = self.heads[(self.cursor % RING as u64) as usize];
+        if first == NIL {
+            return (None, None);
+        }
+        let a = &self.nodes[first as usize];
+        let b = (a.next != NIL).then(|| self.nodes[a.next as usize].event);
+        (Some(a.event), b)
     }
 
     pub fn now(&self) -> Cycle {

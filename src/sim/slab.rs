@@ -39,6 +39,20 @@ impl<K: Index, T> Slab<K, T> {
     pub fn get(&self, i: K) -> &T {
         self.items[i.index()].as_ref().expect("slab slot is live")
     }
+    /// Asks the CPU to bring slot `i` into the cache (a hint: no effect
+    /// on results, and none for a slot out of range).
+    #[inline(always)]
+    pub fn prefetch(&self, i: K) {
+        if let Some(x) = self.items.get(i.index()) {
+            crate::hint::prefetch_all(x);
+        }
+    }
+    /// Slot `i`'s item if it is live (for hints: `get` is for handles the
+    /// caller knows are live).
+    #[inline(always)]
+    pub fn peek(&self, i: K) -> Option<&T> {
+        self.items.get(i.index()).and_then(Option::as_ref)
+    }
     pub fn get_mut(&mut self, i: K) -> &mut T {
         self.items[i.index()].as_mut().expect("slab slot is live")
     }

@@ -65,13 +65,18 @@ impl BinaryReader {
 
     /// A reader of one tile's section of an already checked binary trace:
     /// `src` is positioned at the section's tile marker, byte `offset` of
-    /// the file; `buf` bytes are buffered (at least two records' worth).
-    pub fn section(file: &str, src: Box<dyn Read + Send>, offset: u64, buf: usize) -> Self {
+    /// the file; `buf` is the read buffer (grown to two records' worth if
+    /// shorter; its contents do not matter), which [`Self::into_buffer`]
+    /// gives back for the next section.
+    pub fn section(file: &str, src: Box<dyn Read + Send>, offset: u64, mut buf: Vec<u8>) -> Self {
+        if buf.len() < 2 * MAX_RECORD {
+            buf.resize(2 * MAX_RECORD, 0);
+        }
         BinaryReader {
             file: file.to_string(),
             field_at: Vec::new(),
             src,
-            buf: vec![0; buf.max(2 * MAX_RECORD)],
+            buf,
             start: 0,
             end: 0,
             base: offset,
@@ -80,6 +85,11 @@ impl BinaryReader {
             tiles_at: 0,
             done: false,
         }
+    }
+
+    /// The read buffer, for another section's reader.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.buf
     }
 
     fn offset(&self) -> u64 {
