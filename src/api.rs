@@ -389,10 +389,16 @@ pub fn chip_of_trace(path: &Path) -> Result<String, Error> {
 /// `tilesim run`: simulates the trace at `path` on `chip` (by default the
 /// shipped chip its header names) and, when `timeline` is given, writes
 /// the Chrome trace-event timeline of the whole run there.
-pub fn run(path: &Path, chip: Option<&str>, set: &[Override], timeline: Option<&Path>) -> Result<RunReport, Error> {
+pub fn run(
+    path: &Path,
+    chip: Option<&str>,
+    set: &[Override],
+    timeline: Option<&Path>,
+    model: Option<&str>,
+) -> Result<RunReport, Error> {
     match timeline {
-        Some(t) => run_timeline(path, chip, set, t, None).map(|(r, _)| r),
-        None => run_with(RunInput::Trace(path), chip, set, None).map(|(r, _)| r),
+        Some(t) => run_timeline(path, chip, set, t, None, model).map(|(r, _)| r),
+        None => run_with(RunInput::Trace(path, model), chip, set, None).map(|(r, _)| r),
     }
 }
 
@@ -417,9 +423,10 @@ pub fn run_timeline(
     set: &[Override],
     out: &Path,
     window: Option<&str>,
+    model: Option<&str>,
 ) -> Result<(RunReport, TimelineWritten), Error> {
     let spec = window_spec(window)?;
-    let (report, written) = run_with(RunInput::Trace(path), chip, set, Some((out, spec)))?;
+    let (report, written) = run_with(RunInput::Trace(path, model), chip, set, Some((out, spec)))?;
     Ok((report, written.expect("a timeline was asked for")))
 }
 
@@ -490,7 +497,9 @@ pub fn run_traffic(
 /// What `run` simulates.
 #[derive(Clone, Copy, Debug)]
 enum RunInput<'a> {
-    Trace(&'a Path),
+    /// A trace, and the model config its floor is rebuilt from when the
+    /// model it names is not shipped (`run --model`).
+    Trace(&'a Path, Option<&'a str>),
     Traffic(&'a TrafficOptions, TrafficMode),
 }
 
@@ -561,16 +570,20 @@ fn run_with(
 ) -> Result<(RunReport, Option<TimelineWritten>), Error> {
     let name = match (chip, input) {
         (Some(c), _) => c.to_string(),
-        (None, RunInput::Trace(path)) => chip_of_trace(path)?,
+        (None, RunInput::Trace(path, _)) => chip_of_trace(path)?,
         (None, RunInput::Traffic(..)) => return Err(Error::Usage("synthetic traffic needs a chip (--chip)".into())),
     };
     if let Some((t, _)) = timeline {
         match input {
-            RunInput::Trace(path) => not_input(t, &[&name, &path.display().to_string()])?,
+            RunInput::Trace(path, _) => not_input(t, &[&name, &path.display().to_string()])?,
             RunInput::Traffic(..) => not_input(t, &[&name])?,
         }
     }
     let chip = load_chip(&name, set)?;
+    let model = match input {
+        RunInput::Trace(_, Some(m)) => Some(load_model(m)?),
+        RunInput::Trace(_, None) | RunInput::Traffic(..) => None,
+    };
     let window = match timeline.and_then(|(_, w)| w) {
         Some(w) => Some(w.cycles(chip.clock_hz).map_err(|m| Error::Usage(format!("--timeline-window: {m}")))?),
         None => None,
@@ -580,11 +593,11 @@ fn run_with(
     // a chunk of cycles at a time. The timeline streams to its file either
     // way.
     let mut loaded = match input {
-        RunInput::Trace(path) if crate::trace::lazy::applies(path) => {
+        RunInput::Trace(path, _) if crate::trace::lazy::applies(path) => {
             let (lazy, totals) = crate::roofline::scan(&chip, path)?;
             Loaded::Lazy(lazy, totals)
         }
-        RunInput::Trace(path) => Loaded::Held(Trace::load(path)?),
+        RunInput::Trace(path, _) => Loaded::Held(Trace::load(path)?),
         RunInput::Traffic(o, TrafficMode::Instructions) => {
             let (stream, totals) = scan_traffic(&chip, &o.spec(&chip)?)?;
             Loaded::Traffic(stream, totals)
@@ -596,6 +609,20 @@ fn run_with(
             Loaded::Packets(packets)
         }
     };
+    // A model given for the floor must be the one the trace was compiled
+    // from: refused before the run, not reported as a missing floor.
+    let header = match &loaded {
+        Loaded::Held(trace) => Some(&trace.header),
+        Loaded::Lazy(lazy, _) => Some(&lazy.header),
+        Loaded::Traffic(..) | Loaded::Packets(_) => None,
+    };
+    if let (Some(m), Some(h)) = (&model, header) {
+        let of = crate::floor::base_model(&h.model);
+        if of != m.name {
+            let of = if of.is_empty() { "names no model (a synthetic trace)".into() } else { format!("is of `{of}`") };
+            return Err(Error::Usage(format!("--model gives `{}`, but the trace {of}", m.name)));
+        }
+    }
     let writer = match timeline {
         Some((t, _)) => {
             let f = crate::fileio::create(t).map_err(output_error(t))?;
@@ -628,8 +655,13 @@ fn run_with(
         }
     };
     let report = match loaded {
-        Loaded::Held(trace) => RunReport::new(&chip, &trace, &stats),
-        Loaded::Lazy(lazy, totals) => RunReport::from_totals(&chip, &lazy.header, &lazy.file, totals, &stats),
+        Loaded::Held(trace) => {
+            let totals = crate::roofline::TraceTotals::of(&chip, &trace);
+            RunReport::with_model(&chip, &trace.header, &trace.file, totals, &stats, model.as_ref())
+        }
+        Loaded::Lazy(lazy, totals) => {
+            RunReport::with_model(&chip, &lazy.header, &lazy.file, totals, &stats, model.as_ref())
+        }
         Loaded::Traffic(stream, totals) => RunReport::from_totals(&chip, &stream.header, &stream.name, totals, &stats),
         Loaded::Packets(p) => {
             let none = crate::roofline::TotalsAcc::new(&chip).finish();

@@ -329,25 +329,45 @@ fn tiled_chain(chip: &Chip, plan: &Plan) -> NocPath {
     step.times(plan.steps)
 }
 
+/// The model a trace header's model name is of: `NAME` of `NAME` or
+/// `NAME[N-layers]` (a slice of its first layers).
+pub fn base_model(model_name: &str) -> &str {
+    model_name.split_once('[').map_or(model_name, |(b, _)| b)
+}
+
 /// The model, workload and plan a compiled trace's header names, rebuilt
-/// so `run` can print the same floor as `compare`: the model must be a
-/// shipped one (`NAME` or `NAME[N-layers]`), the workload and plan as the
-/// compiler writes them (`<workload> plan: <plan>`). `Err` says why not
-/// (a synthetic trace, a model from a file).
-pub fn rebuild(chip: &Chip, model_name: &str, header_workload: &str) -> Result<(Model, Workload, Plan), String> {
+/// so `run` can print the same floor as `compare`: the model is `given`
+/// (`run --model`, for a model from a file), which must carry the name the
+/// header does, else a shipped one by that name (`NAME` or
+/// `NAME[N-layers]`); the workload and plan as the compiler writes them
+/// (`<workload> plan: <plan>`). `Err` says why not (a synthetic trace, a
+/// model from a file not given, another model given).
+pub fn rebuild(
+    chip: &Chip,
+    model_name: &str,
+    header_workload: &str,
+    given: Option<&Model>,
+) -> Result<(Model, Workload, Plan), String> {
     if model_name.is_empty() {
         return Err("the trace names no model (a synthetic trace)".into());
     }
-    let (base, layers) = match model_name.split_once('[') {
-        Some((b, rest)) => {
+    let base = base_model(model_name);
+    let layers = match model_name.split_once('[') {
+        Some((_, rest)) => {
             let n = rest.strip_suffix("-layers]").and_then(|n| n.parse::<u64>().ok());
-            (b, Some(n.ok_or_else(|| format!("model `{model_name}`: not NAME[N-layers]"))?))
+            Some(n.ok_or_else(|| format!("model `{model_name}`: not NAME[N-layers]"))?)
         }
-        None => (model_name, None),
+        None => None,
     };
-    let text = crate::config::shipped::get(crate::config::shipped::Kind::Model, base)
-        .ok_or_else(|| format!("model `{base}` is not a shipped model"))?;
-    let mut model = crate::config::model::load_str(base, text).map_err(|e| e.to_string())?;
+    let mut model = match given {
+        Some(m) if m.name == base => m.clone(),
+        Some(m) => return Err(format!("the trace is of model `{base}`, but --model gives `{}`", m.name)),
+        None => {
+            let text = crate::config::shipped::get(crate::config::shipped::Kind::Model, base)
+                .ok_or_else(|| format!("model `{base}` is not a shipped model (give its config with --model)"))?;
+            crate::config::model::load_str(base, text).map_err(|e| e.to_string())?
+        }
+    };
     if let Some(l) = layers {
         model = model.first_layers(l)?;
     }

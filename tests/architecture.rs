@@ -15,8 +15,8 @@ const TABLE: &[(&str, u32, &[&str])] = &[
         "api",
         7,
         &[
-            "chip", "compiler", "config", "diag", "dtype", "fileio", "limits", "model", "report", "roofline", "sim",
-            "sweep", "synth", "trace",
+            "chip", "compiler", "config", "diag", "dtype", "fileio", "floor", "limits", "model", "report", "roofline",
+            "sim", "sweep", "synth", "trace",
         ],
     ),
     (

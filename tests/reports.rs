@@ -160,3 +160,41 @@ fn a_described_workload_reads_back() {
     assert_eq!(back.describe(), w.describe());
     assert!(tilesim::floor::parse_workload("decode batch=x").is_err());
 }
+
+/// A trace compiled from a model config that is not shipped (a Hugging Face
+/// config.json here) has no floor in `run` unless `--model` gives the
+/// config; then it is the floor `compare` prints. A config of another
+/// model is refused before the run.
+#[test]
+fn run_rebuilds_the_floor_of_a_model_from_a_file_given_with_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("mistral.tbin");
+    let t = trace.to_str().unwrap();
+    let config = "tests/data/hf/mistral-7b-v0.1/config.json";
+    let compile = ["compile", "--model", config, "--chip", "mini-mesh", "--layers", "2", "--context", "128", "-o", t];
+    assert!(common::tilesim(&compile).status.success());
+    let json = |args: &[&str]| {
+        let out = common::tilesim(args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+
+    let without = json(&["run", t, "--json"]);
+    assert!(without["floor"].is_null());
+    let why = without["floor_unavailable"].as_str().unwrap();
+    assert!(why.contains("not a shipped model") && why.contains("--model"), "{why}");
+
+    let with = json(&["run", t, "--model", config, "--json"]);
+    let m = tilesim::api::load_model(&format!("{}/{config}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let m = m.first_layers(2).unwrap();
+    let mut w = decode(&m);
+    w.context = 128;
+    let row = Row::planned(&m, &chip("mini-mesh"), &w, &PlanRequest::default()).unwrap();
+    assert_eq!(with["floor"]["seconds"].as_f64(), Some(row.floor.seconds), "{}", with["floor"]);
+    assert_eq!(with["cycles"], without["cycles"], "the model only rebuilds the floor");
+
+    let wrong = common::tilesim(&["run", t, "--model", "llama-2-7b"]);
+    assert_eq!(wrong.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&wrong.stderr);
+    assert!(err.contains("--model gives `llama-2-7b`, but the trace is of `mistral-7b-v0.1`"), "{err}");
+}

@@ -343,20 +343,25 @@ fn compare<'py>(
 
 /// Simulates a trace file (`tilesim run --json`). `chip` defaults to the
 /// shipped chip the trace's header names; `timeline` writes a Perfetto
-/// timeline there. Keywords: `overrides`, `unset`.
+/// timeline there; `model` is the config of the model the trace was
+/// compiled from when it is not shipped (the floor is rebuilt from it).
+/// Keywords: `overrides`, `unset`.
 #[pyfunction]
-#[pyo3(signature = (trace, chip=None, timeline=None, **kwargs))]
+#[pyo3(signature = (trace, chip=None, timeline=None, model=None, **kwargs))]
 fn run<'py>(
     py: Python<'py>,
     trace: PathBuf,
     chip: Option<String>,
     timeline: Option<PathBuf>,
+    model: Option<String>,
     kwargs: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let mut kw = Kwargs::new("run", kwargs);
     let set = overrides(&mut kw)?;
     kw.finish()?;
-    let r = py.detach(|| api::run(&trace, chip.as_deref(), &set, timeline.as_deref())).map_err(|e| raise(py, e))?;
+    let r = py
+        .detach(|| api::run(&trace, chip.as_deref(), &set, timeline.as_deref(), model.as_deref()))
+        .map_err(|e| raise(py, e))?;
     report(py, &r)
 }
 

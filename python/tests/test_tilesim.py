@@ -145,6 +145,16 @@ def test_compile_then_run_takes_the_chip_from_the_header(tmp_path):
     assert r == json.loads(cli("run", str(out), "--json").stdout)
 
 
+def test_run_takes_the_config_of_a_model_from_a_file(tmp_path):
+    out = tmp_path / "m.tbin"
+    config = str(ROOT / "tests/data/hf/mistral-7b-v0.1/config.json")
+    tilesim.compile(config, "h100", out, layers=1, context=64)
+    assert tilesim.run(out)["floor"] is None
+    r = tilesim.run(out, model=config)
+    assert r["floor"] is not None and r["over_floor"] >= 1
+    assert r == json.loads(cli("run", str(out), "--model", config, "--json").stdout)
+
+
 def test_the_gil_is_released_while_simulating():
     started = threading.Event()
     result = {}

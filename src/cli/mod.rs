@@ -355,6 +355,11 @@ pub struct RunArgs {
     /// (ns, us, ms, s); either end may be empty. What it cuts is told on stderr.
     #[arg(long, value_name = "START:END", requires = "timeline")]
     pub timeline_window: Option<String>,
+    /// The config of the model the trace was compiled from, when it is not a shipped one (a path to a
+    /// .toml or a Hugging Face config.json, as `compile --model` took): the report's analytic floor is
+    /// rebuilt from it. It must carry the name the trace's header does
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
 }
 
 #[derive(Args, Debug)]

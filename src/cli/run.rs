@@ -16,6 +16,9 @@ pub fn run(a: &RunArgs) -> Result<ExitCode, CliError> {
                 None,
                 &format!("{{spinner}} simulating {pattern} traffic on {chip} {{elapsed}}"),
             );
+            if a.model.is_some() {
+                return Err(CliError::Usage("--model goes with a compiled trace, not --traffic".into()));
+            }
             let (timeline, window) = (a.timeline.as_deref(), a.timeline_window.as_deref());
             let mode =
                 if a.packets { tilesim::api::TrafficMode::Packets } else { tilesim::api::TrafficMode::Instructions };
@@ -25,6 +28,7 @@ pub fn run(a: &RunArgs) -> Result<ExitCode, CliError> {
             r
         }
         (None, Some(trace)) => {
+            let model = a.model.as_deref();
             let chip = match &a.chip {
                 Some(c) => c.clone(),
                 None => tilesim::api::chip_of_trace(trace)?,
@@ -34,9 +38,9 @@ pub fn run(a: &RunArgs) -> Result<ExitCode, CliError> {
                 &format!("{{spinner}} simulating {} on {chip} {{elapsed}}", trace.display()),
             );
             let r = match &a.timeline {
-                Some(t) => tilesim::api::run_timeline(trace, Some(&chip), &set, t, a.timeline_window.as_deref())
+                Some(t) => tilesim::api::run_timeline(trace, Some(&chip), &set, t, a.timeline_window.as_deref(), model)
                     .map(|(r, w)| (r, w.warning)),
-                None => tilesim::api::run(trace, Some(&chip), &set, None).map(|r| (r, None)),
+                None => tilesim::api::run(trace, Some(&chip), &set, None, model).map(|r| (r, None)),
             };
             bar.finish_and_clear();
             r

@@ -3,6 +3,7 @@
 
 use crate::chip::{Chip, Cost};
 use crate::floor::Floor;
+use crate::model::Model;
 use crate::report::schema::{PlanJson, SCHEMA_VERSION, WorkloadJson};
 use crate::roofline::{Roofline, TraceTotals};
 use crate::sim::RunStats;
@@ -271,6 +272,20 @@ impl RunReport {
     /// totals are `totals` (a lazily read trace is totalled as it is
     /// checked: `roofline::scan`).
     pub fn from_totals(chip: &Chip, h: &Header, file: &str, totals: TraceTotals, s: &RunStats) -> RunReport {
+        Self::with_model(chip, h, file, totals, s, None)
+    }
+
+    /// `from_totals`, with the floor rebuilt from `model` (`run --model`:
+    /// the config of a model that is not shipped) rather than the shipped
+    /// model the header names.
+    pub fn with_model(
+        chip: &Chip,
+        h: &Header,
+        file: &str,
+        totals: TraceTotals,
+        s: &RunStats,
+        model: Option<&Model>,
+    ) -> RunReport {
         let cycles = s.cycles.0.max(1) as f64;
         let seconds = s.cycles.0 as f64 / chip.clock_hz;
 
@@ -398,7 +413,7 @@ impl RunReport {
         let used = chips_used(chip, s);
         let energy = crate::report::energy::EnergyFigures::of(chip, &totals, s, used, tokens);
         let cost = CostFigures::new(&chip.cost, used, tps).with_energy(energy.as_ref());
-        let rebuilt = crate::floor::rebuild(chip, &h.model, &h.workload);
+        let rebuilt = crate::floor::rebuild(chip, &h.model, &h.workload, model);
         let floor = rebuilt.as_ref().map(|(m, w, p)| crate::floor::of(m, chip, w, p)).map_err(|e| e.clone());
         let (workload, plan) = match &rebuilt {
             Ok((_, w, p)) => {
