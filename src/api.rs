@@ -617,11 +617,7 @@ fn run_with(
         Loaded::Traffic(..) | Loaded::Packets(_) => None,
     };
     if let (Some(m), Some(h)) = (&model, header) {
-        let of = crate::floor::base_model(&h.model);
-        if of != m.name {
-            let of = if of.is_empty() { "names no model (a synthetic trace)".into() } else { format!("is of `{of}`") };
-            return Err(Error::Usage(format!("--model gives `{}`, but the trace {of}", m.name)));
-        }
+        crate::floor::check_given(&h.model, m).map_err(Error::Usage)?;
     }
     let writer = match timeline {
         Some((t, _)) => {

@@ -331,8 +331,18 @@ fn tiled_chain(chip: &Chip, plan: &Plan) -> NocPath {
 
 /// The model a trace header's model name is of: `NAME` of `NAME` or
 /// `NAME[N-layers]` (a slice of its first layers).
-pub fn base_model(model_name: &str) -> &str {
+fn base_model(model_name: &str) -> &str {
     model_name.split_once('[').map_or(model_name, |(b, _)| b)
+}
+
+/// Whether `given` (`run --model`) is the model the trace header's
+/// `model_name` is of; `Err` says which each is.
+pub fn check_given(model_name: &str, given: &Model) -> Result<(), String> {
+    match base_model(model_name) {
+        base if base == given.name => Ok(()),
+        "" => Err(format!("--model gives `{}`, but the trace names no model (a synthetic trace)", given.name)),
+        base => Err(format!("--model gives `{}`, but the trace is of `{base}`", given.name)),
+    }
 }
 
 /// The model, workload and plan a compiled trace's header names, rebuilt
@@ -360,8 +370,10 @@ pub fn rebuild(
         None => None,
     };
     let mut model = match given {
-        Some(m) if m.name == base => m.clone(),
-        Some(m) => return Err(format!("the trace is of model `{base}`, but --model gives `{}`", m.name)),
+        Some(m) => {
+            check_given(model_name, m)?;
+            m.clone()
+        }
         None => {
             let text = crate::config::shipped::get(crate::config::shipped::Kind::Model, base)
                 .ok_or_else(|| format!("model `{base}` is not a shipped model (give its config with --model)"))?;
