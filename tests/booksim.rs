@@ -33,6 +33,20 @@
 //! allocation limits it, which this model does not draw (arch/timing.md,
 //! "Validating against BookSim2").
 //!
+//! Transpose and bitcomp (`mesh8x8_transpose_and_bitcomp_match_booksim2`):
+//! the same 8x8 mesh under those permutations (tilesim's and BookSim's
+//! definitions are the same, the transpose diagonal's tiles sending to
+//! themselves in both), against BookSim2 runs made with
+//! tests/data/booksim2/patterns/make-curves.sh. Asserted: zero-load latency
+//! within 10%, saturation within 15% (the rate grid carried up to this
+//! model's own first unstable rate), and the accepted rate at offered 1.0
+//! against BookSim's throughput-mode run within 15%. Under transpose only
+//! the flows into the corner tiles' links saturate, so the accepted rate
+//! keeps rising past the knee and the saturation point is where the mean
+//! latency, which grows with the run's length there, crosses 500 cycles:
+//! this model's fixed window crosses it a step or two after BookSim's
+//! (arch/timing.md, "Validating against BookSim2").
+//!
 //! `cargo test --test booksim -- --nocapture` prints the curves side by side.
 
 mod simcommon;
@@ -92,17 +106,16 @@ fn reference(rel: &str, flits: u64) -> Vec<Row> {
 }
 
 /// Simulated (mean packet latency, accepted flits/node/cycle) at `rate`.
-fn simulate(chip: &Chip, flits: u64, rate: f64) -> Row {
-    let (header, streams) =
-        synth::traffic_trace(chip, Pattern::Uniform, rate, flits, FLIT, CYCLES, 0).unwrap().into_generated();
-    let trace = trace_of(chip, Some(header), streams, &format!("uniform p{flits} r{rate}"));
+fn simulate(chip: &Chip, pattern: Pattern, flits: u64, rate: f64) -> Row {
+    let (header, streams) = synth::traffic_trace(chip, pattern, rate, flits, FLIT, CYCLES, 0).unwrap().into_generated();
+    let trace = trace_of(chip, Some(header), streams, &format!("{pattern:?} p{flits} r{rate}"));
     let stats = run(chip, &trace);
     let noc = RunReport::new(chip, &trace, &stats).noc.expect("synthetic traffic has NoC statistics");
     Row { rate, latency: noc.packet_latency_mean_cycles, accepted: noc.accepted_flits_per_node_cycle }
 }
 
 /// Runs every rate, in parallel over the machine's cores.
-fn sweep(chip: &Chip, flits: u64, rates: &[f64]) -> Vec<Row> {
+fn sweep(chip: &Chip, pattern: Pattern, flits: u64, rates: &[f64]) -> Vec<Row> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(rates.len());
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut out: Vec<Option<Row>> = vec![None; rates.len()];
@@ -115,7 +128,7 @@ fn sweep(chip: &Chip, flits: u64, rates: &[f64]) -> Vec<Row> {
                     if i >= rates.len() {
                         break;
                     }
-                    let r = simulate(chip, flits, rates[i]);
+                    let r = simulate(chip, pattern, flits, rates[i]);
                     results.lock().unwrap()[i] = Some(r);
                 }
             });
@@ -132,19 +145,20 @@ fn saturation(rows: &[Row]) -> f64 {
 
 struct Curves {
     net: &'static str,
+    pattern: Pattern,
     flits: u64,
     booksim: Vec<Row>,
     sim: Vec<Row>,
 }
 
 /// Simulates BookSim's rates and `extra` ones on `chip`.
-fn curves(net: &'static str, chip: &Chip, flits: u64, booksim: Vec<Row>, extra: &[f64]) -> Curves {
+fn curves(net: &'static str, chip: &Chip, pattern: Pattern, flits: u64, booksim: Vec<Row>, extra: &[f64]) -> Curves {
     assert!(booksim.len() >= 5, "{net}: expected a BookSim latency curve, found {} rows", booksim.len());
     let mut rates: Vec<f64> = booksim.iter().map(|r| r.rate).collect();
     let extra: Vec<f64> = extra.iter().copied().filter(|&x| rates.iter().all(|&r| (r - x).abs() > 1e-9)).collect();
     rates.extend(extra);
-    let sim = sweep(chip, flits, &rates);
-    let c = Curves { net, flits, booksim, sim };
+    let sim = sweep(chip, pattern, flits, &rates);
+    let c = Curves { net, pattern, flits, booksim, sim };
     c.print();
     c
 }
@@ -152,8 +166,10 @@ fn curves(net: &'static str, chip: &Chip, flits: u64, booksim: Vec<Row>, extra: 
 impl Curves {
     fn print(&self) {
         eprintln!(
-            "\n{}-flit packets, {}, uniform random (latency in cycles, rates in flits/node/cycle)",
-            self.flits, self.net
+            "\n{}-flit packets, {}, {} (latency in cycles, rates in flits/node/cycle)",
+            self.flits,
+            self.net,
+            self.pattern.name()
         );
         eprintln!(
             "{:>8} | {:>12} {:>9} | {:>12} {:>9}",
@@ -195,7 +211,7 @@ fn mesh8x8_uniform_matches_booksim2() {
     assert_eq!(chip.noc.link_bw.0, FLIT as f64, "booksim-mesh8x8 must carry one 16-byte flit per link-cycle");
     let mesh = |flits| {
         let rows = reference(&format!("booksim2-mesh8x8-uniform-p{flits}.csv"), flits);
-        curves("8x8 mesh", &chip, flits, rows, &EXTRA_RATES)
+        curves("8x8 mesh", &chip, Pattern::Uniform, flits, rows, &EXTRA_RATES)
     };
     let p1 = mesh(1);
     let p4 = mesh(4);
@@ -264,7 +280,7 @@ fn torus_and_ring_match_booksim2() {
     for (net, chip, name, k, n) in [("8x8 torus", &torus, "torus8x8", 8, 2), ("16-node ring", &ring, "ring16", 16, 1)] {
         for flits in [1, 4] {
             let rows = reference(&format!("torus/booksim2-{name}-uniform-p{flits}.csv"), flits);
-            let c = curves(net, chip, flits, rows, torus_extra(name, flits));
+            let c = curves(net, chip, Pattern::Uniform, flits, rows, torus_extra(name, flits));
             let at_one = saturated
                 .iter()
                 .find(|r| r.0 == (k, n, flits))
@@ -328,4 +344,96 @@ fn reference_any(rel: &str) -> Vec<((u64, u64, u64), f64)> {
             ((f[ck].parse().unwrap(), f[cn].parse().unwrap(), f[cp].parse().unwrap()), f[ca].parse().unwrap())
         })
         .collect()
+}
+
+/// Offered rates simulated beyond BookSim's converged ones under transpose
+/// and bitcomp, by pattern and packet size: BookSim's first unstable rate on
+/// to this model's first unstable one (mean latency over 500, found with a
+/// finer sweep), then offered 1.0.
+fn pattern_extra(pattern: Pattern, flits: u64) -> &'static [f64] {
+    match (pattern, flits) {
+        (Pattern::Transpose, 1) => &[0.15, 0.16, 0.17, 1.0],
+        (Pattern::Transpose, _) => &[0.17, 0.18, 0.19, 1.0],
+        (Pattern::Bitcomp, 1) => &[0.21, 0.22, 1.0],
+        _ => &[0.24, 0.25, 1.0],
+    }
+}
+
+/// The accepted rate of BookSim's offered-1.0 throughput run of `traffic`
+/// with `flits`-flit packets, in a CSV of such runs.
+fn reference_saturated(rel: &str, traffic: &str, flits: u64) -> f64 {
+    let path = manifest_path(&format!("tests/data/booksim2/{rel}"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("empty CSV").split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no column {name}"));
+    let (ct, cp, ca) = (col("traffic"), col("packet_size"), col("accepted_flits_per_node_cycle"));
+    lines
+        .map(|l| l.split(',').collect::<Vec<&str>>())
+        .find(|f| f.len() == header.len() && f[ct] == traffic && f[cp].parse::<u64>().unwrap() == flits)
+        .unwrap_or_else(|| panic!("{}: no offered-1.0 row for {traffic} p{flits}", path.display()))[ca]
+        .parse()
+        .unwrap()
+}
+
+/// Zero-load latency, saturation throughput and the accepted rate at
+/// offered 1.0 on the 8x8 mesh under transpose and bitcomp traffic, 1- and
+/// 4-flit packets.
+#[test]
+fn mesh8x8_transpose_and_bitcomp_match_booksim2() {
+    let chip = shipped_chip("booksim-mesh8x8");
+    let mut all = Vec::new();
+    for pattern in [Pattern::Transpose, Pattern::Bitcomp] {
+        let traffic = pattern.name();
+        for flits in [1, 4] {
+            let rows = reference(&format!("patterns/booksim2-mesh8x8-{traffic}-p{flits}.csv"), flits);
+            let c = curves("8x8 mesh", &chip, pattern, flits, rows, pattern_extra(pattern, flits));
+            all.push((c, reference_saturated("patterns/booksim2-saturated.csv", traffic, flits)));
+        }
+    }
+    let mut failures = Vec::new();
+    for (c, at_one) in &all {
+        let what = format!("{}, {}-flit", c.pattern.name(), c.flits);
+        let (s, b) = c.zero_load();
+        let e = rel(s, b);
+        eprintln!(
+            "{what} zero-load latency (0.02): tilesim {s:.2}, BookSim {b:.2}, error {:+.1}% (limit 10%)",
+            100.0 * e
+        );
+        if e.abs() > 0.10 {
+            failures.push(format!("{what} zero-load latency {s:.2} vs BookSim {b:.2} ({:+.1}%)", 100.0 * e));
+        }
+        // The rates must reach this model's own first unstable one, or its
+        // saturation could lie beyond them.
+        let [.., last, top] = c.sim.as_slice() else { panic!("rates") };
+        assert!((top.rate - 1.0).abs() < 1e-9, "the last rate simulated is offered 1.0");
+        if last.latency < LATENCY_THRES {
+            failures.push(format!(
+                "{what}: still stable at offered {:.2} (latency {:.1}); extend pattern_extra",
+                last.rate, last.latency
+            ));
+        }
+        let (s, b) = c.saturation();
+        let e = rel(s, b);
+        eprintln!("{what} saturation throughput: tilesim {s:.3}, BookSim {b:.3}, error {:+.1}% (limit 15%)", 100.0 * e);
+        if e.abs() > 0.15 {
+            failures.push(format!("{what} saturation {s:.3} vs BookSim {b:.3} ({:+.1}%)", 100.0 * e));
+        }
+        let (s, b) = c.knee();
+        eprintln!("{what} first offered rate with latency > 2x zero-load: tilesim {s:.2}, BookSim {b:.2}");
+        let e = rel(top.accepted, *at_one);
+        eprintln!(
+            "{what} accepted at offered 1.0: tilesim {:.3}, BookSim {at_one:.3}, error {:+.1}% (limit 15%)",
+            top.accepted,
+            100.0 * e
+        );
+        if e.abs() > 0.15 {
+            failures.push(format!(
+                "{what} accepted at 1.0 {:.3} vs BookSim {at_one:.3} ({:+.1}%)",
+                top.accepted,
+                100.0 * e
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "transpose/bitcomp NoC model disagrees with BookSim2:\n  {}", failures.join("\n  "));
 }

@@ -18,14 +18,23 @@ pub enum Pattern {
 }
 
 impl Pattern {
-    pub fn parse(s: &str) -> Result<Pattern, String> {
-        match s {
-            "uniform" => Ok(Pattern::Uniform),
-            "transpose" => Ok(Pattern::Transpose),
-            "bitcomp" => Ok(Pattern::Bitcomp),
-            "hotspot" => Ok(Pattern::Hotspot),
-            _ => Err(format!("unknown traffic pattern `{s}` (expected uniform, transpose, bitcomp or hotspot)")),
+    pub const ALL: [Pattern; 4] = [Pattern::Uniform, Pattern::Transpose, Pattern::Bitcomp, Pattern::Hotspot];
+
+    /// The name `--pattern` takes (BookSim's `traffic` for the first three).
+    pub fn name(self) -> &'static str {
+        match self {
+            Pattern::Uniform => "uniform",
+            Pattern::Transpose => "transpose",
+            Pattern::Bitcomp => "bitcomp",
+            Pattern::Hotspot => "hotspot",
         }
+    }
+
+    pub fn parse(s: &str) -> Result<Pattern, String> {
+        Pattern::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| format!("unknown traffic pattern `{s}` (expected uniform, transpose, bitcomp or hotspot)"))
     }
 }
 
