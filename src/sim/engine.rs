@@ -188,8 +188,9 @@ impl Packet {
 }
 
 /// A receive queue entry for one (destination, source, tag): a handle, so
-/// the mailbox's table stays small (its buckets are what a match misses in
-/// the cache).
+/// a receiver's queues stay small (its block of them is what a match misses
+/// in the cache).
+#[derive(Clone, Copy)]
 enum Mail {
     Arrived(ArrivalId),
     Posted(OpId),
@@ -284,7 +285,7 @@ struct Sim<'a> {
     pkts: Slab<PacketId, Packet>,
     /// Messages waiting for a receive, and receives waiting for a message,
     /// by (receiver, sender, tag).
-    mail: Mailboxes<(u32, u32, u32), Mail>,
+    mail: Mailboxes<Mail>,
     arrivals: Slab<ArrivalId, Arrival>,
     /// Multicast trees by (sender, group), built on first use.
     trees: FxHashMap<(u32, u32), Rc<mcast::Tree>>,
@@ -550,7 +551,7 @@ impl<'a> Sim<'a> {
             ops: Slab::default(),
             msgs: Slab::default(),
             pkts: Slab::default(),
-            mail: Mailboxes::new(),
+            mail: Mailboxes::new(n),
             arrivals: Slab::default(),
             trees: FxHashMap::default(),
             paths: PathCache::new(n),
