@@ -406,38 +406,53 @@ pub fn scan(chip: &Chip, path: &std::path::Path, mut visit: impl FnMut(TileId, &
 /// beyond this, the cache starts afresh rather than grow).
 const MAX_PATHS: usize = 1 << 16;
 
-/// Unicast paths built on first use and kept. Between two tiles of a
-/// system of at most `MAX_PATHS` tile pairs (256 tiles), a path is one
-/// indexed read of a table (64 KB for 8x8 tiles); other ends (HBM stacks,
-/// bigger systems) are looked up by hash, at most `MAX_PATHS` of them, then
-/// the map starts afresh. The table replaced the hash for the 8x8 mesh's
-/// uniform traffic, where probing the map for a random pair of tiles missed
-/// the cache (~14% of a `--packets` run in `perf`).
+/// Unicast paths built on first use and kept. In a system of at most
+/// `MAX_PATHS` pairs of ends (tiles and HBM stacks: 256 ends), a path is
+/// one indexed read of a table (64 KB for 8x8 tiles); in bigger systems
+/// they are looked up by hash, at most `MAX_PATHS` of them, then the map
+/// starts afresh. The table replaced the hash for the 8x8 mesh's uniform
+/// traffic, where probing the map for a random pair of tiles missed the
+/// cache (~14% of a `--packets` run in `perf`), and for dgx-h100's loads
+/// from its stacks (4.2% of its 70B decode step).
 struct PathCache {
     tiles: usize,
-    /// `tile_pairs[from * tiles + to]`; empty when there are more pairs
-    /// than `MAX_PATHS`.
-    tile_pairs: Vec<Option<Path>>,
+    stacks: usize,
+    /// Tiles and stacks.
+    ends: usize,
+    /// `pairs[end(from) * ends + end(to)]`, ends numbered tiles first, then
+    /// each chip's stacks; empty when there are more pairs than
+    /// `MAX_PATHS`.
+    pairs: Vec<Option<Path>>,
     map: FxHashMap<(End, End), Path>,
 }
 
 impl PathCache {
-    fn new(tiles: usize) -> PathCache {
-        let pairs = tiles.saturating_mul(tiles);
-        let tile_pairs = if pairs <= MAX_PATHS { vec![None; pairs] } else { Vec::new() };
-        PathCache { tiles, tile_pairs, map: FxHashMap::default() }
+    /// The cache of a system of `tiles` tiles and `stacks` HBM stacks per
+    /// chip over `chips` chips.
+    fn new(tiles: usize, stacks: usize, chips: usize) -> PathCache {
+        let ends = tiles.saturating_add(stacks.saturating_mul(chips));
+        let pairs = ends.saturating_mul(ends);
+        let pairs = if pairs <= MAX_PATHS { vec![None; pairs] } else { Vec::new() };
+        PathCache { tiles, stacks, ends, pairs, map: FxHashMap::default() }
     }
 
-    /// Whether paths between tiles are hashed (not in `tile_pairs`).
+    /// `e`'s number among the ends.
+    fn end(&self, e: End) -> usize {
+        match e {
+            End::Tile(t) => t.index(),
+            End::Stack { chip, stack } => self.tiles + chip.index() * self.stacks + stack as usize,
+        }
+    }
+
+    /// Whether paths are hashed (not in `pairs`).
     fn hashed(&self) -> bool {
-        self.tile_pairs.is_empty()
+        self.pairs.is_empty()
     }
 
     fn get(&mut self, net: &Network, from: End, to: End) -> Path {
-        if let (End::Tile(a), End::Tile(b)) = (from, to)
-            && !self.tile_pairs.is_empty()
-        {
-            let slot = &mut self.tile_pairs[a.index() * self.tiles + b.index()];
+        if !self.pairs.is_empty() {
+            let i = self.end(from) * self.ends + self.end(to);
+            let slot = &mut self.pairs[i];
             return Rc::clone(slot.get_or_insert_with(|| net.path(from, to)));
         }
         if let Some(p) = self.map.get(&(from, to)) {
@@ -512,6 +527,10 @@ impl<'a> Sim<'a> {
                 recent: RecentPaths::default(),
             })
             .collect();
+        let stacks = match &mem {
+            MemSystem::Hbm(hbm) => hbm.stacks as usize,
+            MemSystem::SramOnly | MemSystem::Vaults(_) => 0,
+        };
         let mut buf = Vec::new();
         let mut stack_latency = Vec::new();
         if let MemSystem::Hbm(hbm) = &mem {
@@ -553,7 +572,7 @@ impl<'a> Sim<'a> {
             mail: Mailboxes::new(n),
             arrivals: Slab::default(),
             trees: FxHashMap::default(),
-            paths: PathCache::new(n),
+            paths: PathCache::new(n, stacks, chip.system.chips as usize),
             groups,
             stack_latency,
             bytes: ByteCounts::default(),
