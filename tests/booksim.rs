@@ -60,10 +60,10 @@
 //! The 16x16 mesh runs at a few of BookSim's rates and not at 1.0, to keep
 //! the test short (arch/timing.md, "Other sizes").
 //!
-//! Fat tree (`fattree64_zero_load_matches_booksim2`): only zero-load latency,
-//! against BookSim2's 4-ary 3-tree (tests/data/booksim2/fattree/); the
-//! saturation throughput does not agree and is not asserted
-//! (arch/timing.md, "Fat tree").
+//! Fat tree (`fattree64_matches_booksim2`): against BookSim2's 4-ary 3-tree
+//! (tests/data/booksim2/fattree/), zero-load latency within 10%, saturation
+//! and the accepted rate at offered 1.0 within 20%; a fat link holds the
+//! VCs of the links it stands for (arch/timing.md, "Fat tree").
 //!
 //! `cargo test --test booksim -- --nocapture` prints the curves side by side.
 
@@ -292,76 +292,19 @@ fn torus_extra(name: &str, flits: u64) -> &'static [f64] {
 fn torus_and_ring_match_booksim2() {
     let torus = shipped_chip("booksim-torus8x8");
     let ring = simcommon::test_chip("booksim-ring16");
-    // BookSim's offered-1.0 throughput runs, by (k, n, packet size).
-    let saturated = reference_any("torus/booksim2-saturated.csv");
-    let mut all = Vec::new();
-    for (net, chip, name, k, n) in [("8x8 torus", &torus, "torus8x8", 8, 2), ("16-node ring", &ring, "ring16", 16, 1)] {
+    let mut failures = Vec::new();
+    for (net, chip, name, k, n) in
+        [("8x8 torus", &torus, "torus8x8", "8", "2"), ("16-node ring", &ring, "ring16", "16", "1")]
+    {
         for flits in [1, 4] {
             let rows = reference(&format!("torus/booksim2-{name}-uniform-p{flits}.csv"), flits);
             let c = curves(net, chip, Pattern::Uniform, flits, rows, torus_extra(name, flits));
-            let at_one = saturated
-                .iter()
-                .find(|r| r.0 == (k, n, flits))
-                .unwrap_or_else(|| panic!("no offered-1.0 row for {name} p{flits}"))
-                .1;
-            all.push((c, at_one));
-        }
-    }
-    let mut failures = Vec::new();
-    for (c, at_one) in &all {
-        let what = format!("{}, {}-flit", c.net, c.flits);
-        let (s, b) = c.zero_load();
-        let e = rel(s, b);
-        eprintln!(
-            "{what} zero-load latency (0.02): tilesim {s:.2}, BookSim {b:.2}, error {:+.1}% (limit 10%)",
-            100.0 * e
-        );
-        if e.abs() > 0.10 {
-            failures.push(format!("{what} zero-load latency {s:.2} vs BookSim {b:.2} ({:+.1}%)", 100.0 * e));
-        }
-        let (s, b) = c.saturation();
-        let e = rel(s, b);
-        eprintln!("{what} saturation throughput: tilesim {s:.3}, BookSim {b:.3}, error {:+.1}% (limit 20%)", 100.0 * e);
-        if e.abs() > 0.20 {
-            failures.push(format!("{what} saturation {s:.3} vs BookSim {b:.3} ({:+.1}%)", 100.0 * e));
-        }
-        let (s, b) = c.knee();
-        eprintln!("{what} first offered rate with latency > 2x zero-load: tilesim {s:.2}, BookSim {b:.2}");
-        let top = c.sim.last().expect("rates");
-        assert!((top.rate - 1.0).abs() < 1e-9, "the last rate simulated is offered 1.0");
-        let e = rel(top.accepted, *at_one);
-        eprintln!(
-            "{what} accepted at offered 1.0: tilesim {:.3}, BookSim {at_one:.3}, error {:+.1}% (limit 25%)",
-            top.accepted,
-            100.0 * e
-        );
-        if e.abs() > 0.25 {
-            failures.push(format!(
-                "{what} accepted at 1.0 {:.3} vs BookSim {at_one:.3} ({:+.1}%)",
-                top.accepted,
-                100.0 * e
-            ));
+            let p = flits.to_string();
+            let one = at_one("torus/booksim2-saturated.csv", &[("k", k), ("n", n), ("packet_size", &p)]);
+            failures.extend(check_curves(&c, 0.20, Some((one, 0.25))));
         }
     }
     assert!(failures.is_empty(), "torus/ring NoC model disagrees with BookSim2:\n  {}", failures.join("\n  "));
-}
-
-/// ((k, n, packet size), accepted flits/node/cycle) of every row of a
-/// BookSim CSV.
-fn reference_any(rel: &str) -> Vec<((u64, u64, u64), f64)> {
-    let path = manifest_path(&format!("tests/data/booksim2/{rel}"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().expect("empty CSV").split(',').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no column {name}"));
-    let (ck, cn, cp, ca) = (col("k"), col("n"), col("packet_size"), col("accepted_flits_per_node_cycle"));
-    lines
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            ((f[ck].parse().unwrap(), f[cn].parse().unwrap(), f[cp].parse().unwrap()), f[ca].parse().unwrap())
-        })
-        .collect()
 }
 
 /// Offered rates simulated beyond BookSim's converged ones under transpose
@@ -377,80 +320,31 @@ fn pattern_extra(pattern: Pattern, flits: u64) -> &'static [f64] {
     }
 }
 
-/// The accepted rate of BookSim's offered-1.0 throughput run of `traffic`
-/// with `flits`-flit packets, in a CSV of such runs.
-fn reference_saturated(rel: &str, traffic: &str, flits: u64) -> f64 {
-    let path = manifest_path(&format!("tests/data/booksim2/{rel}"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().expect("empty CSV").split(',').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no column {name}"));
-    let (ct, cp, ca) = (col("traffic"), col("packet_size"), col("accepted_flits_per_node_cycle"));
-    lines
-        .map(|l| l.split(',').collect::<Vec<&str>>())
-        .find(|f| f.len() == header.len() && f[ct] == traffic && f[cp].parse::<u64>().unwrap() == flits)
-        .unwrap_or_else(|| panic!("{}: no offered-1.0 row for {traffic} p{flits}", path.display()))[ca]
-        .parse()
-        .unwrap()
-}
-
 /// Zero-load latency, saturation throughput and the accepted rate at
 /// offered 1.0 on the 8x8 mesh under transpose and bitcomp traffic, 1- and
 /// 4-flit packets.
 #[test]
 fn mesh8x8_transpose_and_bitcomp_match_booksim2() {
     let chip = shipped_chip("booksim-mesh8x8");
-    let mut all = Vec::new();
+    let mut failures = Vec::new();
     for pattern in [Pattern::Transpose, Pattern::Bitcomp] {
         let traffic = pattern.name();
         for flits in [1, 4] {
             let rows = reference(&format!("patterns/booksim2-mesh8x8-{traffic}-p{flits}.csv"), flits);
             let c = curves("8x8 mesh", &chip, pattern, flits, rows, pattern_extra(pattern, flits));
-            all.push((c, reference_saturated("patterns/booksim2-saturated.csv", traffic, flits)));
-        }
-    }
-    let mut failures = Vec::new();
-    for (c, at_one) in &all {
-        let what = format!("{}, {}-flit", c.pattern.name(), c.flits);
-        let (s, b) = c.zero_load();
-        let e = rel(s, b);
-        eprintln!(
-            "{what} zero-load latency (0.02): tilesim {s:.2}, BookSim {b:.2}, error {:+.1}% (limit 10%)",
-            100.0 * e
-        );
-        if e.abs() > 0.10 {
-            failures.push(format!("{what} zero-load latency {s:.2} vs BookSim {b:.2} ({:+.1}%)", 100.0 * e));
-        }
-        // The rates must reach this model's own first unstable one, or its
-        // saturation could lie beyond them.
-        let [.., last, top] = c.sim.as_slice() else { panic!("rates") };
-        assert!((top.rate - 1.0).abs() < 1e-9, "the last rate simulated is offered 1.0");
-        if last.latency < LATENCY_THRES {
-            failures.push(format!(
-                "{what}: still stable at offered {:.2} (latency {:.1}); extend pattern_extra",
-                last.rate, last.latency
-            ));
-        }
-        let (s, b) = c.saturation();
-        let e = rel(s, b);
-        eprintln!("{what} saturation throughput: tilesim {s:.3}, BookSim {b:.3}, error {:+.1}% (limit 15%)", 100.0 * e);
-        if e.abs() > 0.15 {
-            failures.push(format!("{what} saturation {s:.3} vs BookSim {b:.3} ({:+.1}%)", 100.0 * e));
-        }
-        let (s, b) = c.knee();
-        eprintln!("{what} first offered rate with latency > 2x zero-load: tilesim {s:.2}, BookSim {b:.2}");
-        let e = rel(top.accepted, *at_one);
-        eprintln!(
-            "{what} accepted at offered 1.0: tilesim {:.3}, BookSim {at_one:.3}, error {:+.1}% (limit 15%)",
-            top.accepted,
-            100.0 * e
-        );
-        if e.abs() > 0.15 {
-            failures.push(format!(
-                "{what} accepted at 1.0 {:.3} vs BookSim {at_one:.3} ({:+.1}%)",
-                top.accepted,
-                100.0 * e
-            ));
+            // The rates must reach this model's own first unstable one, or
+            // its saturation could lie beyond them (transpose accepts more
+            // past its knee, so the highest rate's shortfall is not enough).
+            let [.., last, _] = c.sim.as_slice() else { panic!("rates") };
+            if last.latency < LATENCY_THRES {
+                failures.push(format!(
+                    "{traffic}, {flits}-flit: still stable at offered {:.2} (latency {:.1}); extend pattern_extra",
+                    last.rate, last.latency
+                ));
+            }
+            let p = flits.to_string();
+            let one = at_one("patterns/booksim2-saturated.csv", &[("traffic", traffic), ("packet_size", &p)]);
+            failures.extend(check_curves(&c, 0.15, Some((one, 0.15))));
         }
     }
     assert!(failures.is_empty(), "transpose/bitcomp NoC model disagrees with BookSim2:\n  {}", failures.join("\n  "));
@@ -463,37 +357,34 @@ fn shipped_chip_with(name: &str, set: &[&str]) -> Chip {
     tilesim::api::load_chip(name, &overrides).unwrap_or_else(|e| panic!("{name} with {set:?}: {e}"))
 }
 
-/// The accepted rate of BookSim's offered-1.0 throughput run of the
-/// `topology` with radix `k`, `flits`-flit packets, in a CSV of such runs.
-fn reference_at_one(rel: &str, topology: &str, k: u64, flits: u64) -> f64 {
+/// The accepted rate of BookSim's offered-1.0 throughput run in a CSV of
+/// such runs (tests/data/booksim2/`rel`): the row whose columns have the
+/// values `want` (column, value), which must pick exactly one.
+fn at_one(rel: &str, want: &[(&str, &str)]) -> f64 {
     let path = manifest_path(&format!("tests/data/booksim2/{rel}"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().expect("empty CSV").split(',').collect();
     let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no column {name}"));
-    let (ct, ck, cp, ca) = (col("topology"), col("k"), col("packet_size"), col("accepted_flits_per_node_cycle"));
-    lines
+    let want: Vec<(usize, &str)> = want.iter().map(|&(c, v)| (col(c), v)).collect();
+    let rows: Vec<Vec<&str>> = lines
         .map(|l| l.split(',').collect::<Vec<&str>>())
-        .find(|f| {
-            f.len() == header.len()
-                && f[ct] == topology
-                && f[ck].parse::<u64>().unwrap() == k
-                && f[cp].parse::<u64>().unwrap() == flits
-        })
-        .unwrap_or_else(|| panic!("{}: no offered-1.0 row for {topology} k={k} p{flits}", path.display()))[ca]
-        .parse()
-        .unwrap()
+        .filter(|f| f.len() == header.len() && want.iter().all(|&(c, v)| f[c] == v))
+        .collect();
+    assert_eq!(rows.len(), 1, "{}: {} offered-1.0 rows for {want:?}", path.display(), rows.len());
+    rows[0][col("accepted_flits_per_node_cycle")].parse().unwrap()
 }
 
 /// Checks one network's curves against BookSim: zero-load latency within
 /// 10%, saturation throughput within `sat_limit`, that the rates simulated
 /// reach past this model's own saturation (its accepted rate at the highest
 /// one falls short of the offered), and, where `at_one` gives BookSim's
-/// offered-1.0 throughput run, this model's accepted rate at offered 1.0
-/// (the last rate simulated) within `sat_limit` of it. Returns the failures.
-fn check_curves(c: &Curves, sat_limit: f64, at_one: Option<f64>) -> Vec<String> {
+/// offered-1.0 throughput run and a limit, this model's accepted rate at
+/// offered 1.0 (the last rate simulated) within that limit of it. Returns
+/// the failures.
+fn check_curves(c: &Curves, sat_limit: f64, at_one: Option<(f64, f64)>) -> Vec<String> {
     let mut failures = Vec::new();
-    let what = format!("{}, {}-flit", c.net, c.flits);
+    let what = format!("{}, {}, {}-flit", c.net, c.pattern.name(), c.flits);
     let (s, b) = c.zero_load();
     let e = rel(s, b);
     eprintln!("{what} zero-load latency (0.02): tilesim {s:.2}, BookSim {b:.2}, error {:+.1}% (limit 10%)", 100.0 * e);
@@ -511,25 +402,26 @@ fn check_curves(c: &Curves, sat_limit: f64, at_one: Option<f64>) -> Vec<String> 
     }
     let (s, b) = c.saturation();
     let e = rel(s, b);
-    let limit = 100.0 * sat_limit;
     eprintln!(
-        "{what} saturation throughput: tilesim {s:.3}, BookSim {b:.3}, error {:+.1}% (limit {limit:.0}%)",
-        100.0 * e
+        "{what} saturation throughput: tilesim {s:.3}, BookSim {b:.3}, error {:+.1}% (limit {:.0}%)",
+        100.0 * e,
+        100.0 * sat_limit
     );
     if e.abs() > sat_limit {
         failures.push(format!("{what} saturation {s:.3} vs BookSim {b:.3} ({:+.1}%)", 100.0 * e));
     }
     let (s, b) = c.knee();
     eprintln!("{what} first offered rate with latency > 2x zero-load: tilesim {s:.2}, BookSim {b:.2}");
-    if let Some(at_one) = at_one {
+    if let Some((at_one, limit)) = at_one {
         assert!((top.rate - 1.0).abs() < 1e-9, "{what}: the last rate simulated is offered 1.0");
         let e = rel(top.accepted, at_one);
         eprintln!(
-            "{what} accepted at offered 1.0: tilesim {:.3}, BookSim {at_one:.3}, error {:+.1}% (limit {limit:.0}%)",
+            "{what} accepted at offered 1.0: tilesim {:.3}, BookSim {at_one:.3}, error {:+.1}% (limit {:.0}%)",
             top.accepted,
-            100.0 * e
+            100.0 * e,
+            100.0 * limit
         );
-        if e.abs() > sat_limit {
+        if e.abs() > limit {
             failures.push(format!(
                 "{what} accepted at 1.0 {:.3} vs BookSim {at_one:.3} ({:+.1}%)",
                 top.accepted,
@@ -578,8 +470,9 @@ fn mesh4x4_and_16x16_match_booksim2() {
                 rows.retain(|r| MESH16_RATES.iter().any(|&x| (r.rate - x).abs() < 1e-9));
             }
             let c = curves(net, &chip, Pattern::Uniform, flits, rows, sizes_extra(name, flits));
-            let at_one = (k == 4).then(|| reference_at_one(saturated, "mesh", k, flits));
-            failures.extend(check_curves(&c, 0.15, at_one));
+            let (k, p) = (k.to_string(), flits.to_string());
+            let one = (k == "4").then(|| at_one(saturated, &[("topology", "mesh"), ("k", &k), ("packet_size", &p)]));
+            failures.extend(check_curves(&c, 0.15, one.map(|one| (one, 0.15))));
         }
     }
     assert!(failures.is_empty(), "mesh NoC model disagrees with BookSim2 at other sizes:\n  {}", failures.join("\n  "));
@@ -596,38 +489,34 @@ fn torus4x4_matches_booksim2() {
     for flits in [1, 4] {
         let rows = reference(&format!("sizes/booksim2-torus4x4-uniform-p{flits}.csv"), flits);
         let c = curves("4x4 torus", &chip, Pattern::Uniform, flits, rows, sizes_extra("torus4x4", flits));
-        let at_one = reference_at_one("sizes/booksim2-saturated.csv", "torus", 4, flits);
-        failures.extend(check_curves(&c, 0.15, Some(at_one)));
+        let p = flits.to_string();
+        let want = [("topology", "torus"), ("k", "4"), ("packet_size", p.as_str())];
+        let one = at_one("sizes/booksim2-saturated.csv", &want);
+        failures.extend(check_curves(&c, 0.15, Some((one, 0.15))));
     }
     assert!(failures.is_empty(), "4x4 torus NoC model disagrees with BookSim2:\n  {}", failures.join("\n  "));
 }
 
-/// Zero-load latency of a 64-tile fat tree of arity 4
-/// (tests/chips/booksim-fattree64.toml) against BookSim2's 4-ary 3-tree
-/// with `nca` routing (tests/data/booksim2/fattree/), within 10%, 1- and
-/// 4-flit packets. The trees have the same levels and hop counts, so this
-/// checks that a switch costs a router and a level a link. Saturation is not
-/// asserted: this model's fat links hold `vcs` VCs each where BookSim's
-/// tree has `arity` times as many channels per level, each with its own, and
-/// with booksim-mesh8x8's 8 VCs this model saturates at about a tenth of
-/// BookSim's rate for 1-flit packets (arch/timing.md, "Validating against
-/// BookSim2", "Fat tree").
+/// A 64-tile fat tree of arity 4 (tests/chips/booksim-fattree64.toml)
+/// against BookSim2's 4-ary 3-tree with `nca` routing
+/// (tests/data/booksim2/fattree/), uniform traffic, 1- and 4-flit packets:
+/// zero-load latency within 10% (the trees have the same levels and hop
+/// counts: a switch costs a router and a level a link), saturation and the
+/// accepted rate at offered 1.0 within 20%, the torus's limit: a fat link is
+/// one first-come-first-served server where BookSim spreads the same
+/// traffic over `arity` channels at random, and its radix-8 routers' iSLIP
+/// allocation, not drawn here, limits BookSim first as on the injection-bound
+/// 4x4 networks (arch/timing.md, "Fat tree").
 #[test]
-fn fattree64_zero_load_matches_booksim2() {
+fn fattree64_matches_booksim2() {
     let chip = simcommon::test_chip("booksim-fattree64");
     let mut failures = Vec::new();
-    for flits in [1, 4] {
+    for (flits, extra) in [(1, &[0.74, 0.76, 0.78, 0.8, 1.0][..]), (4, &[0.9, 0.92, 0.94, 0.96, 1.0][..])] {
         let rows = reference(&format!("fattree/booksim2-fattree64-nca-uniform-p{flits}.csv"), flits);
-        let b = rows.iter().find(|r| (r.rate - 0.02).abs() < 1e-9).expect("BookSim row at 0.02").latency;
-        let s = simulate(&chip, Pattern::Uniform, flits, 0.02).latency;
-        let e = rel(s, b);
-        eprintln!(
-            "64-tile fat tree, {flits}-flit zero-load latency (0.02): tilesim {s:.2}, BookSim {b:.2}, error {:+.1}% (limit 10%)",
-            100.0 * e
-        );
-        if e.abs() > 0.10 {
-            failures.push(format!("{flits}-flit zero-load latency {s:.2} vs BookSim {b:.2} ({:+.1}%)", 100.0 * e));
-        }
+        let c = curves("64-tile fat tree", &chip, Pattern::Uniform, flits, rows, extra);
+        let p = flits.to_string();
+        let one = at_one("fattree/booksim2-saturated.csv", &[("routing", "nca"), ("packet_size", &p)]);
+        failures.extend(check_curves(&c, 0.20, Some((one, 0.20))));
     }
     assert!(failures.is_empty(), "fat-tree NoC model disagrees with BookSim2:\n  {}", failures.join("\n  "));
 }

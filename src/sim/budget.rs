@@ -71,6 +71,26 @@ pub fn chip_memory(chip: &Chip) -> u128 {
         + links(chip) * BYTES_PER_LINK
         + ch * (BYTES_PER_CHANNEL + banks * BYTES_PER_BANK)
         + stack_routes
+        + vc_memory(chip)
+}
+
+/// Bytes of the VC tables (`noc.vcs`): a tick per VC of every router port,
+/// a fat tree's wide links as many ports as links they stand for (each
+/// level's links, both ways, stand for at most one link per tile).
+fn vc_memory(chip: &Chip) -> u128 {
+    let Some(vcs) = chip.noc.vcs else { return 0 };
+    let wide = match chip.noc.topology {
+        NocTopology::FatTree { n, arity } => {
+            let (mut levels, mut width) = (0u128, n as u128);
+            while width > 1 {
+                width = width.div_ceil(arity.max(2) as u128);
+                levels += 1;
+            }
+            2 * n as u128 * levels * chip.system.chips as u128
+        }
+        _ => 0,
+    };
+    (links(chip) + wide) * vcs as u128 * 8
 }
 
 /// Checks that simulating anything on `chip` fits the memory budget.

@@ -156,7 +156,11 @@ struct Vcs {
     class1: usize,
     /// `release[first + l * per_port + v]`: tick VC v of link l's port is
     /// free again, or `HELD` while a packet holds it and has not left yet.
+    /// A wide port's VCs are after every link's `per_port` (`wide`).
     release: Vec<Tick>,
+    /// Per link into a `Port::Wide`: where its VCs start in `release` and
+    /// how many (0, 0 for other links).
+    wide: Vec<(u32, u32)>,
     /// Where link 0's VCs start in `release`: its first tick on a 64-byte
     /// boundary, so with 8 VCs a port's are one cache line (7 ticks of
     /// slack; the vector never grows).
@@ -180,6 +184,10 @@ enum Port {
     Unlimited,
     /// `per_port` VCs, one class.
     Plain,
+    /// A link `width` times `noc.link_bandwidth` wide (a fat tree's links
+    /// above the leaves), standing for `width` links of the base bandwidth
+    /// side by side: `width x per_port` VCs, one class (`Vcs::wide`).
+    Wide,
     /// On a wrap-around dimension: two dateline classes (`class1`).
     Classed,
 }
@@ -198,13 +206,29 @@ struct RingLink {
 }
 
 impl Vcs {
-    fn new(per_port: u32, credit_ticks: u64, port: Vec<Port>, ring: Vec<Option<RingLink>>) -> Vcs {
+    /// VCs for links into ports `port`, `per_port` each; a `Port::Wide`
+    /// link `widths[l]` times that (at most `MAX_PORT_VCS`).
+    fn new(per_port: u32, credit_ticks: u64, port: Vec<Port>, ring: Vec<Option<RingLink>>, widths: &[u32]) -> Vcs {
         let per_port = per_port as usize;
-        let release = vec![Tick::ZERO; port.len() * per_port + 7];
+        let mut end = port.len() * per_port + 7;
+        let wide = port
+            .iter()
+            .zip(widths)
+            .map(|(&p, &w)| {
+                if p != Port::Wide {
+                    return (0, 0);
+                }
+                let n = (w as usize * per_port).min(MAX_PORT_VCS);
+                end += n;
+                ((end - n) as u32, n as u32)
+            })
+            .collect();
+        let release = vec![Tick::ZERO; end];
         let first = (8 - (release.as_ptr() as usize / 8) % 8) % 8;
         let waiting = vec![VecDeque::new(); 2 * port.len()];
         let waiters = vec![0; port.len()];
-        Vcs { per_port, credit_ticks, port, ring, class1: per_port - per_port / 2, release, first, waiting, waiters }
+        let class1 = per_port - per_port / 2;
+        Vcs { per_port, credit_ticks, port, ring, class1, release, wide, first, waiting, waiters }
     }
 
     /// The class of the VCs a packet asking for `class` at link `l`'s
@@ -217,6 +241,7 @@ impl Vcs {
             (Port::Plain, _) => (0, 0..self.per_port),
             (Port::Classed, 0) => (0, 0..self.class1),
             (Port::Classed, _) => (1, self.class1..self.per_port),
+            (Port::Wide, _) => (0, 0..self.wide[l.index()].1 as usize),
         };
         let base = self.base(l);
         Some((class, base + range.start..base + range.end))
@@ -225,11 +250,18 @@ impl Vcs {
     /// Where link `l`'s port's VCs start in `release`.
     #[inline]
     fn base(&self, l: LinkId) -> usize {
-        self.first + l.index() * self.per_port
+        match self.port[l.index()] {
+            Port::Wide => self.wide[l.index()].0 as usize,
+            _ => self.first + l.index() * self.per_port,
+        }
     }
 }
 
 const HELD: Tick = Tick(u64::MAX);
+
+/// VCs of one port at most (a `Vc`'s index is 16 bits): a wide port's
+/// `width x vcs` is capped here.
+pub const MAX_PORT_VCS: usize = u16::MAX as usize;
 
 /// Links `route` makes room for at once: an 8x8 mesh's longest route
 /// (inject, 14 router hops, eject).
@@ -405,14 +437,25 @@ impl Network {
         let routers = chips * routers_per_chip;
         let vcs = noc.vcs.map(|per_port| {
             let ring = ring_links(shape.wrap(), routers_per_chip, routers, &b.links);
+            // A router-to-router link n times the NoC's bandwidth (a fat
+            // tree's above the leaves) stands for n links side by side, each
+            // with its port's VCs: with one port's VCs its packets, each
+            // holding a VC for a credit loop, ran out of VCs long before
+            // bandwidth (arch/timing.md, "Fat tree").
+            let width = |l: &Link| match l.class {
+                LinkClass::Noc => (l.bw.0 / noc.link_bw.0).round().max(1.0) as u32,
+                _ => 1,
+            };
+            let widths: Vec<u32> = b.links.iter().map(width).collect();
             let port = (0..b.links.len())
                 .map(|i| match (b.links[i].to.0 < routers, ring.get(i).is_some_and(Option::is_some)) {
                     (false, _) => Port::Unlimited,
+                    (true, false) if widths[i] > 1 => Port::Wide,
                     (true, false) => Port::Plain,
                     (true, true) => Port::Classed,
                 })
                 .collect();
-            Vcs::new(per_port, noc.credit.ticks(), port, ring)
+            Vcs::new(per_port, noc.credit.ticks(), port, ring, &widths)
         });
         Network {
             links: b.links,
