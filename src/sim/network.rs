@@ -160,7 +160,7 @@ struct Vcs {
     release: Vec<Tick>,
     /// Per link into a `Port::Wide`: where its VCs start in `release` and
     /// how many (0, 0 for other links).
-    wide: Vec<(u32, u32)>,
+    wide: Vec<(usize, usize)>,
     /// Where link 0's VCs start in `release`: its first tick on a 64-byte
     /// boundary, so with 8 VCs a port's are one cache line (7 ticks of
     /// slack; the vector never grows).
@@ -220,7 +220,7 @@ impl Vcs {
                 }
                 let n = (w as usize * per_port).min(MAX_PORT_VCS);
                 end += n;
-                ((end - n) as u32, n as u32)
+                (end - n, n)
             })
             .collect();
         let release = vec![Tick::ZERO; end];
@@ -241,7 +241,7 @@ impl Vcs {
             (Port::Plain, _) => (0, 0..self.per_port),
             (Port::Classed, 0) => (0, 0..self.class1),
             (Port::Classed, _) => (1, self.class1..self.per_port),
-            (Port::Wide, _) => (0, 0..self.wide[l.index()].1 as usize),
+            (Port::Wide, _) => (0, 0..self.wide[l.index()].1),
         };
         let base = self.base(l);
         Some((class, base + range.start..base + range.end))
@@ -251,7 +251,7 @@ impl Vcs {
     #[inline]
     fn base(&self, l: LinkId) -> usize {
         match self.port[l.index()] {
-            Port::Wide => self.wide[l.index()].0 as usize,
+            Port::Wide => self.wide[l.index()].0,
             _ => self.first + l.index() * self.per_port,
         }
     }
@@ -261,7 +261,7 @@ const HELD: Tick = Tick(u64::MAX);
 
 /// VCs of one port at most (a `Vc`'s index is 16 bits): a wide port's
 /// `width x vcs` is capped here.
-pub const MAX_PORT_VCS: usize = u16::MAX as usize;
+const MAX_PORT_VCS: usize = u16::MAX as usize;
 
 /// Links `route` makes room for at once: an 8x8 mesh's longest route
 /// (inject, 14 router hops, eject).
