@@ -149,6 +149,10 @@ pub const MAX_TOKENS_PER_PASS: u64 = 1 << 24;
 pub const MAX_STEPS: u64 = 1 << 20;
 /// Worker threads of a sweep.
 pub const MAX_JOBS: u32 = 1024;
+/// Coefficient of variation of `serve --arrival gamma:CV` gaps: past it the
+/// gamma's shape (1 / CV^2) is so small that every gap but a vanishing few
+/// is 0 in f64 (CV 1e300 gave NaN arrival times and a run that never ended).
+pub const MAX_ARRIVAL_CV: f64 = 100.0;
 
 // ---- Traces -------------------------------------------------------------
 
@@ -317,6 +321,13 @@ pub fn table() -> Vec<Row> {
         ),
         row("steps", "--steps", format!("1 ..= {}", pow2(MAX_STEPS as u128)), "run time", "compiler::plan::choose"),
         row("jobs", "sweep --jobs", format!("1 ..= {MAX_JOBS}"), "threads", "cli::sweep (clap)"),
+        row(
+            "arrival_cv",
+            "serve --arrival gamma:CV",
+            format!("0 ..= {MAX_ARRIVAL_CV}"),
+            "arithmetic: f64 gaps",
+            "serve::request::Arrivals",
+        ),
         row(
             "degrees",
             "--tp, --pp, --ep",

@@ -26,7 +26,7 @@ const TABLE: &[(&str, u32, &[&str])] = &[
     ),
     ("sweep", 6, &["chip", "compiler", "config", "diag", "dtype", "model", "report"]),
     ("snap", 6, &["chip", "compiler", "config", "diag", "dtype", "fileio", "model", "report", "sim", "trace"]),
-    ("serve", 6, &["chip", "compiler", "model", "report", "rng", "sim", "units"]),
+    ("serve", 6, &["chip", "compiler", "limits", "model", "report", "rng", "sim", "units"]),
     ("characterize", 6, &["chip", "diag", "ids", "isa", "limits", "report", "sim", "synth", "trace", "units"]),
     (
         "report",

@@ -35,8 +35,11 @@ pub struct Cli {
 
 fn parse_max_memory(s: &str) -> Result<u64, String> {
     let size = tilesim::config::quantity::Size::parse(s)?;
-    if size.0 < 1.0 || size.0 > u64::MAX as f64 {
+    if size.0 < 1.0 {
         return Err(format!("expected a size of at least 1 B, found \"{s}\""));
+    }
+    if size.0 >= u64::MAX as f64 {
+        return Err(format!("expected a size below 16 EiB (2^64 bytes), found \"{s}\""));
     }
     Ok(size.bytes())
 }

@@ -494,13 +494,22 @@ fn sweep_rate(a: &ServeArgs, c: &Common, slo: Slo) -> Result<ExitCode, CliError>
     }
     let failed = rows.iter().filter(|r| r.status == "error").count();
     let unreachable = rows.iter().filter(|r| r.status == "unreachable").count();
+    let unbounded = rows.iter().filter(|r| r.status == "unbounded").count();
+    let unbounded_note = if unbounded > 0 {
+        format!(
+            ", {unbounded} unbounded (the SLOs hold with every request arriving at once: give --slo-ttft or more \
+             --requests)"
+        )
+    } else {
+        String::new()
+    };
     eprintln!(
-        "searched {} frontier points ({} runs of {} requests) in {:.1} s: {} ok, {unreachable} unreachable, {failed} error -> {}",
+        "searched {} frontier points ({} runs of {} requests) in {:.1} s: {} ok, {unreachable} unreachable{unbounded_note}, {failed} error -> {}",
         rows.len(),
         rows.iter().map(|r| r.runs).sum::<u32>(),
         reqs.len(),
         start.elapsed().as_secs_f64(),
-        rows.len() - failed - unreachable,
+        rows.len() - failed - unreachable - unbounded,
         a.csv.as_ref().map_or("standard output".into(), |p| p.display().to_string())
     );
     Ok(ExitCode::SUCCESS)

@@ -843,19 +843,34 @@ fn derive_system(system: Option<&SystemFile>, tiles: u32, hz: f64) -> Result<Sys
                     None => Cycles::default(),
                 },
                 gateway: s.gateway,
-                link_efficiency: match s.link_efficiency {
-                    None => 1.0,
-                    Some(e) if e > 0.0 && e <= 1.0 => e,
-                    Some(e) => {
-                        return Err(invalid(
-                            "system.link_efficiency",
-                            format!("must be a share of the peak in (0, 1], found {e}"),
-                        ));
-                    }
-                },
+                link_efficiency: link_efficiency(s.link_efficiency, link_bw, global_link_bw, hz)?,
             }
         }
     })
+}
+
+/// `system.link_efficiency`: a share of the peak in (0, 1] that leaves
+/// every chip link (and dragonfly global link) a payload rate within the
+/// bounds of any bandwidth: the simulator runs the links at peak x
+/// efficiency, so `1e-300` would be a link of 1e-298 B/s.
+fn link_efficiency(e: Option<f64>, link_bw: BytesPerCycle, global_bw: BytesPerCycle, hz: f64) -> Result<f64, Invalid> {
+    let field = "system.link_efficiency";
+    let Some(e) = e else { return Ok(1.0) };
+    if !(e > 0.0 && e <= 1.0) {
+        return Err(invalid(field, format!("must be a share of the peak in (0, 1], found {e}")));
+    }
+    let slowest = link_bw.0.min(global_bw.0) * e;
+    let bps = slowest * hz;
+    if bps < lim::MIN_RATE_BPS || slowest < lim::MIN_RATE_PER_CYCLE {
+        return Err(invalid(
+            field,
+            format!(
+                "leaves a chip link {bps:.3e} B/s ({slowest:.3e} bytes per cycle) of payload, below the \
+                 1 MB/s and 1/1024 bytes per cycle any bandwidth must have (arch/limits.md)"
+            ),
+        ));
+    }
+    Ok(e)
 }
 
 /// Derives `[cost]` of a system of `chips` chips.
@@ -925,14 +940,20 @@ fn derive_software(software: Option<&SoftwareFile>, hz: f64) -> Result<Software,
                         format!("is not a collective algorithm (expected one of {})", CollectiveKind::names()),
                     )
                 })?;
-                steps.push((kind, t.whole_cycles(hz)));
+                steps.push((kind, latency(&format!("software.collective_step.{k}"), *t, hz)?));
             }
             if sw.collective_step.as_ref().is_some_and(|m| m.is_empty()) {
                 return Err(invalid("software.collective_step", "lists no algorithm; give one or leave it out"));
             }
             Software {
-                kernel_launch: sw.kernel_launch.map_or(Cycles::ZERO, |t| t.whole_cycles(hz)),
-                collective_call: sw.collective_call.map_or(Cycles::ZERO, |t| t.whole_cycles(hz)),
+                kernel_launch: match sw.kernel_launch {
+                    Some(t) => latency("software.kernel_launch", t, hz)?,
+                    None => Cycles::ZERO,
+                },
+                collective_call: match sw.collective_call {
+                    Some(t) => latency("software.collective_call", t, hz)?,
+                    None => Cycles::ZERO,
+                },
                 collective_step: steps,
             }
         }

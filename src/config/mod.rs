@@ -59,18 +59,33 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(file: &str, text: &str) -> Res
 }
 
 /// Refuses arrays and tables nested deeper than `MAX_CONFIG_NESTING`, at
-/// the bracket that goes too deep (the TOML parser's own recursion limit
-/// has no location). Strings and comments are skipped.
+/// the bracket (or the `.` of a dotted key) that goes too deep: the TOML
+/// parser's own recursion limit, which a key of 80 dotted parts reaches,
+/// has no location. Each part of a dotted key but the last is a table
+/// (`a.b.c = 1` is two deep, and so is `[a.b]`, whose keys are a level
+/// deeper); each array or inline table one more. Strings and comments are
+/// skipped.
 fn check_nesting(file: &str, text: &str) -> Result<(), ConfigError> {
     let max = crate::limits::MAX_CONFIG_NESTING;
     let b = text.as_bytes();
-    let (mut i, mut depth) = (0, 0usize);
+    let too_deep = |i: usize| ConfigError {
+        loc: Location::at_offset(file, text, i),
+        kind: ConfigErrorKind::Parse(format!("arrays and tables nested more than {max} deep (arch/limits.md)")),
+    };
+    // `open`: the depth of each open array or inline table, innermost
+    // last; `base`: the depth of the current `[table]`'s keys; `in_key`:
+    // reading a key (a line's start, after `{` or an inline table's `,`);
+    // `dots`: the dots of the key (or table header) being read.
+    let mut open: Vec<(usize, u8)> = Vec::new();
+    let (mut base, mut in_key, mut header, mut dots) = (0usize, true, false, 0usize);
+    let mut i = 0;
     while i < b.len() {
         match b[i] {
             b'#' => {
                 while i < b.len() && b[i] != b'\n' {
                     i += 1;
                 }
+                continue;
             }
             q @ (b'"' | b'\'') => {
                 let delim: &[u8] = if q == b'"' { b"\"\"\"" } else { b"'''" };
@@ -92,18 +107,34 @@ fn check_nesting(file: &str, text: &str) -> Result<(), ConfigError> {
                 }
                 continue;
             }
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > max {
-                    return Err(ConfigError {
-                        loc: Location::at_offset(file, text, i),
-                        kind: ConfigErrorKind::Parse(format!(
-                            "arrays and tables nested more than {max} deep (arch/limits.md)"
-                        )),
-                    });
+            b'\n' if open.is_empty() => (in_key, header, dots) = (true, false, 0),
+            b'=' => in_key = false,
+            // A table header `[a.b]` or `[[a.b]]`.
+            b'[' if header || (in_key && open.is_empty()) => (header, base, dots) = (true, 0, 0),
+            b']' if header => (base, header, in_key, dots) = (dots + 1, false, false, 0),
+            b'.' if in_key || header => {
+                dots += 1;
+                if open.last().map_or(base, |o| o.0) + dots > max {
+                    return Err(too_deep(i));
                 }
             }
-            b']' | b'}' => depth = depth.saturating_sub(1),
+            c @ (b'[' | b'{') => {
+                let depth = open.last().map_or(base, |o| o.0) + dots + 1;
+                if depth > max {
+                    return Err(too_deep(i));
+                }
+                open.push((depth, c));
+                (in_key, dots) = (c == b'{', 0);
+            }
+            c @ (b']' | b'}') => {
+                // The `]` closing `[[a]]` has nothing open: nothing to pop.
+                if c == b'}' || !open.is_empty() {
+                    open.pop();
+                }
+                (in_key, dots) = (false, 0);
+            }
+            // Another key of an inline table, or another array element.
+            b',' => (in_key, dots) = (open.last().is_some_and(|o| o.1 == b'{'), 0),
             _ => {}
         }
         i += 1;

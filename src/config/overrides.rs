@@ -89,7 +89,16 @@ impl fmt::Display for Override {
 /// Checks `key` is a dotted path of bare TOML keys.
 fn check_key(key: &str) -> Result<(), String> {
     let bare = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let max = crate::limits::MAX_CONFIG_NESTING;
     if key.split('.').all(bare) {
+        // Each part but the last is a table: no deeper than a config may nest.
+        let parts = key.split('.').count();
+        if parts > max {
+            return Err(format!(
+                "`{}` has {parts} parts: a key nests no more than {max} tables deep (arch/limits.md)",
+                crate::limits::excerpt(key)
+            ));
+        }
         Ok(())
     } else {
         Err(format!(
@@ -206,6 +215,15 @@ pub fn apply(name: &str, text: &str, overrides: &[Override]) -> Result<String, C
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_key_nests_no_deeper_than_a_config() {
+        let sixteen = format!("{}a", "a.".repeat(15));
+        assert!(Override::parse(&format!("{sixteen}=1")).is_ok());
+        let deep = format!("{}a", "a.".repeat(4999));
+        let e = Override::parse(&format!("{deep}=1")).unwrap_err();
+        assert!(e.contains("has 5000 parts") && e.len() < 300, "{e}");
+    }
+
     use super::*;
 
     #[test]

@@ -36,7 +36,9 @@ pub struct Search {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FrontierRow {
     pub chip: String,
-    /// `ok`, `unreachable` (even a trickle of requests misses the SLOs) or `error`.
+    /// `ok`, `unreachable` (even a trickle of requests misses the SLOs),
+    /// `unbounded` (the SLOs hold at every rate tried, up to `MAX_RATE`:
+    /// the rate is the highest tried) or `error`.
     pub status: &'static str,
     pub slo_ttft_seconds: Option<f64>,
     pub slo_tpot_seconds: f64,
@@ -159,6 +161,10 @@ impl FrontierRow {
     }
 }
 
+/// The highest rate the search tries, requests per second; a point whose
+/// SLOs still hold there is `unbounded`.
+pub const MAX_RATE: f64 = 1e9;
+
 /// The highest rate at which `setup` meets the SLOs with TPOT target
 /// `tpot`: doubling (or halving) from 1 request/s to bracket it, then
 /// bisecting in log space. The same requests at every rate (the generator
@@ -186,8 +192,12 @@ pub fn search(chip: &str, setup: &Setup, s: &Search, tpot: f64) -> Result<Fronti
             }
             (lo, best) = (hi, sum);
             hi *= 2.0;
-            if hi > 1e9 {
-                return Err(ServeError::Uncovered(format!("{chip}: the SLOs hold at any rate")));
+            if hi > MAX_RATE {
+                // Every request arriving at once still meets the SLOs (no
+                // --slo-ttft, or few requests): no rate bounds the point.
+                row.status = "unbounded";
+                row.fill(lo, &best);
+                return Ok(row);
             }
         }
     } else {

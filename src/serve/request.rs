@@ -44,15 +44,20 @@ impl FromStr for Arrivals {
     type Err = String;
     /// `poisson`, `gamma:CV` or `constant` (gamma with CV 0).
     fn from_str(s: &str) -> Result<Self, String> {
-        let expected = "expected `poisson`, `constant` or `gamma:CV` (CV >= 0, the gaps' coefficient of variation)";
+        let max = crate::limits::MAX_ARRIVAL_CV;
+        let expected = format!(
+            "expected `poisson`, `constant` or `gamma:CV` (CV in 0..={max}, the gaps' coefficient of variation; \
+             arch/limits.md)"
+        );
+        let s_ = crate::limits::excerpt(s);
         match s {
             "poisson" => Ok(Arrivals::Poisson),
             "constant" => Ok(Arrivals::Gamma { cv: 0.0 }),
             _ => {
-                let Some(cv) = s.strip_prefix("gamma:") else { return Err(format!("`{s}`: {expected}")) };
+                let Some(cv) = s.strip_prefix("gamma:") else { return Err(format!("`{s_}`: {expected}")) };
                 match cv.parse::<f64>() {
-                    Ok(cv) if cv.is_finite() && cv >= 0.0 => Ok(Arrivals::Gamma { cv }),
-                    _ => Err(format!("`{s}`: {expected}")),
+                    Ok(cv) if (0.0..=max).contains(&cv) => Ok(Arrivals::Gamma { cv }),
+                    _ => Err(format!("`{s_}`: {expected}")),
                 }
             }
         }
@@ -180,6 +185,10 @@ impl Arrivals {
         match *self {
             Arrivals::Poisson => -(1.0 - rng.unit()).ln(),
             Arrivals::Gamma { cv: 0.0 } => 1.0,
+            // Past a shape of 1e8 Marsaglia and Tsang's test cancels to noise
+            // (and at an infinite shape never accepts): there Gamma(k) / k is
+            // N(1, 1/k) to within its skew, 2 / sqrt(k) < 2e-4.
+            Arrivals::Gamma { cv } if cv < 1e-4 => (1.0 + cv * normal(rng)).max(0.0),
             Arrivals::Gamma { cv } => {
                 let shape = 1.0 / (cv * cv);
                 gamma(rng, shape) / shape
@@ -362,6 +371,29 @@ mod tests {
         assert_eq!("gamma:2".parse::<Arrivals>().unwrap(), Arrivals::Gamma { cv: 2.0 });
         assert_eq!("constant".parse::<Arrivals>().unwrap(), Arrivals::Gamma { cv: 0.0 });
         assert!("gamma:-1".parse::<Arrivals>().is_err());
+        for bad in ["gamma:100.001", "gamma:1e300", "gamma:nan", "gamma:inf"] {
+            let e = bad.parse::<Arrivals>().unwrap_err();
+            assert!(e.contains("0..=100"), "{bad}: {e}");
+        }
+    }
+
+    /// A CV of 1e300 once made NaN gaps (the shape 1 / CV^2 underflowed to
+    /// 0) and one of 1e-300 a sampler that never returned (an infinite
+    /// shape): every CV the parser accepts gives finite, ordered arrivals
+    /// with about the mean gap.
+    #[test]
+    fn extreme_arrival_cvs_give_finite_gaps() {
+        for cv in ["gamma:1e-300", "gamma:1e-9", "gamma:1e-4", "gamma:100"] {
+            let arrivals = cv.parse::<Arrivals>().unwrap();
+            let g = Generator { arrivals, rate: 2.0, prompt: Lengths::Fixed(1), output: Lengths::Fixed(1), seed: 3 };
+            let r = g.generate(2_000).unwrap();
+            assert!(r.iter().all(|q| q.arrival_seconds.is_finite()), "{cv}");
+            assert!(r.windows(2).all(|w| w[0].arrival_seconds <= w[1].arrival_seconds), "{cv}");
+            if cv != "gamma:100" {
+                let last = r.last().unwrap().arrival_seconds;
+                assert!((last - 1999.0 / 2.0).abs() < 1.0, "{cv}: last arrival {last}");
+            }
+        }
     }
 
     fn moments(xs: &[f64]) -> (f64, f64) {

@@ -275,3 +275,31 @@ fn frontier_rates_grow_with_the_tpot_target_and_stop_below_one_step() {
     // The same rows on one thread.
     assert_eq!(rows, frontier::search_all(&systems, &tpots, &s, 1, |_, _| {}));
 }
+
+/// Without a TTFT SLO, a few requests meet a loose TPOT target even when
+/// they all arrive at once: the search once called that "internal error (a
+/// bug)"; it is an `unbounded` row at the highest rate tried.
+#[test]
+fn frontier_without_a_limiting_rate_is_unbounded() {
+    let oracle = Affine { per_prefill_token: 2e-6, per_decode_user: 4e-4, ..flat() };
+    let setup = unified(Policy::Vllm, oracle, 1 << 20, limits(256, 4096));
+    let s = Search {
+        generator: Generator {
+            arrivals: Arrivals::Poisson,
+            rate: 1.0,
+            prompt: Lengths::Fixed(20),
+            output: Lengths::Fixed(5),
+            seed: 2,
+        },
+        requests: 4,
+        slo_ttft_seconds: None,
+        attainment: 0.9,
+        tolerance: 0.02,
+    };
+    let systems = [("test".to_string(), &setup)];
+    let rows = frontier::search_all(&systems, &[1.0], &s, 1, |_, _| {});
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!((r.status, r.error.as_deref()), ("unbounded", None), "{r:?}");
+    assert!(r.rate_requests_per_second > frontier::MAX_RATE / 2.0 && r.slo_attainment >= 0.9, "{r:?}");
+}

@@ -359,9 +359,15 @@ fn resolve(kind: Kind, arg: &str, dir: &Path) -> Result<(String, String), String
         };
     }
     let shown = tidy(&joined).display().to_string();
-    match std::fs::read_to_string(&joined) {
+    // As any config is read: at most `MAX_CONFIG_BYTES` (`/dev/zero` is
+    // refused after 1 MiB, not read until memory runs out), UTF-8 or an
+    // error at the first bad byte.
+    match crate::config::read(&joined) {
         Ok(text) => Ok((shown, text)),
-        Err(e) => Err(format!("cannot read `{shown}`: {e}")),
+        Err(e) => match e.kind {
+            crate::config::ConfigErrorKind::Io(m) => Err(format!("cannot read `{shown}`: {m}")),
+            kind => Err(format!("cannot read `{shown}`: {kind}")),
+        },
     }
 }
 
