@@ -455,6 +455,8 @@ fn bad_input_exits_2_with_a_located_message_and_no_output_file() {
         (vec!["--rate", "1", "--slo-tpot", "0"], "--slo-tpot must be a positive"),
         (vec!["--rate", "1", "--prompt", "4000", "--token-budget", "1000"], "--token-budget is 1000"),
         (vec![], "give --rate R"),
+        // Only a rate search has an attainment target: not silently ignored.
+        (vec!["--rate", "1", "--attainment", "0.5"], "--sweep-rate"),
     ] {
         let (code, err) = failing(&with(&with(SMALL, &args), &["--no-cache", "-o", out_s]));
         assert_eq!(code, 2, "{args:?}: {err}");

@@ -78,7 +78,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub sweep_rate: bool,
     /// With --sweep-rate: share of requests that must meet both SLOs.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.9, requires = "sweep_rate")]
     pub attainment: f64,
     /// Print the summary as JSON.
     #[arg(long)]
