@@ -24,14 +24,22 @@ pub fn check_header(chip: &Chip, h: &super::Header) -> Result<(), String> {
     Ok(())
 }
 
+/// [addr, addr + bytes) for a message, or what it is when the end is past
+/// 2^64 (a saturated end would print a range that is not the one asked for).
+fn range(addr: u64, bytes: u64) -> String {
+    match addr.checked_add(bytes) {
+        Some(end) => format!("[{addr:#x}, {end:#x})"),
+        None => format!("of {bytes} bytes at {addr:#x} (ending past 2^64)"),
+    }
+}
+
 fn sram_range(chip: &Chip, what: &str, addr: SramAddr, bytes: Bytes) -> Result<(), String> {
     let end = addr.0.checked_add(bytes.0);
     match end {
         Some(e) if e <= chip.tile.sram.0 => Ok(()),
         _ => Err(format!(
-            "{what} [{:#x}, {:#x}) is beyond the tile's SRAM ({} = {:#x} bytes)",
-            addr.0,
-            addr.0.saturating_add(bytes.0),
+            "{what} {} is beyond the tile's SRAM ({} = {:#x} bytes)",
+            range(addr.0, bytes.0),
             chip.tile.sram,
             chip.tile.sram.0
         )),
@@ -44,11 +52,11 @@ fn mem_range(chip: &Chip, mem: &Loc, bytes: Bytes) -> Result<(), String> {
         (Space::Sram, _) => sram_range(chip, "remote SRAM range", SramAddr(mem.addr()), bytes),
         (Space::Hbm, Memory::Hbm { capacity, .. }) if end <= capacity.0 => Ok(()),
         (Space::Hbm, Memory::Hbm { capacity, .. }) => {
-            Err(format!("HBM range [{:#x}, {:#x}) is beyond the chip's HBM ({capacity})", mem.addr(), end))
+            Err(format!("HBM range {} is beyond the chip's HBM ({capacity})", range(mem.addr(), bytes.0)))
         }
         (Space::Dram, Memory::Dram3d { capacity_per_tile, .. }) if end <= capacity_per_tile.0 => Ok(()),
         (Space::Dram, Memory::Dram3d { capacity_per_tile, .. }) => {
-            Err(format!("DRAM range [{:#x}, {:#x}) is beyond the tile's vault ({capacity_per_tile})", mem.addr(), end))
+            Err(format!("DRAM range {} is beyond the tile's vault ({capacity_per_tile})", range(mem.addr(), bytes.0)))
         }
         (Space::Hbm, _) => Err(format!("chip `{}` has no HBM", chip.name)),
         (Space::Dram, _) => Err(format!("chip `{}` has no stacked DRAM", chip.name)),
