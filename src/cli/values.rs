@@ -38,6 +38,10 @@ pub fn size(s: &str) -> Result<u64, String> {
     if q.0.fract() != 0.0 {
         return Err(format!("`{t}` is not a whole number of bytes"));
     }
+    // 2^64: past it the conversion saturates to a size nobody asked for.
+    if q.0 >= 18_446_744_073_709_551_616.0 {
+        return Err(format!("`{t}` is 2^64 bytes or more (expected a size below 16 EiB, 2^64 bytes)"));
+    }
     Ok(q.bytes())
 }
 
@@ -53,6 +57,8 @@ mod tests {
         assert_eq!(size("1 GB"), Ok(1_000_000_000));
         assert!(size("16 Mb").unwrap_err().contains("expected a size"));
         assert!(size("0.5 B").is_err());
+        assert!(size("1e30GiB").unwrap_err().contains("below 16 EiB"));
+        assert_eq!(size("15000000 TiB"), Ok(15_000_000 << 40));
     }
 
     #[test]
