@@ -215,6 +215,8 @@ pub fn apply(name: &str, text: &str, overrides: &[Override]) -> Result<String, C
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn a_key_nests_no_deeper_than_a_config() {
         let sixteen = format!("{}a", "a.".repeat(15));
@@ -223,8 +225,6 @@ mod tests {
         let e = Override::parse(&format!("{deep}=1")).unwrap_err();
         assert!(e.contains("has 5000 parts") && e.len() < 300, "{e}");
     }
-
-    use super::*;
 
     #[test]
     fn values_are_toml_else_bare_strings() {
