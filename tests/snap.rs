@@ -450,3 +450,14 @@ fn malformed() {
     assert!(seen >= 20, "only {seen} fixtures");
     assert!(problems.is_empty(), "{} fixture(s) failed:\n\n{}", problems.len(), problems.join("\n\n"));
 }
+
+/// An accepted snapshot's path that is a directory is bad input (exit 2,
+/// "cannot read"), not an output that could not be written (exit 1).
+#[test]
+fn a_directory_where_a_snapshot_belongs_is_bad_input() {
+    let s = Suite::new(&case("mesh", "mini-mesh", ""));
+    std::fs::create_dir_all(s.path("suite.snapshots/mesh.snap")).unwrap();
+    let r = s.run(&[]);
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("cannot read") && r.stderr.contains("mesh.snap"), "{}", r.stderr);
+}

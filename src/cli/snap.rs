@@ -63,7 +63,12 @@ impl From<snap::SuiteError> for CliError {
 
 impl From<snap::StoreError> for CliError {
     fn from(e: snap::StoreError) -> Self {
-        CliError::Output { path: e.path.display().to_string(), message: e.source.to_string() }
+        let path = e.path.display().to_string();
+        if e.reading {
+            // Bad input (exit 2): say so rather than "cannot write".
+            return CliError::Usage(format!("cannot read {path}: {}, expected a snapshot file", e.source));
+        }
+        CliError::Output { path, message: e.source.to_string() }
     }
 }
 

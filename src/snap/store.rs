@@ -13,6 +13,10 @@ use std::path::{Path, PathBuf};
 pub struct StoreError {
     pub path: PathBuf,
     pub source: io::Error,
+    /// Whether it was a read (of a snapshot or the directory's listing):
+    /// what is there is not what a store holds, where a failed write is
+    /// the machine's.
+    pub reading: bool,
 }
 
 /// The snapshots of one suite.
@@ -80,7 +84,7 @@ impl Store {
         match std::fs::rename(&from, &to) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(source) => Err(StoreError { path: to, source }),
+            Err(source) => Err(StoreError { path: to, source, reading: false }),
         }
     }
 
@@ -98,7 +102,7 @@ impl Store {
     /// files, hidden ones included (the temporary files of a write), are
     /// not listed.
     pub fn list(&self) -> Result<Listing, StoreError> {
-        let err = |source| StoreError { path: self.dir.clone(), source };
+        let err = |source| StoreError { path: self.dir.clone(), source, reading: true };
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(e) => e,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Listing::default()),
@@ -123,8 +127,12 @@ impl Store {
     }
 
     fn write(&self, path: &Path, text: &str) -> Result<(), StoreError> {
-        let err = |source| StoreError { path: path.to_path_buf(), source };
-        std::fs::create_dir_all(&self.dir).map_err(|source| StoreError { path: self.dir.clone(), source })?;
+        let err = |source| StoreError { path: path.to_path_buf(), source, reading: false };
+        std::fs::create_dir_all(&self.dir).map_err(|source| StoreError {
+            path: self.dir.clone(),
+            source,
+            reading: false,
+        })?;
         let mut f = AtomicFile::create(path).map_err(err)?;
         f.write_all(text.as_bytes()).map_err(err)?;
         f.commit().map_err(err)
@@ -139,7 +147,7 @@ pub const MAX_SNAPSHOT_BYTES: u64 = 1 << 20;
 /// as a one-line text no run produces, so its case shows as changed.
 fn read(path: &Path) -> Result<Option<String>, StoreError> {
     use std::io::Read;
-    let err = |source| StoreError { path: path.to_path_buf(), source };
+    let err = |source| StoreError { path: path.to_path_buf(), source, reading: true };
     let f = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -157,7 +165,7 @@ fn remove(path: &Path) -> Result<bool, StoreError> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(source) => Err(StoreError { path: path.to_path_buf(), source }),
+        Err(source) => Err(StoreError { path: path.to_path_buf(), source, reading: false }),
     }
 }
 
