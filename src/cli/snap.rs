@@ -66,7 +66,7 @@ impl From<snap::StoreError> for CliError {
         let path = e.path.display().to_string();
         if e.reading {
             // Bad input (exit 2): say so rather than "cannot write".
-            return CliError::Usage(format!("cannot read {path}: {}, expected a snapshot file", e.source));
+            return CliError::Usage(format!("cannot read {path}: {}", e.source));
         }
         CliError::Output { path, message: e.source.to_string() }
     }
