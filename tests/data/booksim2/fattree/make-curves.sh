@@ -16,58 +16,16 @@
 # config of each row is written to configs/ as it runs.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../../../.." && pwd)
-booksim=${1:-$root/../shared/tools/booksim2/booksim}
-[ -x "$booksim" ] || { echo "no BookSim binary at $booksim" >&2; exit 1; }
-mkdir -p "$here/configs"
-header=topology,k,n,routing,traffic,packet_size,injection_rate,avg_packet_latency,avg_network_latency,accepted_flits_per_node_cycle,simulated_cycles,wall_seconds
-k=4
-n=3
+# shellcheck source=../booksim.sh
+source "$here/../booksim.sh"
+booksim_init "${1:-}"
 
-# run ROUTING P RATE SIMTYPE -> prints one CSV row, or nothing if unstable.
-# ROUTING: nca (fattree_nca: up-port at random) or anca (fattree_anca: the
-# less loaded of two up-ports drawn at random).
-run() {
-  local routing=$1 p=$2 rate=$3 simtype=$4
-  local cfg="$here/configs/fattree64_${routing}_p${p}_r${rate}_${simtype}_s0.cfg"
-  {
-    cat "$here/base.cfg"
-    printf 'topology = fattree;\nk = %s;\nn = %s;\nrouting_function = %s;\n' "$k" "$n" "$routing"
-    printf 'packet_size = %s;\ninjection_rate = %s;\nsim_type = %s;\n' "$p" "$rate" "$simtype"
-  } > "$cfg"
-  local out t0 t1
-  t0=$(date +%s.%N)
-  out=$("$booksim" "$cfg" 2>&1 || true)
-  t1=$(date +%s.%N)
-  if grep -q "unstable" <<<"$out"; then return 0; fi
-  local overall lat net acc cyc
-  overall=$(sed -n '/Overall Traffic Statistics/,$p' <<<"$out")
-  lat=$(grep -m1 "Packet latency average" <<<"$overall" | awk '{print $5}')
-  net=$(grep -m1 "Network latency average" <<<"$overall" | awk '{print $5}')
-  acc=$(grep -m1 "Accepted flit rate average" <<<"$overall" | awk '{print $6}')
-  cyc=$(grep -m1 "Time taken is" <<<"$out" | awk '{print $4}')
-  [ -n "$lat" ] && [ -n "$acc" ] || { echo "no statistics from $cfg" >&2; exit 1; }
-  printf 'fattree,%s,%s,%s,uniform,%s,%s,%s,%s,%s,%s,%.2f\n' \
-    "$k" "$n" "$routing" "$p" "$rate" "$lat" "$net" "$acc" "$cyc" "$(echo "$t1 - $t0" | bc)"
-}
-
-# curve ROUTING P RATES: one latency run per rate, in order, up to the
-# first rate BookSim reports unstable (that rate is noted on stderr).
-curve() {
-  local routing=$1 p=$2 rates=$3 row
-  local csv="$here/booksim2-fattree64-${routing}-uniform-p${p}.csv"
-  echo "$header" > "$csv"
-  for r in $rates; do
-    row=$(run "$routing" "$p" "$r" latency)
-    if [ -z "$row" ]; then
-      echo "fattree64 $routing p$p: first unstable rate $r" >&2
-      rm -f "$here/configs/fattree64_${routing}_p${p}_r${r}_latency_s0.cfg"
-      break
-    fi
-    echo "$row" >> "$csv"
-  done
-  echo "wrote $csv ($(($(wc -l < "$csv") - 1)) stable rows)" >&2
-}
+# row ROUTING P RATE SIMTYPE and curve ROUTING P RATES (booksim.sh): the
+# 4-ary 3-tree. ROUTING: nca (fattree_nca: up-port at random) or anca
+# (fattree_anca: the less loaded of two up-ports drawn at random).
+lines() { printf 'topology = fattree;\nk = 4;\nn = 3;\nrouting_function = %s;' "$1"; }
+row() { booksim_row "fattree64_$1" "fattree,4,3,$1,uniform" "$(lines "$1")" "$2" "$3" "$4"; }
+curve() { booksim_curve "booksim2-fattree64-$1-uniform-p$2.csv" "fattree64_$1" "fattree,4,3,$1,uniform" "$(lines "$1")" "$2" "$3"; }
 
 # The channel-load bound under uniform traffic is 1.0 (the injection and
 # ejection channels; a k-ary n-tree has full bisection): a coarse grid, then
@@ -83,6 +41,6 @@ curve anca 4 "0.02 0.5 0.6 0.7 0.75 0.78 0.8 0.82 0.84 0.86 0.88 0.9"
 sat="$here/booksim2-saturated.csv"
 echo "$header" > "$sat"
 for routing in nca anca; do
-  for p in 1 4; do run "$routing" "$p" 1.0 throughput >> "$sat"; done
+  for p in 1 4; do row "$routing" "$p" 1.0 throughput >> "$sat"; done
 done
 echo "wrote $sat" >&2

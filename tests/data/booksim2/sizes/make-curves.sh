@@ -17,11 +17,9 @@
 # about 5 minutes on one core.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../../../.." && pwd)
-booksim=${1:-$root/../shared/tools/booksim2/booksim}
-[ -x "$booksim" ] || { echo "no BookSim binary at $booksim" >&2; exit 1; }
-mkdir -p "$here/configs"
-header=topology,k,n,routing,traffic,packet_size,injection_rate,avg_packet_latency,avg_network_latency,accepted_flits_per_node_cycle,simulated_cycles,wall_seconds
+# shellcheck source=../booksim.sh
+source "$here/../booksim.sh"
+booksim_init "${1:-}"
 
 # NAME -> "TOPOLOGY K N ROUTING USE_NOC_LATENCY"
 net() {
@@ -33,50 +31,23 @@ net() {
   esac
 }
 
-# run NAME P RATE SIMTYPE -> prints one CSV row, or nothing if unstable
-run() {
-  local name=$1 p=$2 rate=$3 simtype=$4 topo k n routing noclat
-  read -r topo k n routing noclat <<<"$(net "$name")"
-  local cfg="$here/configs/${name}_p${p}_r${rate}_${simtype}_s0.cfg"
-  {
-    cat "$here/base.cfg"
-    printf 'topology = %s;\nk = %s;\nn = %s;\nrouting_function = %s;\nuse_noc_latency = %s;\n' \
-      "$topo" "$k" "$n" "$routing" "$noclat"
-    printf 'packet_size = %s;\ninjection_rate = %s;\nsim_type = %s;\n' "$p" "$rate" "$simtype"
-  } > "$cfg"
-  local out t0 t1
-  t0=$(date +%s.%N)
-  out=$("$booksim" "$cfg" 2>&1 || true)
-  t1=$(date +%s.%N)
-  if grep -q "unstable" <<<"$out"; then return 0; fi
-  local overall lat net acc cyc
-  overall=$(sed -n '/Overall Traffic Statistics/,$p' <<<"$out")
-  lat=$(grep -m1 "Packet latency average" <<<"$overall" | awk '{print $5}')
-  net=$(grep -m1 "Network latency average" <<<"$overall" | awk '{print $5}')
-  acc=$(grep -m1 "Accepted flit rate average" <<<"$overall" | awk '{print $6}')
-  cyc=$(grep -m1 "Time taken is" <<<"$out" | awk '{print $4}')
-  [ -n "$lat" ] && [ -n "$acc" ] || { echo "no statistics from $cfg" >&2; exit 1; }
-  printf '%s,%s,%s,%s,uniform,%s,%s,%s,%s,%s,%s,%.2f\n' \
-    "$topo" "$k" "$n" "$routing" "$p" "$rate" "$lat" "$net" "$acc" "$cyc" "$(echo "$t1 - $t0" | bc)"
+# columns NAME and lines NAME: its CSV columns (topology,k,n,routing,traffic)
+# and its config lines.
+columns() {
+  local topo k n routing noclat
+  read -r topo k n routing noclat <<<"$(net "$1")"
+  echo "$topo,$k,$n,$routing,uniform"
+}
+lines() {
+  local topo k n routing noclat
+  read -r topo k n routing noclat <<<"$(net "$1")"
+  printf 'topology = %s;\nk = %s;\nn = %s;\nrouting_function = %s;\nuse_noc_latency = %s;' \
+    "$topo" "$k" "$n" "$routing" "$noclat"
 }
 
-# curve NAME P RATES: one latency run per rate, in order, up to the first
-# rate BookSim reports unstable (that rate is noted on stderr).
-curve() {
-  local name=$1 p=$2 rates=$3 row
-  local csv="$here/booksim2-${name}-uniform-p${p}.csv"
-  echo "$header" > "$csv"
-  for r in $rates; do
-    row=$(run "$name" "$p" "$r" latency)
-    if [ -z "$row" ]; then
-      echo "$name p$p: first unstable rate $r" >&2
-      rm -f "$here/configs/${name}_p${p}_r${r}_latency_s0.cfg"
-      break
-    fi
-    echo "$row" >> "$csv"
-  done
-  echo "wrote $csv ($(($(wc -l < "$csv") - 1)) stable rows)" >&2
-}
+# row NAME P RATE SIMTYPE and curve NAME P RATES (booksim.sh).
+row() { booksim_row "$1" "$(columns "$1")" "$(lines "$1")" "$2" "$3" "$4"; }
+curve() { booksim_curve "booksim2-$1-uniform-p$2.csv" "$1" "$(columns "$1")" "$(lines "$1")" "$2" "$3"; }
 
 # A coarse grid, then steps of 0.01 where a first run of the coarse grid
 # found the knee. Uniform channel-load bounds (flits/node/cycle): 4x4 mesh
@@ -94,6 +65,6 @@ curve mesh16x16 4 "0.02 0.05 0.1 0.15 0.18 0.19 0.2 0.21 0.22 0.23 0.24 0.25 0.2
 sat="$here/booksim2-saturated.csv"
 echo "$header" > "$sat"
 for name in mesh4x4 torus4x4 mesh16x16; do
-  for p in 1 4; do run "$name" "$p" 1.0 throughput >> "$sat"; done
+  for p in 1 4; do row "$name" "$p" 1.0 throughput >> "$sat"; done
 done
 echo "wrote $sat" >&2

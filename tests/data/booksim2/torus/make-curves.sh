@@ -14,49 +14,18 @@
 # config of each row is written to configs/ as it runs.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../../../.." && pwd)
-booksim=${1:-$root/../shared/tools/booksim2/booksim}
-[ -x "$booksim" ] || { echo "no BookSim binary at $booksim" >&2; exit 1; }
-mkdir -p "$here/configs"
-header=topology,k,n,routing,traffic,packet_size,injection_rate,avg_packet_latency,avg_network_latency,accepted_flits_per_node_cycle,simulated_cycles,wall_seconds
+# shellcheck source=../booksim.sh
+source "$here/../booksim.sh"
+booksim_init "${1:-}"
 
-# run NAME K N P RATE SIMTYPE -> prints one CSV row, or nothing if unstable
-run() {
-  local name=$1 k=$2 n=$3 p=$4 rate=$5 simtype=$6
-  local cfg="$here/configs/${name}_p${p}_r${rate}_${simtype}_s0.cfg"
-  {
-    cat "$here/base.cfg"
-    printf 'topology = torus;\nk = %s;\nn = %s;\nrouting_function = dim_order;\n' "$k" "$n"
-    printf 'packet_size = %s;\ninjection_rate = %s;\nsim_type = %s;\n' "$p" "$rate" "$simtype"
-  } > "$cfg"
-  local out t0 t1
-  t0=$(date +%s.%N)
-  out=$("$booksim" "$cfg" 2>&1 || true)
-  t1=$(date +%s.%N)
-  if grep -q "unstable" <<<"$out"; then return 0; fi
-  local overall lat net acc cyc
-  overall=$(sed -n '/Overall Traffic Statistics/,$p' <<<"$out")
-  lat=$(grep -m1 "Packet latency average" <<<"$overall" | awk '{print $5}')
-  net=$(grep -m1 "Network latency average" <<<"$overall" | awk '{print $5}')
-  acc=$(grep -m1 "Accepted flit rate average" <<<"$overall" | awk '{print $6}')
-  cyc=$(grep -m1 "Time taken is" <<<"$out" | awk '{print $4}')
-  printf 'torus,%s,%s,dim_order,uniform,%s,%s,%s,%s,%s,%s,%.2f\n' \
-    "$k" "$n" "$p" "$rate" "$lat" "$net" "$acc" "$cyc" "$(echo "$t1 - $t0" | bc)"
+# lines K N: the config lines of a K-ary N-dimensional torus (N = 1: a ring).
+lines() {
+  printf 'topology = torus;\nk = %s;\nn = %s;\nrouting_function = dim_order;' "$1" "$2"
 }
 
-# curve NAME K N P RATES: one latency run per rate, in order, up to the
-# first rate BookSim reports unstable (that rate is noted on stderr).
-curve() {
-  local name=$1 k=$2 n=$3 p=$4 rates=$5 row
-  local csv="$here/booksim2-${name}-uniform-p${p}.csv"
-  echo "$header" > "$csv"
-  for r in $rates; do
-    row=$(run "$name" "$k" "$n" "$p" "$r" latency)
-    if [ -z "$row" ]; then echo "$name p$p: first unstable rate $r" >&2; rm -f "$here/configs/${name}_p${p}_r${r}_latency_s0.cfg"; break; fi
-    echo "$row" >> "$csv"
-  done
-  echo "wrote $csv ($(($(wc -l < "$csv") - 1)) stable rows)" >&2
-}
+# curve NAME K N P RATES, and row NAME K N P RATE SIMTYPE (booksim.sh).
+curve() { booksim_curve "booksim2-$1-uniform-p$4.csv" "$1" "torus,$2,$3,dim_order,uniform" "$(lines "$2" "$3")" "$4" "$5"; }
+row() { booksim_row "$1" "torus,$2,$3,dim_order,uniform" "$(lines "$2" "$3")" "$4" "$5" "$6"; }
 
 # A coarse grid, then steps of 0.01 where a first run of the coarse grid
 # found the knee.
@@ -72,6 +41,6 @@ sat="$here/booksim2-saturated.csv"
 echo "$header" > "$sat"
 for net in "torus8x8 8 2" "ring16 16 1"; do
   set -- $net
-  for p in 1 4; do run "$1" "$2" "$3" "$p" 1.0 throughput >> "$sat"; done
+  for p in 1 4; do row "$1" "$2" "$3" "$p" 1.0 throughput >> "$sat"; done
 done
 echo "wrote $sat" >&2
