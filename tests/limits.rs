@@ -264,6 +264,24 @@ fn run(input: &Input) -> Outcome {
     }
 }
 
+/// A small `serve` run whose arrivals are `arrival`.
+fn serve_with_arrival(arrival: &str) -> Input {
+    args(&[
+        "serve",
+        "--model",
+        "model.toml",
+        "--chip",
+        "chip.toml",
+        "--no-cache",
+        "--rate",
+        "1",
+        "--requests",
+        "2",
+        "--arrival",
+        arrival,
+    ])
+}
+
 fn args(a: &[&str]) -> Input {
     Input::Args(a.iter().map(|s| s.to_string()).collect())
 }
@@ -581,40 +599,7 @@ fn cases() -> Vec<Case> {
             ),
             "1025",
         ),
-        c(
-            "arrival_cv",
-            (
-                args(&[
-                    "serve",
-                    "--model",
-                    "model.toml",
-                    "--chip",
-                    "chip.toml",
-                    "--no-cache",
-                    "--rate",
-                    "1",
-                    "--requests",
-                    "2",
-                    "--arrival",
-                    "gamma:100",
-                ]),
-                args(&[
-                    "serve",
-                    "--model",
-                    "model.toml",
-                    "--chip",
-                    "chip.toml",
-                    "--no-cache",
-                    "--rate",
-                    "1",
-                    "--requests",
-                    "2",
-                    "--arrival",
-                    "gamma:100.001",
-                ]),
-            ),
-            "CV in 0..=100",
-        ),
+        c("arrival_cv", (serve_with_arrival("gamma:100"), serve_with_arrival("gamma:100.001")), "CV in 0..=100"),
         c(
             "degrees",
             (

@@ -244,23 +244,24 @@ fn runs_are_deterministic_and_every_token_is_accounted_for() {
     }
 }
 
-#[test]
-fn frontier_rates_grow_with_the_tpot_target_and_stop_below_one_step() {
+/// A rate search over `requests` Poisson requests of `prompt` and `output`
+/// tokens, 90% attainment, on the frontier tests' affine oracle.
+fn frontier_search(prompt: u64, output: u64, requests: u64, slo_ttft_seconds: Option<f64>) -> (Setup, Search) {
     let oracle = Affine { per_prefill_token: 2e-6, per_decode_user: 4e-4, ..flat() };
     let setup = unified(Policy::Vllm, oracle, 1 << 20, limits(256, 4096));
-    let s = Search {
-        generator: Generator {
-            arrivals: Arrivals::Poisson,
-            rate: 1.0,
-            prompt: Lengths::Fixed(200),
-            output: Lengths::Fixed(50),
-            seed: 2,
-        },
-        requests: 400,
-        slo_ttft_seconds: Some(0.5),
-        attainment: 0.9,
-        tolerance: 0.02,
+    let generator = Generator {
+        arrivals: Arrivals::Poisson,
+        rate: 1.0,
+        prompt: Lengths::Fixed(prompt),
+        output: Lengths::Fixed(output),
+        seed: 2,
     };
+    (setup, Search { generator, requests, slo_ttft_seconds, attainment: 0.9, tolerance: 0.02 })
+}
+
+#[test]
+fn frontier_rates_grow_with_the_tpot_target_and_stop_below_one_step() {
+    let (setup, s) = frontier_search(200, 50, 400, Some(0.5));
     let systems = [("test".to_string(), &setup)];
     let tpots = [0.004, 0.008, 0.016, 0.032];
     let rows = frontier::search_all(&systems, &tpots, &s, 2, |_, _| {});
@@ -281,21 +282,7 @@ fn frontier_rates_grow_with_the_tpot_target_and_stop_below_one_step() {
 /// bug)"; it is an `unbounded` row at the highest rate tried.
 #[test]
 fn frontier_without_a_limiting_rate_is_unbounded() {
-    let oracle = Affine { per_prefill_token: 2e-6, per_decode_user: 4e-4, ..flat() };
-    let setup = unified(Policy::Vllm, oracle, 1 << 20, limits(256, 4096));
-    let s = Search {
-        generator: Generator {
-            arrivals: Arrivals::Poisson,
-            rate: 1.0,
-            prompt: Lengths::Fixed(20),
-            output: Lengths::Fixed(5),
-            seed: 2,
-        },
-        requests: 4,
-        slo_ttft_seconds: None,
-        attainment: 0.9,
-        tolerance: 0.02,
-    };
+    let (setup, s) = frontier_search(20, 5, 4, None);
     let systems = [("test".to_string(), &setup)];
     let rows = frontier::search_all(&systems, &[1.0], &s, 1, |_, _| {});
     assert_eq!(rows.len(), 1);

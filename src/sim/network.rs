@@ -232,19 +232,22 @@ impl Vcs {
     }
 
     /// The class of the VCs a packet asking for `class` at link `l`'s
-    /// port gets (0 on a port without classes), and where they are in
-    /// `release`; `None` when the port has no VCs.
+    /// port gets (0 on a port without classes), where the port's VCs start
+    /// in `release`, and which of them are that class's; `None` when the
+    /// port has no VCs.
     #[inline]
-    fn slots(&self, l: LinkId, class: u8) -> Option<(u8, std::ops::Range<usize>)> {
-        let (class, range) = match (self.port[l.index()], class) {
+    fn slots(&self, l: LinkId, class: u8) -> Option<(u8, usize, std::ops::Range<usize>)> {
+        let uniform = self.first + l.index() * self.per_port;
+        Some(match (self.port[l.index()], class) {
             (Port::Unlimited, _) => return None,
-            (Port::Plain, _) => (0, 0..self.per_port),
-            (Port::Classed, 0) => (0, 0..self.class1),
-            (Port::Classed, _) => (1, self.class1..self.per_port),
-            (Port::Wide, _) => (0, 0..self.wide[l.index()].1),
-        };
-        let base = self.base(l);
-        Some((class, base + range.start..base + range.end))
+            (Port::Plain, _) => (0, uniform, 0..self.per_port),
+            (Port::Classed, 0) => (0, uniform, 0..self.class1),
+            (Port::Classed, _) => (1, uniform, self.class1..self.per_port),
+            (Port::Wide, _) => {
+                let (start, n) = self.wide[l.index()];
+                (0, start, 0..n)
+            }
+        })
     }
 
     /// Where link `l`'s port's VCs start in `release`.
@@ -617,9 +620,9 @@ impl Network {
     #[inline]
     pub fn vc_acquire(&mut self, l: LinkId, class: u8, p: PacketId, now: Cycle) -> VcGrant {
         let Some(v) = &mut self.vcs else { return VcGrant::Unlimited };
-        let Some((class, range)) = v.slots(l, class) else { return VcGrant::Unlimited };
+        let Some((class, base, range)) = v.slots(l, class) else { return VcGrant::Unlimited };
         let first = range.start;
-        let slots = &mut v.release[range];
+        let slots = &mut v.release[base + range.start..base + range.end];
         // The VC free soonest (the first of equals), or the first one free
         // by now: any of those serves as well (the head cannot start
         // before now, and time only moves on, so which of them stays free
@@ -646,7 +649,7 @@ impl Network {
         }
         debug_assert!(v.waiting[queue].is_empty(), "packets wait for a class only while all its VCs are held");
         slots[i] = HELD;
-        let index = first - v.base(l) + i;
+        let index = first + i;
         VcGrant::Granted { vc: Vc { link: l, index: index as u16 }, not_before: t }
     }
 

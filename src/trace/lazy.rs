@@ -169,8 +169,14 @@ impl Lazy {
                 None => {
                     let Some(offset) = s.offset else { return Ok(None) };
                     let at = At { file: Arc::clone(&self.handle), pos: offset };
+                    // A finished section's buffer if it is big enough
+                    // (a small one would read a long section in many
+                    // pieces), else a new one.
                     let want = self.buffer.min((s.len as usize).max(MIN_BUFFER));
-                    let buf = self.spare.pop().unwrap_or_else(|| vec![0; want]);
+                    let buf = match self.spare.last() {
+                        Some(b) if b.len() >= want => self.spare.pop().expect("a spare buffer"),
+                        _ => vec![0; want],
+                    };
                     let mut r = BinaryReader::section(&self.file, Box::new(at), offset, buf);
                     // The section starts with its own tile marker.
                     match r.next_item()? {
