@@ -102,14 +102,11 @@ fn check_one(path: &Path, verbose: bool, forced_chip: Option<&Chip>) -> Result<S
                 let m = model_cfg::load_str(&name, &text)?;
                 Ok(summary(describe::model_line(&m), verbose.then(|| describe::model_totals(&m))))
             }
-            // Not valid TOML (report the syntax error), or neither kind.
-            None => match chip_cfg::load_str(&name, &text) {
-                Err(e @ config::ConfigError { kind: config::ConfigErrorKind::Parse(_), .. })
-                    if toml::from_str::<toml::Table>(&text).is_err() =>
-                {
-                    Err(e.into())
-                }
-                _ => Err(config::ConfigError {
+            // Not valid TOML or nested too deep (report that, at its line
+            // and column, as every config read does), or neither kind.
+            None => match config::parse_toml::<toml::Table>(&name, &text) {
+                Err(e) => Err(e.into()),
+                Ok(_) => Err(config::ConfigError {
                     loc: Location::file(&name),
                     kind: config::ConfigErrorKind::Parse(
                         "cannot tell whether this is a chip or a model config: its top-level fields match neither \

@@ -10,7 +10,7 @@ use crate::diag::Location;
 use std::fmt;
 
 /// One `KEY=VALUE` override of a chip config.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Override {
     key: String,
     /// The value as given, for labels (`system.link_bandwidth=450 GB/s`);
@@ -18,6 +18,16 @@ pub struct Override {
     text: String,
     /// The new value; `None` removes the key.
     value: Option<toml::Value>,
+    /// An unset given as `--set KEY=` (not `--unset KEY`): messages echo
+    /// it as it was typed.
+    set_empty: bool,
+}
+
+/// Two overrides are the same change however an unset was spelled.
+impl PartialEq for Override {
+    fn eq(&self, other: &Override) -> bool {
+        (&self.key, &self.text, &self.value) == (&other.key, &other.text, &other.value)
+    }
 }
 
 impl Override {
@@ -31,14 +41,19 @@ impl Override {
             return Err(format!("`{key}=` has an empty value (a lone `{key}=` unsets the key)"));
         }
         let value = text.parse::<toml::Value>().unwrap_or_else(|_| toml::Value::String(text.to_string()));
-        Ok(Override { key: key.to_string(), text: text.to_string(), value: Some(value) })
+        Ok(Override { key: key.to_string(), text: text.to_string(), value: Some(value), set_empty: false })
     }
 
     /// An override that removes `key` from the config (`--unset KEY`, or
     /// `--set KEY=`).
     pub fn unset(key: &str) -> Result<Override, String> {
         check_key(key)?;
-        Ok(Override { key: key.to_string(), text: String::new(), value: None })
+        Ok(Override { key: key.to_string(), text: String::new(), value: None, set_empty: false })
+    }
+
+    /// `unset`, given as `--set KEY=` (and echoed so).
+    fn set_empty(key: &str) -> Result<Override, String> {
+        Ok(Override { set_empty: true, ..Override::unset(key)? })
     }
 
     /// Parses one `KEY=VALUE` (an empty value unsets the key).
@@ -47,7 +62,7 @@ impl Override {
             return Err(format!("--set `{arg}`: expected KEY=VALUE (e.g. system.chips=4), or KEY= to unset it"));
         };
         if value.trim().is_empty() {
-            Override::unset(key.trim()).map_err(|e| format!("--set {e}"))
+            Override::set_empty(key.trim()).map_err(|e| format!("--set {e}"))
         } else {
             Override::new(key.trim(), value).map_err(|e| format!("--set {e}"))
         }
@@ -67,7 +82,7 @@ impl Override {
             toml::Value::String(s) => s.clone(),
             v => v.to_string(),
         };
-        Ok(Override { key: key.to_string(), text, value: Some(value) })
+        Ok(Override { key: key.to_string(), text, value: Some(value), set_empty: false })
     }
 
     pub fn key(&self) -> &str {
@@ -148,7 +163,7 @@ pub fn parse_axis(arg: &str) -> Result<Vec<Override>, String> {
         return Err(format!("--set `{arg}`: expected KEY=V1|V2|... (e.g. system.chips=4|8)"));
     };
     if values.trim().is_empty() {
-        return Ok(vec![Override::unset(key.trim()).map_err(|e| format!("--set {e}"))?]);
+        return Ok(vec![Override::set_empty(key.trim()).map_err(|e| format!("--set {e}"))?]);
     }
     values.split('|').map(|v| Override::new(key.trim(), v)).collect::<Result<_, _>>().map_err(|e| format!("--set {e}"))
 }
@@ -158,15 +173,13 @@ pub fn parse_axis(arg: &str) -> Result<Vec<Override>, String> {
 pub fn display_name(file: &str, overrides: &[Override]) -> String {
     let mut name = file.to_string();
     for (i, o) in overrides.iter().enumerate() {
-        match (i, o.is_unset()) {
-            (0, false) => name.push_str(" with --set "),
-            (0, true) => name.push_str(" with --unset "),
-            (_, false) => name.push_str(" --set "),
-            (_, true) => name.push_str(" --unset "),
-        }
-        if o.is_unset() {
+        name.push_str(if i == 0 { " with " } else { " " });
+        // An unset as it was typed: `--unset KEY`, or `--set KEY=`.
+        if o.is_unset() && !o.set_empty {
+            name.push_str("--unset ");
             name.push_str(&o.key);
         } else {
+            name.push_str("--set ");
             name.push_str(&o.to_string());
         }
     }
@@ -263,6 +276,10 @@ mod tests {
             display_name("c.toml", &[Override::unset("a.b").unwrap(), Override::new("x", "1").unwrap()]),
             "c.toml with --unset a.b --set x=1"
         );
+        // `--set KEY=` is echoed as typed, not as `--unset KEY`.
+        let typed = [Override::parse("a.b=").unwrap(), parse_axis("c=").unwrap().remove(0)];
+        assert_eq!(display_name("c.toml", &typed), "c.toml with --set a.b= --set c=");
+        assert_eq!(typed[0], Override::unset("a.b").unwrap());
     }
 
     #[test]
