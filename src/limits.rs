@@ -121,9 +121,23 @@ pub const MAX_TILES: u32 = 1 << 26;
 /// Price of a system, US dollars, and its power.
 pub const MAX_PRICE_USD: f64 = 1e12;
 pub const MAX_POWER_W: f64 = 1e9;
+/// Least price of one chip, US dollars: a cent, under the cheapest
+/// microcontroller. Reports divide by the price: `chip_price_usd = 1e-300`
+/// printed a 306-digit "tokens/s per $1k" (0 is no price: leave it out).
+pub const MIN_CHIP_PRICE_USD: f64 = 0.01;
+/// Least power that is not 0 (a chip's `[cost]` power, never 0, and the
+/// static powers): 1 µW, under the leakage of the smallest always-on
+/// inference chips. Reports divide by the power charged: 1e-300 W printed
+/// "7.9 W average of 0.000 W charged (794706328987280073483278362869760%)".
+pub const MIN_POWER_W: f64 = 1e-6;
 /// Energy per operation, and per byte moved (arch/energy.md): 1 nJ, a
 /// thousand times a DRAM access per byte.
 pub const MAX_ENERGY_J: f64 = 1e-9;
+/// Least energy that is not 0, per operation or per byte: 1 zJ (1e-21 J),
+/// under the Landauer limit (kT ln 2, about 3 zJ per bit at 300 K) that
+/// no logic operation or bit moved goes below. Figures of 1e-300 J printed
+/// a 303-digit tokens per joule.
+pub const MIN_ENERGY_J: f64 = 1e-21;
 
 // ---- Model configs ------------------------------------------------------
 
@@ -149,10 +163,27 @@ pub const MAX_TOKENS_PER_PASS: u64 = 1 << 24;
 pub const MAX_STEPS: u64 = 1 << 20;
 /// Worker threads of a sweep.
 pub const MAX_JOBS: u32 = 1024;
+/// Least `--kv-keep`, and least `--accept-rate` that is not 0: 2^-24. The
+/// KV positions read are `ceil(kv_keep x context)` with the context at most
+/// 2^24, so a smaller share reads the same one position; an acceptance
+/// rate under 2^-24 moves the tokens a pass yields by less than 2^-24 of
+/// one. Both are written into trace headers: `--kv-keep 1e-300` wrote a
+/// 302-digit number there.
+pub const MIN_FRACTION: f64 = 1.0 / (1u64 << 24) as f64;
 /// Coefficient of variation of `serve --arrival gamma:CV` gaps: past it the
 /// gamma's shape (1 / CV^2) is so small that every gap but a vanishing few
 /// is 0 in f64 (CV 1e300 gave NaN arrival times and a run that never ended).
 pub const MAX_ARRIVAL_CV: f64 = 100.0;
+/// Tokens of one served request's prompt or output (`serve --prompt`,
+/// `--output`, a trace's token columns), and of a page (`--block-size`):
+/// as `--context`. Past it the step grid was asked for a context it never
+/// simulated ("internal error (a bug ...)" for `--prompt 18446744073709551615`).
+pub const MAX_REQUEST_TOKENS: u64 = MAX_CONTEXT;
+/// Seconds from the first arrival to the last (`serve --rate` x
+/// `--requests`, or a trace's times): 2^25 s, about 388 days, where f64
+/// seconds still resolve 2^-27 s (7.5 ns), far below any step. `--rate
+/// 1e-300` put arrivals 1e301 s apart and printed every TTFT p50 as 0.0 ns.
+pub const MAX_ARRIVAL_SPAN_S: f64 = (1u64 << 25) as f64;
 
 // ---- Traces -------------------------------------------------------------
 
@@ -292,6 +323,7 @@ pub fn table() -> Vec<Row> {
         row("chips", "system.chips", format!("1 ..= {}", pow2(MAX_CHIPS as u128)), "memory", cfg),
         row("system_tiles", "tiles of a system or trace", format!("1 ..= {}", pow2(MAX_TILES as u128)), "memory", cfg),
         row("price", "cost.chip_price_usd, cost.node_price_usd", "0 ..= 1e12".into(), "physics", cfg),
+        row("chip_price", "cost.chip_price_usd", "$0.01 ..= 1e12".into(), "physics: reports divide by it", cfg),
         row(
             "power",
             "cost.chip_power, cost.node_power, energy.chip_static, energy.node_static",
@@ -299,7 +331,21 @@ pub fn table() -> Vec<Row> {
             "physics",
             cfg,
         ),
+        row(
+            "min_power",
+            "the same powers when not 0 (cost.chip_power: never 0)",
+            ">= 1 µW".into(),
+            "physics: reports divide by it",
+            cfg,
+        ),
         row("energy", "energy.* per operation (J) and per byte (J/B)", "0 ..= 1 nJ".into(), "physics", cfg),
+        row(
+            "min_energy",
+            "the same energies when not 0",
+            ">= 1 zJ (1e-21 J)".into(),
+            "physics: the Landauer limit",
+            cfg,
+        ),
         row("layers", "layers", format!("1 ..= {}", pow2(MAX_LAYERS as u128)), "arithmetic", model),
         row("hidden", "hidden", format!("1 ..= {}", pow2(MAX_HIDDEN as u128)), "arithmetic", model),
         row("heads", "heads, kv_heads", format!("1 ..= {}", pow2(MAX_HEADS as u128)), "arithmetic", model),
@@ -319,6 +365,13 @@ pub fn table() -> Vec<Row> {
             "memory of activations",
             wl,
         ),
+        row(
+            "fraction",
+            "--kv-keep, and --accept-rate when not 0",
+            "2^-24 ..= 1".into(),
+            "arithmetic: context <= 2^24; trace headers",
+            "cli (compile, roofline, compare, sweep)",
+        ),
         row("steps", "--steps", format!("1 ..= {}", pow2(MAX_STEPS as u128)), "run time", "compiler::plan::choose"),
         row("jobs", "sweep --jobs", format!("1 ..= {MAX_JOBS}"), "threads", "cli::sweep (clap)"),
         row(
@@ -327,6 +380,27 @@ pub fn table() -> Vec<Row> {
             format!("0 ..= {MAX_ARRIVAL_CV}"),
             "arithmetic: f64 gaps",
             "serve::request::Arrivals",
+        ),
+        row(
+            "request_tokens",
+            "serve prompt and output tokens (flags, trace), --block-size",
+            format!("1 ..= {}", pow2(MAX_REQUEST_TOKENS as u128)),
+            "arithmetic: as --context",
+            "serve::request::Lengths, serve::request::parse_trace, cli::serve",
+        ),
+        row(
+            "token_budget",
+            "serve --token-budget",
+            format!("1 ..= {}", pow2(MAX_TOKENS_PER_PASS as u128)),
+            "memory of activations: as --batch x tokens per user",
+            "cli::serve",
+        ),
+        row(
+            "arrival_span",
+            "serve arrivals, first to last",
+            format!("<= 2^{} s", MAX_ARRIVAL_SPAN_S.log2() as u32),
+            "arithmetic: f64 seconds",
+            "serve::request (Generator::generate, parse_trace)",
         ),
         row(
             "degrees",

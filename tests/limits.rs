@@ -282,6 +282,24 @@ fn serve_with_arrival(arrival: &str) -> Input {
     ])
 }
 
+/// A small `serve` run of two evenly spaced requests with `extra` flags
+/// (the flag under test last).
+fn serve_with(extra: &[&str]) -> Input {
+    let base = [
+        "serve",
+        "--model",
+        "model.toml",
+        "--chip",
+        "chip.toml",
+        "--no-cache",
+        "--requests",
+        "2",
+        "--arrival",
+        "constant",
+    ];
+    args(&[&base[..], extra].concat())
+}
+
 fn args(a: &[&str]) -> Input {
     Input::Args(a.iter().map(|s| s.to_string()).collect())
 }
@@ -486,8 +504,23 @@ fn cases() -> Vec<Case> {
             "tiles in the system",
         ),
         c("price", (Input::Chip(cost("1e12", "1 kW")), Input::Chip(cost("1.1e12", "1 kW"))), "more than the 1e12"),
+        c(
+            "chip_price",
+            (Input::Chip(cost("0.01", "1 kW")), Input::Chip(cost("0.0099", "1 kW"))),
+            "less than the $0.01",
+        ),
         c("power", (Input::Chip(cost("1", "1000 MW")), Input::Chip(cost("1", "1001 MW"))), "more than the 1 GW"),
+        c(
+            "min_power",
+            (Input::Chip(cost("1", "0.000001 W")), Input::Chip(cost("1", "0.00000099 W"))),
+            "less than the 1 µW",
+        ),
         c("energy", (Input::Chip(energy("1 nJ")), Input::Chip(energy("1.001 nJ"))), "more than the 1 nJ allowed"),
+        c(
+            "min_energy",
+            (Input::Chip(energy("0.000001 fJ")), Input::Chip(energy("0.00000099 fJ"))),
+            "below the Landauer limit",
+        ),
         c("layers", model_pair("layers", "65536", "65537"), "must be at most 65536"),
         c("hidden", model_pair("hidden", "1048576", "1048577"), "must be at most 1048576"),
         c("heads", model_pair("heads", "65536", "65537"), "must be at most 65536"),
@@ -584,6 +617,22 @@ fn cases() -> Vec<Case> {
             "tokens in one pass",
         ),
         c(
+            "fraction",
+            (
+                args(&[
+                    "roofline",
+                    "--model",
+                    "model.toml",
+                    "--chip",
+                    "chip.toml",
+                    "--kv-keep",
+                    "5.960464477539063e-8",
+                ]),
+                args(&["roofline", "--model", "model.toml", "--chip", "chip.toml", "--kv-keep", "5.96e-8"]),
+            ),
+            "at least 2^-24",
+        ),
+        c(
             "steps",
             (
                 args(&["roofline", "--model", "model.toml", "--chip", "chip.toml", "--steps", "1048576"]),
@@ -600,6 +649,28 @@ fn cases() -> Vec<Case> {
             "1025",
         ),
         c("arrival_cv", (serve_with_arrival("gamma:100"), serve_with_arrival("gamma:100.001")), "CV in 0..=100"),
+        c(
+            "request_tokens",
+            (
+                serve_with(&["--rate", "1", "--prompt", "16777216"]),
+                serve_with(&["--rate", "1", "--prompt", "16777217"]),
+            ),
+            "a request may have",
+        ),
+        c(
+            "token_budget",
+            (
+                serve_with(&["--rate", "1", "--token-budget", "16777216"]),
+                serve_with(&["--rate", "1", "--token-budget", "16777217"]),
+            ),
+            "--token-budget must be at most",
+        ),
+        c(
+            // Two requests 1/rate apart: 2^25 s at the bound.
+            "arrival_span",
+            (serve_with(&["--rate", "2.98023223876953125e-8"]), serve_with(&["--rate", "2.98e-8"])),
+            "arrivals may span",
+        ),
         c(
             "degrees",
             (

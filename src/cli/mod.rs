@@ -162,10 +162,10 @@ pub struct WorkloadArgs {
     #[arg(long, default_value_t = 1)]
     pub spec: u64,
     /// Probability each drafted token is accepted (speculative decoding).
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, default_value_t = 0.8, value_parser = values::accept_rate)]
     pub accept_rate: f64,
     /// Fraction of the KV cache each attention reads (top-k / block-sparse).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = values::kv_keep)]
     pub kv_keep: f64,
     /// Decode steps (or prefill passes) in one trace (default: 1, or 4 with pipeline stages).
     #[arg(long)]

@@ -285,6 +285,14 @@ fn setups(
     if block == 0 {
         return Err(usage("--block-size must be at least 1 token"));
     }
+    // A page holds part of one request's context: no more tokens than a
+    // request may have (arch/limits.md).
+    if block > limits::MAX_REQUEST_TOKENS {
+        return Err(usage(format!(
+            "--block-size must be at most {} tokens (a request's most; arch/limits.md), found {block}",
+            limits::MAX_REQUEST_TOKENS
+        )));
+    }
     if a.max_batch == 0 {
         return Err(usage("--max-batch must be at least 1"));
     }
@@ -295,6 +303,14 @@ fn setups(
             Limits { max_batch: a.max_batch, token_budget: a.token_budget.unwrap_or(policy.default_budget(longest)) };
         if limits.token_budget == 0 {
             return Err(usage("--token-budget must be at least 1"));
+        }
+        // A step is one pass: its tokens are bounded as --batch x tokens
+        // per user are (arch/limits.md).
+        if let Some(b) = a.token_budget.filter(|&b| b > tilesim::limits::MAX_TOKENS_PER_PASS) {
+            return Err(usage(format!(
+                "--token-budget must be at most {} tokens per step (arch/limits.md), found {b}",
+                tilesim::limits::MAX_TOKENS_PER_PASS
+            )));
         }
         let sys = System {
             model: &c.model,

@@ -36,10 +36,10 @@ pub struct SweepArgs {
     #[arg(long, value_delimiter = ',', default_value = "1", value_parser = values::trimmed::<u64>)]
     pub spec: Vec<u64>,
     /// Probability each drafted token is accepted.
-    #[arg(long, value_delimiter = ',', default_value = "0.8", value_parser = values::trimmed::<f64>)]
+    #[arg(long, value_delimiter = ',', default_value = "0.8", value_parser = values::accept_rate)]
     pub accept_rate: Vec<f64>,
     /// Fraction of the KV cache each attention reads.
-    #[arg(long, value_delimiter = ',', default_value = "1", value_parser = values::trimmed::<f64>)]
+    #[arg(long, value_delimiter = ',', default_value = "1", value_parser = values::kv_keep)]
     pub kv_keep: Vec<f64>,
     /// Tensor-parallel degrees (default: the plan's choice).
     #[arg(long, value_delimiter = ',', value_parser = values::trimmed::<u32>)]

@@ -45,9 +45,53 @@ pub fn size(s: &str) -> Result<u64, String> {
     Ok(q.bytes())
 }
 
+/// A `--kv-keep` share, in 2^-24 ..= 1 (arch/limits.md: a smaller share
+/// of a context of at most 2^24 reads the same one position).
+pub fn kv_keep(s: &str) -> Result<f64, String> {
+    let v: f64 = trimmed(s)?;
+    if (tilesim::limits::MIN_FRACTION..=1.0).contains(&v) {
+        return Ok(v);
+    }
+    Err(format!(
+        "`{}`: --kv-keep must be in (0, 1], at least 2^-24 (5.96e-8): the share of the KV cache each attention \
+         reads, of a context of at most 2^24 (arch/limits.md)",
+        tilesim::limits::excerpt(s.trim())
+    ))
+}
+
+/// An `--accept-rate`: 0, or 2^-24 ..= 1 (arch/limits.md: a smaller rate
+/// moves the tokens a pass yields by less than 2^-24).
+pub fn accept_rate(s: &str) -> Result<f64, String> {
+    let v: f64 = trimmed(s)?;
+    if v == 0.0 || (tilesim::limits::MIN_FRACTION..=1.0).contains(&v) {
+        return Ok(v.abs());
+    }
+    Err(format!(
+        "`{}`: --accept-rate must be in [0, 1], 0 or at least 2^-24 (5.96e-8): the probability a drafted token \
+         is accepted (arch/limits.md)",
+        tilesim::limits::excerpt(s.trim())
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shares_are_bounded_below() {
+        assert_eq!(kv_keep(" 0.5"), Ok(0.5));
+        assert_eq!(kv_keep("1"), Ok(1.0));
+        assert!(kv_keep("5.9604644775390625e-8").is_ok());
+        for bad in ["1e-300", "0", "-0.1", "1.5", "nan", "inf"] {
+            assert!(kv_keep(bad).unwrap_err().contains("at least 2^-24"), "{bad}");
+        }
+        assert_eq!(accept_rate("0"), Ok(0.0));
+        assert_eq!(accept_rate("-0"), Ok(0.0));
+        assert_eq!(accept_rate("0.8"), Ok(0.8));
+        for bad in ["1e-300", "-0.5", "1.0001", "nan"] {
+            assert!(accept_rate(bad).unwrap_err().contains("0 or at least 2^-24"), "{bad}");
+        }
+    }
 
     #[test]
     fn sizes_take_units_or_none() {

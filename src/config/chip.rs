@@ -336,6 +336,12 @@ fn rate_names(macs: &[(Dtype, u64)]) -> String {
     macs.iter().map(|(d, m)| format!("{d} = {m}")).collect::<Vec<_>>().join(", ")
 }
 
+/// A number for a message: as written when it is short (`0`, `0.5`,
+/// `27500`), else in exponent form (`1e-300`, not 302 digits).
+fn short(v: f64) -> String {
+    if v == 0.0 || (1e-3..1e15).contains(&v.abs()) { format!("{v}") } else { format!("{v:e}") }
+}
+
 /// A bandwidth: positive, physically plausible (1 MB/s ..= 1 EB/s) and, at
 /// the clock, 1/1024 ..= 2^24 bytes per cycle (arch/limits.md).
 fn rate(field: &str, r: Rate, hz: f64) -> Result<BytesPerCycle, Invalid> {
@@ -900,9 +906,32 @@ fn derive_cost(cost: Option<&CostFile>, chips: u32) -> Result<Cost, Invalid> {
                     return Err(invalid(key, format!("is {p:e}, more than the 1e12 allowed")));
                 }
             }
+            // Reports divide by the chip's price and power: neither is 0
+            // (leave it out for none) nor below the least a real part has.
+            if let Some(p) = c.chip_price_usd.filter(|&p| p < lim::MIN_CHIP_PRICE_USD) {
+                return Err(invalid(
+                    "cost.chip_price_usd",
+                    format!(
+                        "is {}, less than the $0.01 a chip costs at least (leave it out for no price; \
+                         arch/limits.md)",
+                        short(p)
+                    ),
+                ));
+            }
             for (key, v) in [("cost.chip_power", c.chip_power), ("cost.node_power", c.node_power)] {
                 if let Some(p) = v.filter(|p| p.0 > lim::MAX_POWER_W) {
                     return Err(invalid(key, format!("is {:e} W, more than the 1 GW allowed", p.0)));
+                }
+                let never_zero = key == "cost.chip_power";
+                if let Some(p) = v.filter(|p| p.0 < lim::MIN_POWER_W && (never_zero || p.0 > 0.0)) {
+                    let zero = if never_zero { "leave it out for no power" } else { "or 0" };
+                    return Err(invalid(
+                        key,
+                        format!(
+                            "is {} W, less than the 1 µW a chip draws at least ({zero}; arch/limits.md)",
+                            short(p.0)
+                        ),
+                    ));
                 }
             }
             let node_chips = c.node_chips.unwrap_or(chips);
@@ -970,16 +999,32 @@ fn energy(
     system: &SystemSpec,
     cost: &Cost,
 ) -> Result<crate::energy::EnergySpec, Invalid> {
+    // 0 (a part whose energy is not counted) or 1 zJ ..= 1 nJ: reports
+    // divide by the joules, and nothing costs less than the Landauer limit.
+    let least = |field: &str, j: f64, unit: &str| -> Result<(), Invalid> {
+        if j > 0.0 && j < lim::MIN_ENERGY_J {
+            return Err(invalid(
+                field,
+                format!(
+                    "is {j:e} {unit}, less than the 1 z{unit} (1e-21) allowed, below the Landauer limit of \
+                     about 3 zJ per bit (0 counts no energy; arch/limits.md)"
+                ),
+            ));
+        }
+        Ok(())
+    };
     let per_op = |field: &str, v: Energy| -> Result<f64, Invalid> {
         if v.0 > lim::MAX_ENERGY_J {
             return Err(invalid(field, format!("is {:e} J, more than the 1 nJ allowed", v.0)));
         }
+        least(field, v.0, "J")?;
         Ok(v.0)
     };
     let per_byte = |field: &str, v: EnergyPerByte| -> Result<f64, Invalid> {
         if v.0 > lim::MAX_ENERGY_J {
             return Err(invalid(field, format!("is {:e} J/B, more than the 1 nJ/B allowed", v.0)));
         }
+        least(field, v.0, "J/B")?;
         Ok(v.0)
     };
     let mut mac = Vec::new();
@@ -1028,6 +1073,12 @@ fn energy(
     for (key, p) in [("energy.chip_static", Some(e.chip_static)), ("energy.node_static", e.node_static)] {
         if let Some(p) = p.filter(|p| p.0 > lim::MAX_POWER_W) {
             return Err(invalid(key, format!("is {:e} W, more than the 1 GW allowed", p.0)));
+        }
+        if let Some(p) = p.filter(|p| p.0 > 0.0 && p.0 < lim::MIN_POWER_W) {
+            return Err(invalid(
+                key,
+                format!("is {} W, less than the 1 µW a chip draws at least, or 0 (arch/limits.md)", short(p.0)),
+            ));
         }
     }
     if let Some(max) = cost.chip_power_w.filter(|&m| e.chip_static.0 > m) {

@@ -36,7 +36,8 @@ pub struct Search {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FrontierRow {
     pub chip: String,
-    /// `ok`, `unreachable` (even a trickle of requests misses the SLOs),
+    /// `ok`, `unreachable` (even a trickle of requests misses the SLOs: 1e-6
+    /// requests/s, or slower still while the arrivals span at most 2^25 s),
     /// `unbounded` (the SLOs hold at every rate tried, up to `MAX_RATE`:
     /// the rate is the highest tried) or `error`.
     pub status: &'static str,
@@ -179,6 +180,11 @@ pub fn search(chip: &str, setup: &Setup, s: &Search, tpot: f64) -> Result<Fronti
         let (_, sum) = setup.summary(&reqs, &outcome, slo);
         Ok((sum.slo_attainment >= s.attainment, sum))
     };
+    // Seconds from the first arrival to the last at 1 request/s: at rate r
+    // they span this / r (the same gaps, scaled), at most 2^25 s
+    // (arch/limits.md), which bounds the halving below as 1e-6/s does.
+    let span_at_one =
+        Generator { rate: 1.0, ..s.generator.clone() }.generate(s.requests)?.last().map_or(0.0, |r| r.arrival_seconds);
     let (mut lo, mut hi);
     let mut best;
     let (ok, sum) = probe(1.0, &mut row)?;
@@ -211,7 +217,7 @@ pub fn search(chip: &str, setup: &Setup, s: &Search, tpot: f64) -> Result<Fronti
             }
             hi = lo;
             lo /= 2.0;
-            if lo < 1e-6 {
+            if lo < 1e-6 || span_at_one / lo > crate::limits::MAX_ARRIVAL_SPAN_S {
                 row.status = "unreachable";
                 return Ok(row);
             }

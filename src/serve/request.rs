@@ -88,8 +88,15 @@ impl FromStr for Lengths {
     /// 8 x MEAN).
     fn from_str(s: &str) -> Result<Self, String> {
         let expected = "expected a token count N, `uniform:LO:HI` or `lognormal:MEAN:SIGMA[:MAX]`";
-        let bad = |why: &str| format!("`{s}`: {why} ({expected})");
-        let int = |v: &str| v.parse::<u64>().map_err(|_| bad(&format!("`{v}` is not a whole number of tokens")));
+        let s_ = crate::limits::excerpt(s);
+        let bad = |why: &str| format!("`{s_}`: {why} ({expected})");
+        // Every count a request may have, as `--context` (arch/limits.md).
+        let most = crate::limits::MAX_REQUEST_TOKENS;
+        let int = |v: &str| match v.parse::<u64>() {
+            Ok(n) if n > most => Err(bad(&format!("{n} tokens is more than the {most} a request may have"))),
+            Ok(n) => Ok(n),
+            Err(_) => Err(bad(&format!("`{}` is not a whole number of tokens", crate::limits::excerpt(v)))),
+        };
         let parts: Vec<&str> = s.split(':').collect();
         match parts.as_slice() {
             [n] => {
@@ -114,16 +121,19 @@ impl FromStr for Lengths {
                 if mean < 1.0 || sigma < 0.0 {
                     return Err(bad("need MEAN >= 1 and SIGMA >= 0"));
                 }
+                if mean > most as f64 {
+                    return Err(bad(&format!("MEAN is more than the {most} tokens a request may have")));
+                }
                 let max = match rest.first() {
                     Some(m) => int(m)?,
-                    None => (8.0 * mean).ceil() as u64,
+                    None => ((8.0 * mean).ceil() as u64).min(most),
                 };
                 if (max as f64) < mean {
                     return Err(bad("MAX must be at least MEAN"));
                 }
                 Ok(Lengths::LogNormal { mean, sigma, max })
             }
-            _ => Err(format!("`{s}`: {expected}")),
+            _ => Err(format!("`{s_}`: {expected}")),
         }
     }
 }
@@ -230,9 +240,17 @@ impl Generator {
             if id > 0 {
                 t += self.arrivals.unit_gap(&mut gaps);
             }
+            let at = t / self.rate;
+            if at > crate::limits::MAX_ARRIVAL_SPAN_S {
+                return Err(ServeError::Usage(format!(
+                    "--rate {:e} puts request {id} {at:.3e} s after the first, more than the 2^25 s (388 days) \
+                     arrivals may span (arch/limits.md): a higher --rate or fewer --requests",
+                    self.rate
+                )));
+            }
             out.push(Request {
                 id,
-                arrival_seconds: t / self.rate,
+                arrival_seconds: at,
                 prompt_tokens: self.prompt.sample(&mut prompts),
                 output_tokens: self.output.sample(&mut outputs),
                 source: None,
@@ -289,9 +307,23 @@ pub fn parse_trace(name: &str, text: &str, limit: Option<u64>) -> Result<Vec<Req
         }
         last = t;
         let t0 = *first.get_or_insert(t);
+        if t - t0 > crate::limits::MAX_ARRIVAL_SPAN_S {
+            return Err(bad(format!(
+                "{}: {} is {:.3e} s after the first request, more than the 2^25 s (388 days) arrivals may span \
+                 (arch/limits.md)",
+                table.header[time],
+                crate::limits::excerpt(rec[time].trim()),
+                t - t0
+            )));
+        }
+        let most = crate::limits::MAX_REQUEST_TOKENS;
         let tokens = |col: usize, what: &str| -> Result<u64, ServeError> {
             let v = rec[col].trim();
             match v.parse::<u64>() {
+                Ok(n) if n > most => Err(bad(format!(
+                    "{}: {what} of {n} tokens is more than the {most} a request may have (arch/limits.md)",
+                    table.header[col]
+                ))),
                 Ok(n) if n >= 1 => Ok(n),
                 Ok(_) => Err(bad(format!("{}: {what} must be at least 1 token, found 0", table.header[col]))),
                 Err(_) => Err(bad(format!("{}: expected a whole number of tokens, found `{v}`", table.header[col]))),
@@ -453,6 +485,33 @@ mod tests {
     }
 
     #[test]
+    fn lengths_and_spans_stay_within_a_request_and_a_year() {
+        assert_eq!("16777216".parse::<Lengths>(), Ok(Lengths::Fixed(1 << 24)));
+        for bad in
+            ["16777217", "18446744073709551615", "uniform:1:16777217", "lognormal:1e300:1", "lognormal:8:1:16777217"]
+        {
+            let e = bad.parse::<Lengths>().unwrap_err();
+            assert!(e.contains("a request may have"), "{bad}: {e}");
+        }
+        // The default MAX (8 x MEAN) stops at a request's most.
+        assert_eq!("lognormal:16777216:1".parse::<Lengths>().unwrap().max(), 1 << 24);
+        let g = |rate, n| {
+            Generator {
+                arrivals: Arrivals::Gamma { cv: 0.0 },
+                rate,
+                prompt: Lengths::Fixed(1),
+                output: Lengths::Fixed(1),
+                seed: 0,
+            }
+            .generate(n)
+        };
+        assert!(g(1.0 / (1u64 << 25) as f64, 2).is_ok());
+        let e = g(1e-300, 2).unwrap_err().to_string();
+        assert!(e.contains("--rate 1e-300") && e.contains("arrivals may span"), "{e}");
+        assert!(g(1e-300, 1).is_ok(), "one request spans nothing");
+    }
+
+    #[test]
     fn reads_azure_style_and_own_traces() {
         let azure = "TIMESTAMP,ContextTokens,GeneratedTokens\n\
                      2023-11-16 18:15:46.6805900,374,44\n\
@@ -482,6 +541,15 @@ mod tests {
             ("arrival_seconds,prompt_tokens,output_tokens\nyesterday,1,1\n", "trace.csv:2", "timestamp like"),
             ("arrival_seconds,prompt_tokens,output_tokens\n0,1\n", "trace.csv:2", "expected 3 fields"),
             ("arrival_seconds,prompt_tokens,output_tokens\n", "trace.csv:1", "no requests"),
+            // Past the bounds of arch/limits.md: a request longer than a
+            // context may be, arrivals further apart than f64 seconds resolve.
+            ("arrival_seconds,prompt_tokens,output_tokens\n0,16777217,1\n", "trace.csv:2", "a request may have"),
+            (
+                "arrival_seconds,prompt_tokens,output_tokens\n0,1,1\n0,1,18446744073709551615\n",
+                "trace.csv:3",
+                "a request",
+            ),
+            ("arrival_seconds,prompt_tokens,output_tokens\n5,1,1\n1e300,1,1\n", "trace.csv:3", "arrivals may span"),
         ];
         for (text, at, what) in cases {
             let e = parse_trace("trace.csv", text, None).unwrap_err().to_string();
