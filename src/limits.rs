@@ -209,6 +209,11 @@ pub const MAX_PIECES_PER_TRANSFER: u64 = 1 << 20;
 pub const MAX_SIM_EVENTS: u128 = 1 << 33;
 /// Cycles of `gen traffic` injection, times the tiles that inject.
 pub const MAX_TRAFFIC_SLOTS: u128 = 1 << 32;
+/// Least offered load of `gen traffic` and `run --traffic` that is not 0,
+/// flits per node per cycle: 2^-32, under which even the longest run
+/// (2^32 injection slots) expects less than one flit. The rate is written
+/// into the trace header: `--rate 1e-300` wrote 302 digits there.
+pub const MIN_TRAFFIC_RATE: f64 = 1.0 / (1u64 << 32) as f64;
 
 /// How an input past a bound is treated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -441,6 +446,13 @@ pub fn table() -> Vec<Row> {
             format!("<= {}", pow2(MAX_SIM_EVENTS)),
             "run time",
             "sim::budget::check_parts (a trace; run --traffic from its offered load before any packet, then its instructions)",
+        ),
+        row(
+            "traffic_rate",
+            "gen traffic and run --traffic --rate",
+            ">= 2^-32 flits/node/cycle".into(),
+            "run time: under one flit in 2^32 slots; trace headers",
+            "cli::TrafficArgs::options",
         ),
         row(
             "traffic",

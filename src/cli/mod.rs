@@ -425,6 +425,14 @@ impl TrafficArgs {
         let (Some(rate), Some(cycles)) = (self.rate, self.cycles) else {
             return Err(CliError::Usage("synthetic traffic needs --rate and --cycles".into()));
         };
+        // A positive rate too small for one flit in the longest run
+        // (arch/limits.md); 0, negative and NaN are the library's to refuse.
+        if rate > 0.0 && rate < tilesim::limits::MIN_TRAFFIC_RATE {
+            return Err(CliError::Usage(format!(
+                "--rate {rate:e} flits per node per cycle is less than 2^-32 (2.33e-10), under one flit in the \
+                 longest run (arch/limits.md)"
+            )));
+        }
         Ok(tilesim::api::TrafficOptions {
             pattern: pattern.to_string(),
             rate,
