@@ -191,6 +191,14 @@ pub const MAX_ARRIVAL_SPAN_S: f64 = (1u64 << 25) as f64;
 pub const MAX_TOKENS: u32 = 1 << 16;
 /// Longest `delay`, in cycles.
 pub const MAX_DELAY: u64 = 1 << 48;
+/// Simulated time of one run, in cycles: 2^50, 13 days at 1 GHz (35 years
+/// at the slowest clock allowed, 3 hours at the fastest), far past any
+/// inference run. Instants are kept in ticks of 2^-10 cycle in a `u64`,
+/// which end at 2^54 cycles; time arithmetic saturates (src/units.rs), so
+/// an instant past that still reaches the check as one past the bound. Loops of long delays or slow work reached 2^64 cycles
+/// and wrapped ("an event was scheduled ... before the current cycle (a
+/// simulator bug)"; a panic in debug builds).
+pub const MAX_SIM_CYCLES: u64 = 1 << 50;
 /// Units of work (MACs, vector ops, elements) one instruction may ask.
 pub const MAX_WORK: u128 = 1 << 56;
 /// Bytes one load, store, send or receive may move.
@@ -416,6 +424,13 @@ pub fn table() -> Vec<Row> {
         ),
         row("tokens", "token ids of a tile", format!("0 ..< {}", pow2(MAX_TOKENS as u128)), "memory per tile", chk),
         row("delay", "delay cycles", format!("<= {}", pow2(MAX_DELAY as u128)), "arithmetic: u64 cycles", chk),
+        row(
+            "sim_cycles",
+            "simulated time of one run, cycles",
+            format!("<= {}", pow2(MAX_SIM_CYCLES as u128)),
+            "arithmetic: u64 ticks of 2^-10 cycle",
+            "sim::event (EventQueue::schedule)",
+        ),
         row(
             "work",
             "MACs or vector ops of one instruction (its bytes: 8x)",

@@ -3,6 +3,13 @@
 //! Time is kept in integer cycles of the system clock. `Cycle` is an instant,
 //! `Cycles` a duration; the arithmetic that makes sense is implemented and the
 //! rest does not compile (gem5's `Cycles` exists for the same reason).
+//!
+//! Adding time saturates (at `u64::MAX` cycles or ticks) rather than wrap
+//! or, in debug builds, panic: a hostile trace can ask for more simulated
+//! time than a `u64` of ticks holds (2^55 MACs on a tile of one MAC a
+//! cycle), and the event queue refuses any event past
+//! `limits::MAX_SIM_CYCLES`, which a saturated instant always is, as bad
+//! input (arch/limits.md, "sim_cycles").
 
 use std::fmt;
 use std::ops::{Add, AddAssign, Sub};
@@ -30,12 +37,12 @@ impl Cycles {
 impl Add<Cycles> for Cycle {
     type Output = Cycle;
     fn add(self, d: Cycles) -> Cycle {
-        Cycle(self.0 + d.0)
+        Cycle(self.0.saturating_add(d.0))
     }
 }
 impl AddAssign<Cycles> for Cycle {
     fn add_assign(&mut self, d: Cycles) {
-        self.0 += d.0;
+        self.0 = self.0.saturating_add(d.0);
     }
 }
 impl Sub for Cycle {
@@ -48,12 +55,12 @@ impl Sub for Cycle {
 impl Add for Cycles {
     type Output = Cycles;
     fn add(self, d: Cycles) -> Cycles {
-        Cycles(self.0 + d.0)
+        Cycles(self.0.saturating_add(d.0))
     }
 }
 impl AddAssign for Cycles {
     fn add_assign(&mut self, d: Cycles) {
-        self.0 += d.0;
+        self.0 = self.0.saturating_add(d.0);
     }
 }
 impl std::iter::Sum for Cycles {
@@ -142,7 +149,7 @@ impl Tick {
     /// The start of cycle `c`.
     #[inline]
     pub fn of(c: Cycle) -> Tick {
-        Tick(c.0 * FRAC)
+        Tick(c.0.saturating_mul(FRAC))
     }
     /// The first cycle boundary at or after this instant.
     #[inline]
@@ -160,7 +167,7 @@ impl Add<u64> for Tick {
     type Output = Tick;
     #[inline]
     fn add(self, ticks: u64) -> Tick {
-        Tick(self.0 + ticks)
+        Tick(self.0.saturating_add(ticks))
     }
 }
 
@@ -168,7 +175,7 @@ impl Cycles {
     /// This many cycles in ticks.
     #[inline]
     pub fn ticks(self) -> u64 {
-        self.0 * FRAC
+        self.0.saturating_mul(FRAC)
     }
 }
 
@@ -229,7 +236,7 @@ impl BandwidthServer {
         let start = Tick::of(at).max(self.busy_until);
         let dur = self.rate.ticks(bytes.0);
         self.busy_until = start + dur;
-        self.busy_ticks += dur;
+        self.busy_ticks = self.busy_ticks.saturating_add(dur);
         (start.ceil(), self.busy_until.ceil())
     }
     /// Total ticks the server has been reserved.
@@ -286,6 +293,23 @@ pub fn human_seconds(s: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Time past a `u64` saturates (the event queue then refuses it as
+    /// past the longest run) rather than wrap or panic.
+    #[test]
+    fn time_saturates() {
+        assert_eq!(Cycle(u64::MAX - 1) + Cycles(5), Cycle(u64::MAX));
+        let mut c = Cycle(u64::MAX - 1);
+        c += Cycles(5);
+        assert_eq!(c, Cycle(u64::MAX));
+        assert_eq!(Cycles(u64::MAX) + Cycles(1), Cycles(u64::MAX));
+        assert_eq!(Tick::of(Cycle(1 << 60)), Tick(u64::MAX));
+        assert_eq!(Tick(u64::MAX - 1) + 2, Tick(u64::MAX));
+        assert_eq!(Cycles(1 << 60).ticks(), u64::MAX);
+        assert!(Tick(u64::MAX).ceil().0 > crate::limits::MAX_SIM_CYCLES);
+        assert_eq!(Cycle(7) + Cycles(5), Cycle(12));
+        assert_eq!(Tick::of(Cycle(3)), Tick(3 << 10));
+    }
 
     #[test]
     fn ceil_u64_is_the_cast_of_ceil() {

@@ -152,6 +152,9 @@ enum Input {
     Trace(String),
     /// `tilesim check --chip CHIP TRACE`.
     TraceOnChip(String, String),
+    /// `tilesim run --chip chip.toml TRACE` (CHIP): a bound only the run
+    /// meets.
+    Run(String),
     /// The CLI with these arguments (`{chip}` is a file holding CHIP).
     Args(Vec<String>),
     /// `tilesim plot FILE --x a --y b -o out.svg` on these bytes.
@@ -239,6 +242,13 @@ fn run(input: &Input) -> Outcome {
             let args = ["check", "--chip", "chip.toml", "t.trace"].map(String::from);
             let (code, stderr) = tilesim(&args, dir.path(), None);
             Outcome { code, stderr, locate: file, line: true }
+        }
+        Input::Run(t) => {
+            write("chip.toml", CHIP.as_bytes());
+            let file = write("t.trace", t.as_bytes());
+            let args = ["run", "--chip", "chip.toml", "t.trace"].map(String::from);
+            let (code, stderr) = tilesim(&args, dir.path(), None);
+            Outcome { code, stderr, locate: file, line: false }
         }
         Input::Args(a) => {
             write("chip.toml", CHIP.as_bytes());
@@ -691,6 +701,16 @@ fn cases() -> Vec<Case> {
                 Input::Trace(trace(4, "", "delay cycles=281474976710657")),
             ),
             "too long",
+        ),
+        c(
+            // Four delays of 2^48 cycles end the run at 2^50; one cycle more
+            // is past it.
+            "sim_cycles",
+            (
+                Input::Run(trace(16, "", "loop count=4\ndelay cycles=281474976710656\nendloop")),
+                Input::Run(trace(16, "", "loop count=4\ndelay cycles=281474976710656\nendloop\ndelay cycles=1")),
+            ),
+            "the most simulated time one run may take",
         ),
         c(
             "work",

@@ -178,7 +178,7 @@ impl Channel {
             }
         }
         self.bus_free = end;
-        self.stats.busy_ticks += shape.dur;
+        self.stats.busy_ticks = self.stats.busy_ticks.saturating_add(shape.dur);
         if write {
             self.stats.bytes_written += shape.bytes;
         } else {
@@ -228,9 +228,12 @@ impl Shape {
         self.addr = addr;
         self.bytes = bytes;
         self.extra = rows - 1;
-        let data = (bytes * tm.ticks_per_byte_fp).div_ceil(1 << 16);
-        self.dur = data.max(self.extra * tm.act_interval);
-        self.acts = self.extra * tm.act_interval;
+        // In 128 bits, saturating: a slow channel (1/1024 B/cycle is 2^36
+        // in 16.16 ticks per byte) given a long range (up to 2^36 bytes)
+        // overflows 64; time past the run's bound ends it (src/units.rs).
+        let data = u64::try_from((bytes as u128 * tm.ticks_per_byte_fp as u128).div_ceil(1 << 16)).unwrap_or(u64::MAX);
+        self.acts = self.extra.saturating_mul(tm.act_interval);
+        self.dur = data.max(self.acts);
         let keep = rows.min(tm.banks);
         let lo = last_row + 1 - keep;
         self.first_kept = lo == first_row;
@@ -343,6 +346,18 @@ mod tests {
             let want: Vec<_> = all.iter().copied().filter(|x| x.0 % 3 == r).collect();
             assert_eq!(some, want);
         }
+    }
+
+    /// The slowest channel a config may have (1/1024 B/cycle) given the
+    /// longest transfer (2^36 bytes): 2^56 ticks of data, whose 16.16
+    /// product overflowed 64 bits (a panic in debug builds).
+    #[test]
+    fn the_longest_transfer_on_the_slowest_channel() {
+        let s = DramSpec { channel_bw: BytesPerCycle(1.0 / 1024.0), ..spec() };
+        let tm = ChannelTiming::new(&s);
+        let r = Channel::new(s.banks).access(&tm, Tick::ZERO, 0, 1 << 36, false);
+        let data = (r.last.0 - r.first.0) as f64;
+        assert!((data / (1u64 << 56) as f64 - 1.0).abs() < 1e-6, "{data}");
     }
 
     #[test]

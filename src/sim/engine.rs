@@ -621,6 +621,10 @@ impl<'a> Sim<'a> {
         if let Some(f) = self.q.fault() {
             return Err(f.into());
         }
+        if let Some(at) = self.q.beyond() {
+            let file = crate::diag::Location::file(self.code.location(Pos::default()).file);
+            return Err(SimError::TooLong { file, now: self.q.now(), at });
+        }
         self.check_stuck()
     }
 

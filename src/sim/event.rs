@@ -24,8 +24,15 @@
 //! first refusal (`fault`), which ends the run (`pop` returns `None`) and
 //! which the engine reports as an internal error; debug builds also stop
 //! at once with an assertion.
+//!
+//! An event past `limits::MAX_SIM_CYCLES` is refused too, but as bad
+//! input, not a bug: a trace's delays and work can add up to more time
+//! than a run may simulate (time arithmetic saturates, src/units.rs, so an
+//! overflowing instant lands here too). `schedule` records the first
+//! (`beyond`), which also ends the run.
 
 use crate::hint::prefetch;
+use crate::limits::MAX_SIM_CYCLES;
 use crate::units::Cycle;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -105,6 +112,9 @@ pub struct EventQueue<E> {
     len: usize,
     /// The first event refused for being in the past.
     fault: Option<PastEvent>,
+    /// The cycle of the first event refused for being past
+    /// `MAX_SIM_CYCLES`.
+    beyond: Option<Cycle>,
 }
 
 impl<E: Copy> Default for EventQueue<E> {
@@ -128,6 +138,7 @@ impl<E: Copy> EventQueue<E> {
             popped: 0,
             len: 0,
             fault: None,
+            beyond: None,
         }
     }
 
@@ -177,13 +188,25 @@ impl<E: Copy> EventQueue<E> {
 
     /// Schedules `event` at `at`, which must not be in the past. An event
     /// in the past is refused: it is dropped and recorded as the queue's
-    /// `fault`, which ends the run (debug builds assert).
+    /// `fault`, which ends the run (debug builds assert). An event past
+    /// `MAX_SIM_CYCLES` is dropped and recorded as `beyond`, which ends the
+    /// run too.
     #[inline(always)]
     pub fn schedule(&mut self, at: Cycle, event: E) {
+        if at.0 > MAX_SIM_CYCLES {
+            self.beyond.get_or_insert(at);
+            return;
+        }
         if let Err(e) = self.try_schedule(at, event) {
             debug_assert!(false, "{e}");
             self.fault.get_or_insert(e);
         }
+    }
+
+    /// The cycle of the first event refused for being past
+    /// `MAX_SIM_CYCLES`, if any.
+    pub fn beyond(&self) -> Option<Cycle> {
+        self.beyond
     }
 
     /// Schedules `event` at `at`, or refuses it if `at` is before the
@@ -228,10 +251,10 @@ impl<E: Copy> EventQueue<E> {
     }
 
     /// Removes the earliest event and advances the clock to it; `None` when
-    /// no event is left or one was refused (`fault`).
+    /// no event is left or one was refused (`fault`, `beyond`).
     #[inline]
     pub fn pop(&mut self) -> Option<(Cycle, E)> {
-        if self.fault.is_some() {
+        if self.fault.is_some() || self.beyond.is_some() {
             return None;
         }
         loop {
@@ -355,6 +378,21 @@ mod tests {
         q.schedule(Cycle(10), 'a');
         q.pop();
         q.schedule(Cycle(3), 'c');
+    }
+
+    /// Past `MAX_SIM_CYCLES` is bad input, not a bug: refused in every
+    /// build, and the queue stops.
+    #[test]
+    fn an_event_past_the_longest_run_is_refused() {
+        let mut q = EventQueue::new();
+        q.schedule(Cycle(MAX_SIM_CYCLES), 'a');
+        assert_eq!(q.pop(), Some((Cycle(MAX_SIM_CYCLES), 'a')));
+        q.schedule(Cycle(MAX_SIM_CYCLES), 'b');
+        q.schedule(Cycle(MAX_SIM_CYCLES + 1), 'c');
+        q.schedule(Cycle(u64::MAX), 'd');
+        assert_eq!(q.beyond(), Some(Cycle(MAX_SIM_CYCLES + 1)));
+        assert_eq!(q.fault(), None);
+        assert_eq!(q.pop(), None);
     }
 
     #[test]

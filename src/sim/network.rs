@@ -703,7 +703,7 @@ impl Network {
         let ser = st.rate.ticks(bytes);
         let tail_out = (start + ser).max(tail_in);
         st.busy_until = tail_out;
-        st.busy_ticks += ser;
+        st.busy_ticks = st.busy_ticks.saturating_add(ser);
         st.bytes += bytes;
         st.packets += 1;
         (start.ceil(), tail_out)

@@ -135,6 +135,15 @@ pub enum SimError {
     Instr { at: Location, tile: u32, message: String },
     #[error("{}", deadlock_message(.cycle, .stuck, .orphans))]
     Deadlock { cycle: Cycle, stuck: Vec<StuckTile>, orphans: Vec<String> },
+    /// The run would pass `limits::MAX_SIM_CYCLES`: an event at `at`
+    /// (saturated at `u64::MAX` if it overflowed) was due when the run had
+    /// reached `now`.
+    #[error(
+        "{file}: the run passes 2^{} cycles, the most simulated time one run may take (arch/limits.md, \"sim_cycles\"): \
+         at cycle {} something was due at cycle {}; the trace's delays, work and transfers add up to more time than that",
+        crate::limits::MAX_SIM_CYCLES.trailing_zeros(), now.0, if at.0 == u64::MAX { "2^64 or later".to_string() } else { at.0.to_string() }
+    )]
+    TooLong { file: Location, now: Cycle, at: Cycle },
     /// The model scheduled an event in the past (a simulator bug).
     #[error("internal error: {0}")]
     Internal(#[from] super::event::PastEvent),
