@@ -46,6 +46,32 @@ fn a_model_that_does_not_fit_exits_2_saying_what_would() {
     assert!(!std::path::Path::new("/tmp/never.trace").exists(), "no output file may be left behind");
 }
 
+/// A chip the simulator cannot hold is refused before compiling (which
+/// grows with the tiles: minutes and gigabytes for a 1024x1024 grid), as
+/// `run` would refuse it, and by `compare` before its compile too.
+#[test]
+fn compiling_for_a_chip_too_big_to_simulate_is_refused_first() {
+    let out = std::env::temp_dir().join(format!("tilesim-too-big-{}.tbin", std::process::id()));
+    let grid = "noc.grid=[1024, 1024]";
+    let (code, _, err) = text(&tilesim(&[
+        "compile",
+        "--model",
+        "llama-2-7b",
+        "--chip",
+        "mini-mesh",
+        "--set",
+        grid,
+        "-o",
+        out.to_str().unwrap(),
+    ]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("1048576 tiles") && err.contains("--max-memory") && err.contains("`run` could not"), "{err}");
+    assert!(!out.exists(), "no output file may be left behind");
+    let (code, out, err) = text(&tilesim(&["compare", "--model", "llama-2-7b", "--chip", "mini-mesh", "--set", grid]));
+    assert_eq!(code, 2, "{err}");
+    assert!(out.contains("<llama-2-7b on mini-mesh>: simulating `mini-mesh` (1048576 tiles"), "{out}\n{err}");
+}
+
 #[test]
 fn usage_errors_exit_2() {
     assert_eq!(text(&tilesim(&["run"])).0, 2);

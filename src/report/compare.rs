@@ -108,6 +108,7 @@ impl Row {
     ) -> Result<Row, PointError> {
         let mut row = Row::planned(model, chip, w, req)?;
         if simulate {
+            sim::budget::check_before_compile(&model.name, chip)?;
             let c = compiler::compile(model, chip, w, req)?;
             row.simulate(&c)?;
         }

@@ -228,6 +228,7 @@ impl Target<'_> {
             self.model.first_layers(p.layers).map_err(StepError::Panic)?
         };
         let w = self.workload_of(p);
+        crate::sim::budget::check_before_compile(&model.name, self.chip)?;
         let c = match compiler::compile(&model, self.chip, &w, &self.request(p.phase)) {
             Ok(c) => c,
             Err(CompileError::DoesNotFit(_)) => return Ok(None),

@@ -107,6 +107,15 @@ pub fn check_chip(chip: &Chip) -> Result<(), String> {
     )
 }
 
+/// `check_chip` before compiling `model` for `chip` to simulate it, as the
+/// simulation would refuse it (named as the compiled trace is): compiling
+/// grows with the tiles (a 1024x1024 grid took 108 s and wrote 755 MB), so
+/// a chip the simulator cannot hold is refused before that work, not after.
+pub fn check_before_compile(model: &str, chip: &Chip) -> Result<(), super::SimError> {
+    let name = format!("<{model} on {}>", chip.name);
+    check_chip(chip).map_err(|m| super::SimError::Mismatch(crate::diag::Location::file(name), m))
+}
+
 /// Most links a packet or barrier message crosses (an upper bound).
 pub fn max_hops(chip: &Chip) -> u128 {
     let noc = match chip.noc.topology {

@@ -37,6 +37,7 @@ pub enum CaseError {
 pub fn take(case: &Case) -> Result<String, CaseError> {
     match &case.input {
         Input::Model { model, workload, request } => {
+            sim::budget::check_before_compile(&model.name, &case.chip)?;
             let c = compiler::compile(model, &case.chip, workload, request)?;
             let trace = c.trace();
             let stats = sim::simulate(&case.chip, &trace, &Default::default())?;

@@ -64,12 +64,30 @@ fn band(g: u64, groups: u64, rows: u64) -> Range<u64> {
     part(g, rows, groups)
 }
 
-/// The KV group whose band holds row `i` (fewer groups than rows).
+/// The KV group whose band holds row `i` (fewer groups than rows): the
+/// last band starting at or before `i` (band g starts at floor(g rows /
+/// groups), which is <= i exactly when g < (i + 1) groups / rows; no band
+/// is empty). In closed form: a search over the groups, for every row of
+/// every tile, made compiling a 256x256 grid take seconds.
 fn band_of(i: u64, groups: u64, rows: u64) -> u64 {
-    (0..groups).find(|&g| band(g, groups, rows).contains(&i)).expect("every row is in a band")
+    ((i + 1) * groups - 1) / rows
 }
 
 impl Lay {
+    /// The most elements any row of `rows` holds (`rows` of every row, in
+    /// closed form: a part of `total` over `parts` is floor or ceil of
+    /// total / parts, and within a band the smallest band splits finest).
+    fn widest_row(&self, rows: u32) -> u64 {
+        let (g, per, r) = (self.groups, self.per, rows as u64);
+        if r == 0 {
+            0
+        } else if g >= r {
+            g.div_ceil(r) * per
+        } else {
+            per.div_ceil(r / g)
+        }
+    }
+
     /// The elements of the row-split dimension row `i` of `rows` holds.
     fn rows(&self, i: u32, rows: u32) -> Range<u64> {
         let (g, per, r, i) = (self.groups, self.per, rows as u64, i as u64);
@@ -231,13 +249,18 @@ impl Compiled<'_> {
     }
 }
 
-impl Emitter<'_, '_> {
+impl<'c> Emitter<'c, '_> {
     fn place(&self) -> Place {
         self.c.grid().place[self.local as usize]
     }
 
-    fn region(&self) -> &Region {
-        &self.c.grid().regions[self.place().region as usize]
+    /// This tile's region, borrowed from the compiled layout rather than
+    /// from the emitter (which the caller goes on to write to): a clone per
+    /// operation and tile copied the region's tile list, quadratic in the
+    /// tiles (70% of compiling a 256x256 grid).
+    fn region(&self) -> &'c Region {
+        let c: &'c Compiled<'_> = self.c;
+        &c.grid().regions[self.place().region as usize]
     }
 
     /// Header group `g` (an index within one chip) on this tile's chip.
@@ -255,7 +278,7 @@ impl Emitter<'_, '_> {
 
     pub(super) fn op_tiled(&mut self, op: &Op, id: u32) {
         let p = self.place();
-        let r = self.region().clone();
+        let r = self.region();
         let on_home_row = p.row == r.home_row();
         let slice = part(p.col as u64, self.c.model.hidden, r.cols as u64);
         let tokens = self.tokens;
@@ -315,10 +338,10 @@ impl Emitter<'_, '_> {
             }
             Op::StageSend { .. } | Op::StageRecv { .. } => {
                 if on_home_row {
-                    self.stage_transfer_tiled(matches!(op, Op::StageSend { .. }), &r, p.col);
+                    self.stage_transfer_tiled(matches!(op, Op::StageSend { .. }), r, p.col);
                 }
             }
-            Op::Argmax { rows } => self.argmax_tiled(&r, *rows, id),
+            Op::Argmax { rows } => self.argmax_tiled(r, *rows, id),
         }
     }
 
@@ -328,12 +351,12 @@ impl Emitter<'_, '_> {
     /// epilogue.
     fn gemm_tiled(&mut self, g: &GemmOp, id: u32) {
         let p = self.place();
-        let r = self.region().clone();
-        let role = self.c.gemm_role(&r, p.region, p.row, p.col, g);
+        let r = self.region();
+        let role = self.c.gemm_role(r, p.region, p.row, p.col, g);
         // Rows (tokens) a piece at a time when the input slices would not
         // fit the input buffer (long prefills): every piece streams the
         // weights again, so pieces are as large as the buffer allows.
-        let split_rows = (0..r.rows).map(|i| g.lay.rows(i, r.rows)).map(|x| x.end - x.start).max().unwrap_or(0);
+        let split_rows = g.lay.widest_row(r.rows);
         let widest_in = if g.lay.from_hidden { g.k.div_ceil(r.cols as u64) } else { split_rows };
         let max_rows = (self.c.sram.x_size / self.act(widest_in).max(1)).max(1);
         for rows in pieces(0..g.m, max_rows) {
@@ -499,11 +522,11 @@ impl Emitter<'_, '_> {
         // Query tokens a block at a time, so the queries and the partial
         // outputs fit the buffers (prefill); each block reads the KV again
         // (FlashAttention's outer loop).
-        let r = self.region().clone();
+        let r = self.region();
         let kv_groups = self.c.grid().kv_groups;
         let hd = self.c.model.head_dim;
         let qkv = Lay { from_hidden: true, groups: kv_groups, per: (a.heads_per_group + 2) * hd };
-        let held = (0..r.rows).map(|i| qkv.rows(i, r.rows)).map(|x| x.end - x.start).max().unwrap_or(0);
+        let held = qkv.widest_row(r.rows);
         let width = kv_groups.div_ceil(r.rows as u64) * a.heads_per_group * hd;
         let per_token = self.act(a.users * held.max(width)).max(1);
         let fit = (self.c.sram.x_size.min(self.c.sram.c_size) / per_token).max(1);
@@ -514,7 +537,7 @@ impl Emitter<'_, '_> {
 
     fn attention_tiled_block(&mut self, a: &AttnOp, id: u32) {
         let p = self.place();
-        let r = self.region().clone();
+        let r = self.region();
         let layout = self.c.grid();
         let (groups, blocks, first) = layout.attn_rows(p.row, r.rows, r.cols);
         let hd = self.c.model.head_dim;
@@ -660,6 +683,31 @@ impl Emitter<'_, '_> {
         }
         if any {
             self.push(Instr::Wait { tok: Token(if send { TOK_SEND } else { TOK_RECV }) });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The closed forms against the searches they replace.
+    #[test]
+    fn bands_and_widest_rows_in_closed_form() {
+        for rows in 1..=40u64 {
+            for groups in 1..rows {
+                for i in 0..rows {
+                    let searched = (0..groups).find(|&g| band(g, groups, rows).contains(&i)).unwrap();
+                    assert_eq!(band_of(i, groups, rows), searched, "row {i}, {groups} groups, {rows} rows");
+                }
+            }
+            for groups in 1..=50u64 {
+                for per in [1, 2, 3, 7, 64, 128, 1000] {
+                    let lay = Lay { from_hidden: true, groups, per };
+                    let widest = (0..rows as u32).map(|i| lay.rows(i, rows as u32)).map(|x| x.end - x.start).max();
+                    assert_eq!(lay.widest_row(rows as u32), widest.unwrap(), "{groups} x {per} over {rows} rows");
+                }
+            }
         }
     }
 }
