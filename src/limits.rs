@@ -383,7 +383,7 @@ pub fn table() -> Vec<Row> {
             "--kv-keep, and --accept-rate when not 0",
             "2^-24 ..= 1".into(),
             "arithmetic: context <= 2^24; trace headers",
-            "cli (compile, roofline, compare, sweep)",
+            "compiler::Workload::validate (and the flags, cli::values)",
         ),
         row("steps", "--steps", format!("1 ..= {}", pow2(MAX_STEPS as u128)), "run time", "compiler::plan::choose"),
         row("jobs", "sweep --jobs", format!("1 ..= {MAX_JOBS}"), "threads", "cli::sweep (clap)"),

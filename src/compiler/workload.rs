@@ -154,11 +154,22 @@ impl Workload {
         if !self.accept_rate.is_finite() || !self.kv_keep.is_finite() {
             return Err("--accept-rate and --kv-keep must be finite numbers".into());
         }
-        if !(self.kv_keep > 0.0 && self.kv_keep <= 1.0) {
-            return Err(format!("--kv-keep must be in (0, 1], found {}", self.kv_keep));
+        // Shares below 2^-24 (arch/limits.md, "fraction"): a context of at
+        // most 2^24 reads the same one position, and 1e-300 wrote 300
+        // digits into the trace header. Checked here, not only on the
+        // command line, so the library, Python and snap cases are bounded
+        // alike.
+        if !(lim::MIN_FRACTION..=1.0).contains(&self.kv_keep) {
+            return Err(format!(
+                "--kv-keep must be in (0, 1], at least 2^-24 (arch/limits.md), found {}",
+                self.kv_keep
+            ));
         }
-        if !(0.0..=1.0).contains(&self.accept_rate) {
-            return Err(format!("the acceptance rate must be in [0, 1], found {}", self.accept_rate));
+        if !(self.accept_rate == 0.0 || (lim::MIN_FRACTION..=1.0).contains(&self.accept_rate)) {
+            return Err(format!(
+                "the acceptance rate must be in [0, 1], 0 or at least 2^-24 (arch/limits.md), found {}",
+                self.accept_rate
+            ));
         }
         if self.phase == Phase::Prefill && self.prompt == 0 {
             return Err("--prompt must be at least 1 for prefill".into());
@@ -243,5 +254,28 @@ impl Workload {
     /// ` act=T` when activations are not the default fp16.
     fn act_suffix(&self) -> String {
         if self.act == Dtype::Fp16 { String::new() } else { format!(" act={}", self.act) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits as lim;
+
+    /// The share bounds hold for every caller of the library (Python, snap
+    /// cases), not only for the command line's flags.
+    #[test]
+    fn shares_below_2_to_the_minus_24_are_refused() {
+        let ok = Workload::decode(Dtype::Fp16);
+        assert!(ok.validate().is_ok());
+        let tiny = lim::MIN_FRACTION;
+        assert!(Workload { kv_keep: tiny, ..ok.clone() }.validate().is_ok());
+        let e = Workload { kv_keep: 1e-300, ..ok.clone() }.validate().unwrap_err();
+        assert!(e.contains("--kv-keep") && e.contains("2^-24"), "{e}");
+        assert!(Workload { accept_rate: 0.0, ..ok.clone() }.validate().is_ok());
+        assert!(Workload { accept_rate: tiny, ..ok.clone() }.validate().is_ok());
+        let e = Workload { accept_rate: 1e-300, ..ok.clone() }.validate().unwrap_err();
+        assert!(e.contains("acceptance rate") && e.contains("2^-24"), "{e}");
+        assert!(Workload { accept_rate: 1.5, ..ok }.validate().is_err());
     }
 }
