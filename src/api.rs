@@ -792,6 +792,8 @@ pub fn sweep_space(a: &SweepOptions) -> Result<Space, Error> {
         }
         sets.push(vec![o]);
     }
+    let set_lens: Vec<(&str, usize)> = sets.iter().map(|s| (s[0].key(), s.len())).collect();
+    sweep::check_points(a.models.len(), a.chips.len(), &set_lens, &axes).map_err(Error::Usage)?;
     let mut models = Vec::new();
     for name in &a.models {
         let m = load_model(name)?;

@@ -217,6 +217,13 @@ pub const MAX_PIECES_PER_TRANSFER: u64 = 1 << 20;
 pub const MAX_SIM_EVENTS: u128 = 1 << 33;
 /// Cycles of `gen traffic` injection, times the tiles that inject.
 pub const MAX_TRAFFIC_SLOTS: u128 = 1 << 32;
+/// Points of one sweep (models x chips x `--set` values x workload axes):
+/// 2^24, four times a 2000 x 2000 grid (which `--floor-only` writes in 16 s
+/// as 1.8 GB of CSV). Axes multiply: three axes of 1,000 values each were
+/// 10^9 points, checked one by one before the first ran and loading a chip
+/// per `--set` combination, hours with nothing written. A larger study is
+/// several sweeps.
+pub const MAX_SWEEP_POINTS: u128 = 1 << 24;
 /// Least offered load of `gen traffic` and `run --traffic` that is not 0,
 /// flits per node per cycle: 2^-32, under which even the longest run
 /// (2^32 injection slots) expects less than one flit. The rate is written
@@ -387,6 +394,13 @@ pub fn table() -> Vec<Row> {
         ),
         row("steps", "--steps", format!("1 ..= {}", pow2(MAX_STEPS as u128)), "run time", "compiler::plan::choose"),
         row("jobs", "sweep --jobs", format!("1 ..= {MAX_JOBS}"), "threads", "cli::sweep (clap)"),
+        row(
+            "sweep_points",
+            "points of one sweep (models x chips x --set values x workload axes)",
+            format!("<= {}", pow2(MAX_SWEEP_POINTS)),
+            "run time, output size",
+            "sweep::space (check_points), before any chip loads",
+        ),
         row(
             "arrival_cv",
             "serve --arrival gamma:CV",

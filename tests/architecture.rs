@@ -24,7 +24,7 @@ const TABLE: &[(&str, u32, &[&str])] = &[
         7,
         &["characterize", "chip", "collective", "config", "diag", "dtype", "ids", "isa", "sim", "synth", "units"],
     ),
-    ("sweep", 6, &["chip", "compiler", "config", "diag", "dtype", "model", "report"]),
+    ("sweep", 6, &["chip", "compiler", "config", "diag", "dtype", "limits", "model", "report"]),
     ("snap", 6, &["chip", "compiler", "config", "diag", "dtype", "fileio", "model", "report", "sim", "trace"]),
     ("serve", 6, &["chip", "compiler", "limits", "model", "report", "rng", "sim", "units"]),
     ("characterize", 6, &["chip", "diag", "ids", "isa", "limits", "report", "sim", "synth", "trace", "units"]),

@@ -310,6 +310,17 @@ fn serve_with(extra: &[&str]) -> Input {
     args(&[&base[..], extra].concat())
 }
 
+/// A `--floor-only` sweep of `batches` x 4096 contexts at `--spec 1025`
+/// (past its own bound, so a run that passes the point count stops at the
+/// first point), the batch axis last.
+fn sweep_grid(batches: u64) -> Vec<String> {
+    let list = |n: u64| (1..=n).map(|v| v.to_string()).collect::<Vec<_>>().join(",");
+    let head = ["sweep", "--model", "model.toml", "--chip", "chip.toml", "--floor-only", "--spec", "1025"];
+    let mut a: Vec<String> = head.iter().map(|s| s.to_string()).collect();
+    a.extend(["--context".to_string(), list(4096), "--batch".to_string(), list(batches)]);
+    a
+}
+
 fn args(a: &[&str]) -> Input {
     Input::Args(a.iter().map(|s| s.to_string()).collect())
 }
@@ -657,6 +668,13 @@ fn cases() -> Vec<Case> {
                 args(&["sweep", "--model", "model.toml", "--chip", "chip.toml", "--floor-only", "--jobs", "1025"]),
             ),
             "1025",
+        ),
+        c(
+            // 4096 x 4096 points at the bound, refused for --spec on the first
+            // point checked; 4097 x 4096 past it, before any point is.
+            "sweep_points",
+            (Input::Args(sweep_grid(4096)), Input::Args(sweep_grid(4097))),
+            "one sweep may have",
         ),
         c("arrival_cv", (serve_with_arrival("gamma:100"), serve_with_arrival("gamma:100.001")), "CV in 0..=100"),
         c(

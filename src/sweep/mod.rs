@@ -17,4 +17,4 @@ pub mod space;
 
 pub use exec::{Options, Progress, run};
 pub use row::{COLUMNS, Status, SweepRow};
-pub use space::{Axes, ChipPoint, Shard, Space, chip_points};
+pub use space::{Axes, ChipPoint, Shard, Space, check_points, chip_points};

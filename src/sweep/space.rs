@@ -21,6 +21,28 @@ pub struct ChipPoint {
     pub chip: Chip,
 }
 
+/// Refuses a sweep of more than `limits::MAX_SWEEP_POINTS` points: `models`
+/// x `chips` x the `--set` axes' lengths (`sets`: key, values) x the
+/// workload axes' lengths. Run before any chip is loaded (one per `--set`
+/// combination) or any point checked; the message names every factor of
+/// more than one value.
+pub fn check_points(models: usize, chips: usize, sets: &[(&str, usize)], axes: &Axes) -> Result<(), String> {
+    let mut factors = vec![("--model".to_string(), models), ("--chip".to_string(), chips)];
+    factors.extend(sets.iter().map(|&(key, n)| (format!("--set {key}"), n)));
+    factors.extend(Axes::NAMES.iter().zip(axes.lens()).map(|(name, n)| (name.to_string(), n)));
+    let n = factors.iter().fold(1u128, |acc, &(_, n)| acc.saturating_mul(n as u128));
+    if n > crate::limits::MAX_SWEEP_POINTS {
+        let named: Vec<String> =
+            factors.iter().filter(|&&(_, n)| n > 1).map(|(name, n)| format!("{name}: {n} values")).collect();
+        return Err(format!(
+            "the sweep has {n} points ({}), more than the 2^24 one sweep may have (arch/limits.md); give fewer \
+             values, or split the study into several sweeps",
+            named.join(" x ")
+        ));
+    }
+    Ok(())
+}
+
 /// Loads every chip with every combination of override values, chip by
 /// chip, the first `--set` axis outermost. `chips` are (file name, config
 /// text) pairs; `axes` one list of overrides per `--set`. Any chip that
@@ -191,6 +213,7 @@ impl Space {
         if steps == Some(0) {
             return Err("--steps must be at least 1".into());
         }
+        check_points(models.len(), chips.len(), &[], &axes)?;
         let len = axes
             .lens()
             .iter()
