@@ -215,6 +215,18 @@ pub const MAX_PIECES_PER_TRANSFER: u64 = 1 << 20;
 /// Work of one simulation: instructions issued, packet hops and DRAM
 /// accesses together (about 15 minutes at 10 M events/s).
 pub const MAX_SIM_EVENTS: u128 = 1 << 33;
+/// MACs and vector operations of one run, loops multiplied out: 2^60, 10^6
+/// times a batch-32 70B decode step. One instruction may ask 2^56 and a
+/// run issue 2^32, so the u64 counters of MACs and flops wrapped (4,096
+/// iterations of the largest `gemm`, a panic in debug builds).
+pub const MAX_RUN_WORK: u128 = 1 << 60;
+/// Bytes one run counts, loops multiplied out: a transfer's bytes at the
+/// SRAM port and on every link of the longest route (the report's NoC
+/// bytes are per link crossed), and compute's bytes at the SRAM port. 2^60,
+/// twice the largest instruction's (2^59) and 10^6 times a batch-32 70B
+/// step's; per-tile, per-link and per-channel byte counters and their sums
+/// stay below 2^64.
+pub const MAX_RUN_BYTES: u128 = 1 << 60;
 /// Cycles of `gen traffic` injection, times the tiles that inject.
 pub const MAX_TRAFFIC_SLOTS: u128 = 1 << 32;
 /// Points of one sweep (models x chips x `--set` values x workload axes):
@@ -438,6 +450,20 @@ pub fn table() -> Vec<Row> {
         ),
         row("tokens", "token ids of a tile", format!("0 ..< {}", pow2(MAX_TOKENS as u128)), "memory per tile", chk),
         row("delay", "delay cycles", format!("<= {}", pow2(MAX_DELAY as u128)), "arithmetic: u64 cycles", chk),
+        row(
+            "run_work",
+            "MACs and vector ops of one run, loops multiplied out",
+            format!("<= {}", pow2(MAX_RUN_WORK)),
+            "arithmetic: u64 counters",
+            "sim::budget (Events::check_totals)",
+        ),
+        row(
+            "run_bytes",
+            "bytes one run counts (transfers per link crossed), loops multiplied out",
+            format!("<= {}", pow2(MAX_RUN_BYTES)),
+            "arithmetic: u64 counters",
+            "sim::budget (Events::check_totals)",
+        ),
         row(
             "sim_cycles",
             "simulated time of one run, cycles",

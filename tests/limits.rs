@@ -310,6 +310,11 @@ fn serve_with(extra: &[&str]) -> Input {
     args(&[&base[..], extra].concat())
 }
 
+/// 32 silu instructions of 2^53 elements of `dtype`, then `extra`.
+fn silu_loop(dtype: &str, extra: &str) -> String {
+    trace(16, "", &format!("loop count=32\nvec op=silu n=9007199254740992 dtype={dtype}\nendloop\n{extra}"))
+}
+
 /// A `--floor-only` sweep of `batches` x 4096 contexts at `--spec 1025`
 /// (past its own bound, so a run that passes the point count stops at the
 /// first point), the batch axis last.
@@ -719,6 +724,20 @@ fn cases() -> Vec<Case> {
                 Input::Trace(trace(4, "", "delay cycles=281474976710657")),
             ),
             "too long",
+        ),
+        c(
+            // 32 x 2^53 silu elements: 2^60 vector operations and (fp16, one
+            // input, one output) 2^60 bytes at the SRAM port, both at their
+            // bounds; the run then passes 2^50 cycles (another bound).
+            "run_work",
+            (Input::Run(silu_loop("fp16", "")), Input::Run(silu_loop("fp16", "vec op=silu n=1 dtype=fp16"))),
+            "\"run_work\"",
+        ),
+        c(
+            // fp32 doubles the bytes, not the operations.
+            "run_bytes",
+            (Input::Run(silu_loop("fp16", "")), Input::Run(silu_loop("fp32", ""))),
+            "\"run_bytes\"",
         ),
         c(
             // Four delays of 2^48 cycles end the run at 2^50; one cycle more

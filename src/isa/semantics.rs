@@ -191,7 +191,9 @@ impl Instr {
 
     /// Checks that the work of a compute instruction fits 64-bit counters
     /// with room to sum many instructions: MACs and vector operations below
-    /// 2^56, bytes below 2^59 (2^56 elements of the widest type).
+    /// 2^56, bytes below 2^59 (2^56 elements of the widest type). The sums
+    /// over a run are bounded before it starts (`sim::budget`,
+    /// `limits::MAX_RUN_WORK` and `MAX_RUN_BYTES`).
     pub fn check_work(&self) -> Result<(), String> {
         if let Instr::Attn { heads, kv_heads, .. } = *self
             && (kv_heads.0 == 0 || !heads.0.is_multiple_of(kv_heads.0))

@@ -145,13 +145,18 @@ pub fn max_hops(chip: &Chip) -> u128 {
 /// splits it over the channels and serves each part as one access): its
 /// granules, at most the channels of one chip (HBM) or vault (3D-DRAM).
 pub fn events(chip: &Chip, trace: &Trace) -> u128 {
+    counted(chip, trace).total.saturating_add(setup_events(chip, &trace.header))
+}
+
+/// Every instruction of `trace` added to an `Events`.
+fn counted(chip: &Chip, trace: &Trace) -> Events {
     let mut e = Events::new(chip);
     for (t, p) in trace.programs.iter().enumerate() {
         for i in &p.instrs {
             e.add(TileId(t as u32), i);
         }
     }
-    e.total.saturating_add(setup_events(chip, &trace.header))
+    e
 }
 
 /// Events of a run's set-up: a route from every tile of a chip to every
@@ -179,6 +184,12 @@ pub struct Events {
     /// The tile whose stream is being added.
     tile: Option<TileId>,
     pub total: u128,
+    /// MACs and vector operations, loops multiplied out.
+    pub work: u128,
+    /// Bytes the run's counters add up, loops multiplied out: a load's,
+    /// store's, send's or multicast's at the SRAM port and on every link of
+    /// the longest route, and compute's at its SRAM port.
+    pub bytes: u128,
 }
 
 impl Events {
@@ -198,6 +209,8 @@ impl Events {
             repeats: Repeats::default(),
             tile: None,
             total: 0,
+            work: 0,
+            bytes: 0,
         }
     }
 
@@ -224,13 +237,55 @@ impl Events {
             _ => 1,
         };
         self.total = self.total.saturating_add(m.saturating_mul(per));
+        let (work, bytes) = match i {
+            Instr::Load { bytes, .. }
+            | Instr::Store { bytes, .. }
+            | Instr::Send { bytes, .. }
+            | Instr::Mcast { bytes, .. } => (0, (bytes.0 as u128).saturating_mul(1 + self.hops)),
+            _ => i.work().map_or((0, 0), |w| (w.macs.saturating_add(w.vector_ops), w.sram_bytes as u128)),
+        };
+        self.work = self.work.saturating_add(m.saturating_mul(work as u128));
+        self.bytes = self.bytes.saturating_add(m.saturating_mul(bytes));
+    }
+
+    /// Checks the run's work and bytes against `limits::MAX_RUN_WORK` and
+    /// `MAX_RUN_BYTES`, which keep the simulator's u64 counters (MACs,
+    /// flops, bytes per tile, link and channel, and their sums) from
+    /// wrapping.
+    pub fn check_totals(&self) -> Result<(), String> {
+        use crate::limits::{MAX_RUN_BYTES, MAX_RUN_WORK};
+        if self.work > MAX_RUN_WORK {
+            return Err(format!(
+                "this trace asks for {} MACs and vector operations in all (loops multiplied out), more than the 2^{} \
+                 one run may (arch/limits.md, \"run_work\")",
+                self.work,
+                MAX_RUN_WORK.trailing_zeros()
+            ));
+        }
+        if self.bytes > MAX_RUN_BYTES {
+            return Err(format!(
+                "this trace moves {} bytes in all (transfers at the SRAM ports and on every link they cross, and \
+                 compute at the SRAM ports, loops multiplied out), more than the 2^{} one run may (arch/limits.md, \
+                 \"run_bytes\")",
+                self.bytes,
+                MAX_RUN_BYTES.trailing_zeros()
+            ));
+        }
+        Ok(())
     }
 }
 
 /// The whole check before a simulation: memory for the chip's structures
 /// and the trace held, and the events of the run.
 pub fn check(chip: &Chip, trace: &Trace) -> Result<(), String> {
-    check_parts(chip, trace.instruction_count() as u128, events(chip, trace), Subject::Trace)
+    let e = counted(chip, trace);
+    e.check_totals()?;
+    check_parts(
+        chip,
+        trace.instruction_count() as u128,
+        e.total.saturating_add(setup_events(chip, &trace.header)),
+        Subject::Trace,
+    )
 }
 
 /// What a run simulates, for the words and the advice of a refusal.

@@ -395,6 +395,7 @@ pub fn scan(chip: &Chip, path: &std::path::Path, mut visit: impl FnMut(TileId, &
         }
     };
     let loc = || crate::diag::Location::file(&lazy.file);
+    events.check_totals().map_err(|m| SimError::Mismatch(loc(), m))?;
     let run = events.total.saturating_add(super::budget::setup_events(chip, &lazy.header));
     let streams = (0..lazy.header.tiles).filter(|&t| lazy.has_stream(TileId(t))).count() as u128;
     super::budget::check_parts(chip, streams * LAZY_WINDOW, run, super::budget::Subject::Trace)
