@@ -114,6 +114,17 @@ fn cases() -> Vec<(&'static str, String)> {
                 &format!("recv tok=0 from=0 tag=0 sram=0x0 bytes={big}"),
             ),
         ),
+        ("the largest multicast", {
+            let mut t = format!("tile 0\nmcast tok=0 group=0 tag=0 sram=0x0 bytes={big}\nwait tok=0\n");
+            for r in 1..16 {
+                t.push_str(&format!("\ntile {r}\nrecv tok=0 from=0 tag=0 sram=0x0 bytes={big}\nwait tok=0\n"));
+            }
+            t
+        }),
+        (
+            "barriers in a loop",
+            (0..16).map(|r| format!("tile {r}\nloop count=4096\nbarrier group=0\nendloop\n\n")).collect(),
+        ),
         (
             "a load from another tile's SRAM",
             format!("tile 0\nload tok=0 mem=sram@15:0x0 sram=0x0 bytes={big}\nwait tok=0\n"),
@@ -126,7 +137,7 @@ fn instructions_at_their_bounds_simulate_or_are_refused_without_a_panic() {
     let (mut problems, mut outcomes) = (Vec::new(), Vec::new());
     for (chip_name, chip) in chips() {
         for (case, body) in cases() {
-            let text = format!("tilesim-trace 2\nchip mini-mesh\ntiles 16\n\n{body}");
+            let text = format!("tilesim-trace 2\nchip mini-mesh\ntiles 16\ngroup 0 0-15\n\n{body}");
             let trace = match parse(&text, case) {
                 Ok(t) => t,
                 Err(e) => {
@@ -155,6 +166,8 @@ fn instructions_at_their_bounds_simulate_or_are_refused_without_a_panic() {
             "the largest gemm" | "the largest vector op" => ("ran", "passes 2^50 cycles"),
             // 2^36 bytes at 1/1024 B/cycle: 2^46 cycles, 64 of them 2^52.
             "HBM loads in a loop" => ("ran", "passes 2^50 cycles"),
+            // Each barrier crosses links of 1 s (10^11 cycles at 100 GHz).
+            "barriers in a loop" => ("ran", "passes 2^50 cycles"),
             _ => ("ran", "ran"),
         }
     };
