@@ -179,6 +179,12 @@ pub const MAX_ARRIVAL_CV: f64 = 100.0;
 /// as `--context`. Past it the step grid was asked for a context it never
 /// simulated ("internal error (a bug ...)" for `--prompt 18446744073709551615`).
 pub const MAX_REQUEST_TOKENS: u64 = MAX_CONTEXT;
+/// SIGMA of a `lognormal:MEAN:SIGMA` request length: 3, a coefficient of
+/// variation of 90 (sqrt(e^(SIGMA^2) - 1)), as the gamma arrivals' CV is at
+/// most 100. Above it the log-mean ln(MEAN) - SIGMA^2/2 sinks so low that
+/// every draw is 1 token (`lognormal:512:1e300` ran requests of 1 token, not
+/// 512 on average).
+pub const MAX_LENGTH_SIGMA: f64 = 3.0;
 /// Seconds from the first arrival to the last (`serve --rate` x
 /// `--requests`, or a trace's times): 2^25 s, about 388 days, where f64
 /// seconds still resolve 2^-27 s (7.5 ns), far below any step. `--rate
@@ -433,6 +439,13 @@ pub fn table() -> Vec<Row> {
             format!("1 ..= {}", pow2(MAX_TOKENS_PER_PASS as u128)),
             "memory of activations: as --batch x tokens per user",
             "cli::serve",
+        ),
+        row(
+            "length_sigma",
+            "serve lognormal:MEAN:SIGMA request lengths",
+            format!("SIGMA <= {MAX_LENGTH_SIGMA}"),
+            "the distribution's mean: past it every draw is 1 token",
+            "serve::request (Lengths::from_str)",
         ),
         row(
             "arrival_span",

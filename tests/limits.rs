@@ -681,6 +681,14 @@ fn cases() -> Vec<Case> {
             (Input::Args(sweep_grid(4096)), Input::Args(sweep_grid(4097))),
             "one sweep may have",
         ),
+        c(
+            "length_sigma",
+            (
+                serve_with(&["--rate", "1", "--prompt", "lognormal:512:3"]),
+                serve_with(&["--rate", "1", "--prompt", "lognormal:512:3.001"]),
+            ),
+            "SIGMA is more than",
+        ),
         c("arrival_cv", (serve_with_arrival("gamma:100"), serve_with_arrival("gamma:100.001")), "CV in 0..=100"),
         c(
             "request_tokens",

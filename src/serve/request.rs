@@ -121,6 +121,13 @@ impl FromStr for Lengths {
                 if mean < 1.0 || sigma < 0.0 {
                     return Err(bad("need MEAN >= 1 and SIGMA >= 0"));
                 }
+                let widest = crate::limits::MAX_LENGTH_SIGMA;
+                if sigma > widest {
+                    return Err(bad(&format!(
+                        "SIGMA is more than {widest} (a coefficient of variation of 90; wider, every draw is 1 \
+                         token; arch/limits.md)"
+                    )));
+                }
                 if mean > most as f64 {
                     return Err(bad(&format!("MEAN is more than the {most} tokens a request may have")));
                 }
