@@ -396,7 +396,10 @@ fn size_in(field: &str, s: Size, min: u64, max: u64) -> Result<Bytes, Invalid> {
 fn latency(field: &str, t: Time, hz: f64) -> Result<Cycles, Invalid> {
     let seconds = t.cycles(hz) / hz;
     if seconds.is_nan() || seconds > lim::MAX_TIME_S {
-        return Err(invalid(field, format!("is {seconds:.3e} s, longer than the 1 s allowed")));
+        // Six significant digits: `1.0001 s` is told from the bound, and the
+        // clock's round trip (1.0000000000000002e30) is not shown.
+        let shown = format!("{seconds:.5e}").parse().map_or_else(|_| seconds.to_string(), short);
+        return Err(invalid(field, format!("is {shown} s, longer than the 1 s allowed")));
     }
     Ok(t.whole_cycles(hz))
 }
@@ -1114,4 +1117,19 @@ fn energy(
         chip_static_w: e.chip_static.0,
         node_static_w: node_static,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A time just past the bound is told from it, and a huge one is shown
+    /// without the clock's rounding.
+    #[test]
+    fn a_latency_past_1_s_is_shown_to_six_digits() {
+        let msg = |t: &str| latency("x", Time::parse(t).unwrap(), 1e9).unwrap_err().message;
+        assert!(msg("1.0001 s").contains("is 1.0001 s, longer than the 1 s allowed"), "{}", msg("1.0001 s"));
+        assert!(msg("1e30 s").contains("is 1e30 s,"), "{}", msg("1e30 s"));
+        assert!(latency("x", Time::parse("1 s").unwrap(), 1e9).is_ok());
+    }
 }
