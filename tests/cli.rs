@@ -72,6 +72,19 @@ fn compiling_for_a_chip_too_big_to_simulate_is_refused_first() {
     assert!(out.contains("<llama-2-7b on mini-mesh>: simulating `mini-mesh` (1048576 tiles"), "{out}\n{err}");
 }
 
+/// `check` with a known chip refuses what `run` would refuse before it
+/// starts: here the run's bytes (arch/limits.md, "run_bytes").
+#[test]
+fn check_applies_the_run_budget() {
+    let path = std::env::temp_dir().join(format!("tilesim-budget-{}.trace", std::process::id()));
+    let body = "loop count=32\nvec op=silu n=9007199254740992 dtype=fp32\nendloop\n";
+    std::fs::write(&path, format!("tilesim-trace 2\nchip mini-mesh\ntiles 16\n\ntile 0\n{body}")).unwrap();
+    let (code, _, err) = text(&tilesim(&["check", path.to_str().unwrap()]));
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("\"run_bytes\"") && err.contains(path.to_str().unwrap()), "{err}");
+}
+
 #[test]
 fn usage_errors_exit_2() {
     assert_eq!(text(&tilesim(&["run"])).0, 2);

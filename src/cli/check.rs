@@ -151,6 +151,9 @@ fn check_trace(name: &str, f: Box<dyn Read + Send>, forced_chip: Option<&Chip>) 
     }
     let mut current = tilesim::ids::TileId(0);
     let mut bad: Option<(u64, String)> = None;
+    // What `run` refuses before it starts, counted in the same pass: the
+    // run's events, work and bytes (sim::budget).
+    let mut events = chip.map(tilesim::sim::budget::Events::new);
     let checker = trace::check(src.as_mut(), |item, pos| match item {
         Item::Tile(t) => current = *t,
         Item::Instr(i) => {
@@ -159,10 +162,20 @@ fn check_trace(name: &str, f: Box<dyn Read + Send>, forced_chip: Option<&Chip>) 
             {
                 bad = Some((pos, format!("tile {current}: {m}")));
             }
+            if let Some(e) = events.as_mut() {
+                e.add(current, i);
+            }
         }
     })?;
     if let Some((pos, m)) = bad {
         return Err(TraceError::new(src.location(pos), TraceErrorKind::AgainstChip(m)).into());
+    }
+    if let (Some(c), Some(e)) = (chip, events) {
+        use tilesim::sim::budget;
+        let run = e.total.saturating_add(budget::setup_events(c, &header));
+        e.check_totals()
+            .and_then(|()| budget::check_parts(c, 0, run, budget::Subject::Trace))
+            .map_err(|m| TraceError::new(tilesim::diag::Location::file(name), TraceErrorKind::AgainstChip(m)))?;
     }
     Ok(format!(
         "trace for {}{}: {} tile streams, {} instructions",
