@@ -201,9 +201,10 @@ pub const MAX_DELAY: u64 = 1 << 48;
 /// at the slowest clock allowed, 3 hours at the fastest), far past any
 /// inference run. Instants are kept in ticks of 2^-10 cycle in a `u64`,
 /// which end at 2^54 cycles; time arithmetic saturates (src/units.rs), so
-/// an instant past that still reaches the check as one past the bound. Loops of long delays or slow work reached 2^64 cycles
-/// and wrapped ("an event was scheduled ... before the current cycle (a
-/// simulator bug)"; a panic in debug builds).
+/// an instant past that still reaches the check as one past the bound.
+/// Loops of long delays or slow work reached 2^64 cycles and wrapped ("an
+/// event was scheduled ... before the current cycle (a simulator bug)"; a
+/// panic in debug builds).
 pub const MAX_SIM_CYCLES: u64 = 1 << 50;
 /// Units of work (MACs, vector ops, elements) one instruction may ask.
 pub const MAX_WORK: u128 = 1 << 56;

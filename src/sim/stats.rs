@@ -141,7 +141,9 @@ pub enum SimError {
     #[error(
         "{file}: the run passes 2^{} cycles, the most simulated time one run may take (arch/limits.md, \"sim_cycles\"): \
          at cycle {} something was due at cycle {}; the trace's delays, work and transfers add up to more time than that",
-        crate::limits::MAX_SIM_CYCLES.trailing_zeros(), now.0, if at.0 == u64::MAX { "2^64 or later".to_string() } else { at.0.to_string() }
+        crate::limits::MAX_SIM_CYCLES.trailing_zeros(),
+        now.0,
+        due(at)
     )]
     TooLong { file: Location, now: Cycle, at: Cycle },
     /// The model scheduled an event in the past (a simulator bug).
@@ -156,6 +158,12 @@ impl SimError {
             _ => 2,
         }
     }
+}
+
+/// The cycle an event refused as past the longest run was due at (2^64 or
+/// later when the arithmetic saturated).
+fn due(at: &Cycle) -> String {
+    if at.0 == u64::MAX { "2^64 or later".to_string() } else { at.0.to_string() }
 }
 
 fn deadlock_message(cycle: &Cycle, stuck: &[StuckTile], orphans: &[String]) -> String {
