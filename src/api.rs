@@ -552,9 +552,14 @@ fn scan_traffic(
             message,
         })
     })?;
-    // The count of the instructions made, now that they are.
+    // The count of the instructions made, now that they are (the same
+    // checks as `sim::scan`'s for a trace file).
     let run = events.total.saturating_add(sim::budget::setup_events(chip, &spec.header));
-    sim::budget::check_parts(chip, synth::stream::held_estimate(spec), run, sim::budget::Subject::Traffic)
+    events
+        .check_totals()
+        .and_then(|()| {
+            sim::budget::check_parts(chip, synth::stream::held_estimate(spec), run, sim::budget::Subject::Traffic)
+        })
         .map_err(|m| SimError::Mismatch(Location::file(&name), m))?;
     Ok((stream, totals.finish()))
 }
