@@ -24,7 +24,13 @@ fn parse(text: &str, name: &str) -> Result<Trace, tilesim::trace::TraceError> {
 
 /// mini-mesh with `edits`: each `section.key` line's value replaced.
 fn mini_mesh(edits: &[(&str, &str)]) -> Chip {
-    let base = tilesim::config::shipped::get(tilesim::config::shipped::Kind::Chip, "mini-mesh").unwrap();
+    shipped("mini-mesh", edits)
+}
+
+/// Shipped chip `name` with `edits`: each `section.key` line's value
+/// replaced.
+fn shipped(name: &str, edits: &[(&str, &str)]) -> Chip {
+    let base = tilesim::config::shipped::get(tilesim::config::shipped::Kind::Chip, name).unwrap();
     let (mut text, mut section) = (String::new(), String::new());
     for line in base.lines() {
         if let Some(name) = line.strip_prefix('[') {
@@ -36,7 +42,7 @@ fn mini_mesh(edits: &[(&str, &str)]) -> Chip {
             None => text.push_str(&format!("{line}\n")),
         }
     }
-    tilesim::config::chip::load_str("mini-mesh", &text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+    tilesim::config::chip::load_str(name, &text).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
 /// Both ends of the chip bounds, with SRAM, packets and DRAM granules large
@@ -199,4 +205,50 @@ fn the_longest_run_is_2_to_the_50_cycles() {
     assert_eq!(e.exit_code(), 2);
     assert!(matches!(e, SimError::TooLong { .. }), "{e}");
     assert!(e.to_string().starts_with("t.trace: the run passes 2^50 cycles"), "{e}");
+}
+
+/// The 3D-DRAM vaults (mesh-3ddram: a vault under each of 256 tiles) at
+/// their bounds: the largest load from a tile's own vault and from another
+/// tile's, on the fastest and the slowest vaults a config may describe.
+#[test]
+fn vault_loads_at_their_bounds_simulate_without_a_panic() {
+    let big = [
+        ("tile.sram", "\"64 GiB\""),
+        ("noc.packet", "\"16 MiB\""),
+        ("dram3d.capacity_per_tile", "\"64 GiB\""),
+        ("dram3d.interleave", "\"1 GiB\""),
+        ("dram3d.row_size", "\"1 GiB\""),
+    ];
+    let fastest = shipped("mesh-3ddram", &[&big[..], &[(".clock", "\"100 GHz\"")]].concat());
+    // 8 channels a vault at 1/1024 B/cycle each, 100 GHz; 1 s latencies.
+    let slowest = shipped(
+        "mesh-3ddram",
+        &[
+            &big[..],
+            &[
+                (".clock", "\"100 GHz\""),
+                ("dram3d.bandwidth_per_tile", "\"781250000 B/s\""),
+                ("dram3d.controller_latency", "\"1 s\""),
+                ("noc.link_bandwidth", "\"0.0009765625 B/cycle\""),
+                ("noc.router_latency", "\"1 s\""),
+            ],
+        ]
+        .concat(),
+    );
+    let big = 1u64 << 36;
+    for (chip_name, chip) in [("fastest", fastest), ("slowest", slowest)] {
+        for (case, mem) in [("own vault", "dram:0x0".to_string()), ("another tile's vault", "dram@255:0x0".into())] {
+            let text = format!(
+                "tilesim-trace 2\nchip mesh-3ddram\ntiles 256\n\ntile 0\nload tok=0 mem={mem} sram=0x0 bytes={big}\nwait tok=0\n\
+                 store tok=1 mem={mem} sram=0x0 bytes={big}\nwait tok=1\n"
+            );
+            let trace = parse(&text, case).unwrap_or_else(|e| panic!("{case}: {e}"));
+            let ran = catch_unwind(AssertUnwindSafe(|| tilesim::sim::simulate(&chip, &trace, &Default::default())));
+            match ran {
+                Err(_) => panic!("{case} on the {chip_name} chip: panicked"),
+                Ok(Err(e)) => panic!("{case} on the {chip_name} chip: {e}"),
+                Ok(Ok(_)) => {}
+            }
+        }
+    }
 }
