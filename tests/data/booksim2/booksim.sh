@@ -62,3 +62,20 @@ booksim_curve() {
   done
   echo "wrote $csv ($(($(wc -l < "$csv") - 1)) stable rows)" >&2
 }
+
+# booksim_saturated NET...: the accepted rate at offered 1.0 (sim_type =
+# throughput: every source always has a packet, and BookSim reports the
+# rate accepted past saturation) of each NET with 1- and 4-flit packets,
+# into $here/booksim2-saturated.csv. NET is the words the caller's
+# `row NET... P RATE SIMTYPE` takes before P ("" for none).
+booksim_saturated() {
+  local sat="$here/booksim2-saturated.csv" net p
+  echo "$header" > "$sat"
+  for net in "$@"; do
+    for p in 1 4; do
+      # shellcheck disable=SC2086 # NET's words are row's arguments.
+      row $net "$p" 1.0 throughput >> "$sat"
+    done
+  done
+  echo "wrote $sat" >&2
+}

@@ -19,6 +19,7 @@ source "$here/../booksim.sh"
 booksim_init "${1:-}"
 
 columns="fly,64,1,dest_tag,uniform"
+row() { booksim_row crossbar64 "$columns" "" "$@"; }
 curve() { booksim_curve "booksim2-crossbar64-uniform-p$1.csv" crossbar64 "$columns" "" "$1" "$2"; }
 
 # A coarse grid, then steps of 0.02 up to past the knee (a single router has
@@ -28,9 +29,5 @@ fine="0.52 0.54 0.56 0.58 0.6 0.62 0.64 0.66 0.68 0.7 0.72 0.74 0.76 0.78 0.8"
 curve 1 "$coarse $fine 0.82 0.84 0.86 0.88 0.9 0.92 0.94 0.96 0.98"
 curve 4 "$coarse $fine 0.82 0.84 0.86 0.88 0.9 0.92 0.94 0.96 0.98"
 
-# Offered 1.0 (every source always has a packet): BookSim's sim_type =
-# throughput reports the accepted rate past saturation.
-sat="$here/booksim2-saturated.csv"
-echo "$header" > "$sat"
-for p in 1 4; do booksim_row crossbar64 "$columns" "" "$p" 1.0 throughput >> "$sat"; done
-echo "wrote $sat" >&2
+# Offered 1.0 (booksim.sh).
+booksim_saturated ""

@@ -36,11 +36,5 @@ curve nca 4 "$coarse 0.65 0.7 0.75 0.76 0.77 0.78 0.79 0.8 0.81 0.82 0.83 0.84 0
 curve anca 1 "0.02 0.5 0.6 0.62 0.64 0.66 0.68 0.7 0.72 0.74 0.76 0.78 0.8"
 curve anca 4 "0.02 0.5 0.6 0.7 0.75 0.78 0.8 0.82 0.84 0.86 0.88 0.9"
 
-# Offered 1.0 (every source always has a packet): BookSim's sim_type =
-# throughput reports the accepted rate past saturation.
-sat="$here/booksim2-saturated.csv"
-echo "$header" > "$sat"
-for routing in nca anca; do
-  for p in 1 4; do row "$routing" "$p" 1.0 throughput >> "$sat"; done
-done
-echo "wrote $sat" >&2
+# Offered 1.0 (booksim.sh).
+booksim_saturated nca anca

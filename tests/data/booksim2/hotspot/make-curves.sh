@@ -48,9 +48,5 @@ rates="0.01 0.02 0.03 0.04 0.045 0.05 0.0525 0.055 0.0575 0.06 0.0625 0.065 0.06
 curve 1 "$rates"
 curve 4 "$rates"
 
-# Offered 1.0 (every source always has a packet): BookSim's sim_type =
-# throughput reports the accepted rate past saturation.
-sat="$here/booksim2-saturated.csv"
-echo "$header" > "$sat"
-for p in 1 4; do row "$p" 1.0 throughput >> "$sat"; done
-echo "wrote $sat" >&2
+# Offered 1.0 (booksim.sh).
+booksim_saturated ""

@@ -35,11 +35,5 @@ curve transpose 4 "0.02 0.05 0.08 0.1 0.11 0.12 0.13 0.14 0.15 0.16 0.17 0.18 0.
 curve bitcomp 1 "0.02 0.05 0.1 0.15 0.18 0.19 0.2 0.21 0.22 0.23 0.24 0.25 0.26 0.27 0.28"
 curve bitcomp 4 "0.02 0.05 0.1 0.15 0.18 0.19 0.2 0.21 0.22 0.23 0.24 0.25 0.26 0.27 0.28"
 
-# Offered 1.0 (every source always has a packet): BookSim's sim_type =
-# throughput reports the accepted rate past saturation.
-sat="$here/booksim2-saturated.csv"
-echo "$header" > "$sat"
-for traffic in transpose bitcomp; do
-  for p in 1 4; do row "$traffic" "$p" 1.0 throughput >> "$sat"; done
-done
-echo "wrote $sat" >&2
+# Offered 1.0 (booksim.sh).
+booksim_saturated transpose bitcomp

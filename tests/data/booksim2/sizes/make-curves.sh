@@ -60,11 +60,5 @@ curve torus4x4 4 "$coarse 0.7 0.75 0.8 0.85 0.86 0.87 0.88 0.89 0.9 0.91 0.92 0.
 curve mesh16x16 1 "0.02 0.05 0.1 0.15 0.16 0.17 0.18 0.19 0.2 0.21 0.22 0.23 0.24"
 curve mesh16x16 4 "0.02 0.05 0.1 0.15 0.18 0.19 0.2 0.21 0.22 0.23 0.24 0.25 0.26 0.27 0.28"
 
-# Offered 1.0 (every source always has a packet): BookSim's sim_type =
-# throughput reports the accepted rate past saturation.
-sat="$here/booksim2-saturated.csv"
-echo "$header" > "$sat"
-for name in mesh4x4 torus4x4 mesh16x16; do
-  for p in 1 4; do row "$name" "$p" 1.0 throughput >> "$sat"; done
-done
-echo "wrote $sat" >&2
+# Offered 1.0 (booksim.sh).
+booksim_saturated mesh4x4 torus4x4 mesh16x16

@@ -35,12 +35,5 @@ curve torus8x8 8 2 4 "$coarse 0.35 0.4 0.45 0.5 0.55 0.6 0.61 0.62 0.63 0.64 0.6
 curve ring16 16 1 1 "0.02 0.05 0.1 0.15 0.16 0.17 0.18 0.19 0.2 0.21 0.22 0.23 0.24 0.25"
 curve ring16 16 1 4 "$coarse 0.31 0.32 0.33 0.34 0.35 0.36 0.37 0.38 0.39 0.4"
 
-# Offered 1.0 (every source always has a packet): BookSim's sim_type =
-# throughput reports the accepted rate past saturation.
-sat="$here/booksim2-saturated.csv"
-echo "$header" > "$sat"
-for net in "torus8x8 8 2" "ring16 16 1"; do
-  set -- $net
-  for p in 1 4; do row "$1" "$2" "$3" "$p" 1.0 throughput >> "$sat"; done
-done
-echo "wrote $sat" >&2
+# Offered 1.0 (booksim.sh).
+booksim_saturated "torus8x8 8 2" "ring16 16 1"
