@@ -200,6 +200,25 @@ fn curves(net: &'static str, chip: &Chip, pattern: Pattern, flits: u64, booksim:
 }
 
 impl Curves {
+    /// A failure unless the rate simulated before offered 1.0 (the last)
+    /// is past this model's own first unstable rate: otherwise its
+    /// saturation could lie beyond the rates tried (transpose accepts more
+    /// past its knee, so the highest rate's shortfall is not enough).
+    /// `extend` names where the rates come from.
+    fn unstable_before_one(&self, extend: &str) -> Option<String> {
+        let [.., last, _] = self.sim.as_slice() else { panic!("rates") };
+        (last.latency < LATENCY_THRES).then(|| {
+            format!(
+                "{}, {}, {}-flit: still stable at offered {:.4} (latency {:.1}); extend {extend}",
+                self.net,
+                self.pattern.name(),
+                self.flits,
+                last.rate,
+                last.latency
+            )
+        })
+    }
+
     fn print(&self) {
         eprintln!(
             "\n{}-flit packets, {}, {} (latency in cycles, rates in flits/node/cycle)",
@@ -350,16 +369,7 @@ fn mesh8x8_transpose_and_bitcomp_match_booksim2() {
         for flits in [1, 4] {
             let rows = reference(&format!("patterns/booksim2-mesh8x8-{traffic}-p{flits}.csv"), flits);
             let c = curves("8x8 mesh", &chip, pattern, flits, rows, pattern_extra(pattern, flits));
-            // The rates must reach this model's own first unstable one, or
-            // its saturation could lie beyond them (transpose accepts more
-            // past its knee, so the highest rate's shortfall is not enough).
-            let [.., last, _] = c.sim.as_slice() else { panic!("rates") };
-            if last.latency < LATENCY_THRES {
-                failures.push(format!(
-                    "{traffic}, {flits}-flit: still stable at offered {:.2} (latency {:.1}); extend pattern_extra",
-                    last.rate, last.latency
-                ));
-            }
+            failures.extend(c.unstable_before_one("pattern_extra"));
             let p = flits.to_string();
             let one = at_one("patterns/booksim2-saturated.csv", &[("traffic", traffic), ("packet_size", &p)]);
             failures.extend(check_curves(&c, 0.15, Some((one, 0.15))));
@@ -594,13 +604,7 @@ fn torus8x8_transpose_and_bitcomp_match_booksim2() {
             let rows = reference(&format!("torus-patterns/booksim2-torus8x8-{traffic}-p{flits}.csv"), flits);
             let rows = subset(rows, torus_pattern_rates(pattern, flits));
             let c = curves("8x8 torus", &chip, pattern, flits, rows, torus_pattern_extra(pattern, flits));
-            let [.., last, _] = c.sim.as_slice() else { panic!("rates") };
-            if last.latency < LATENCY_THRES {
-                failures.push(format!(
-                    "{traffic}, {flits}-flit: still stable at offered {:.2} (latency {:.1}); extend torus_pattern_extra",
-                    last.rate, last.latency
-                ));
-            }
+            failures.extend(c.unstable_before_one("torus_pattern_extra"));
             let p = flits.to_string();
             let one = at_one("torus-patterns/booksim2-saturated.csv", &[("traffic", traffic), ("packet_size", &p)]);
             failures.extend(check_curves(&c, 0.15, Some((one, 0.15))));
@@ -662,13 +666,7 @@ fn mesh8x8_hotspot_matches_booksim2() {
         let rows = reference(&format!("hotspot/booksim2-mesh8x8-hotspot-p{flits}.csv"), flits);
         let rows = subset(rows, rates);
         let c = curves("8x8 mesh", &chip, Pattern::Hotspot, flits, rows, extra);
-        let [.., last, _] = c.sim.as_slice() else { panic!("rates") };
-        if last.latency < LATENCY_THRES {
-            failures.push(format!(
-                "hotspot, {flits}-flit: still stable at offered {:.4} (latency {:.1}); extend the extra rates",
-                last.rate, last.latency
-            ));
-        }
+        failures.extend(c.unstable_before_one("the extra rates"));
         let p = flits.to_string();
         let one = at_one("hotspot/booksim2-saturated.csv", &[("packet_size", &p)]);
         failures.extend(check_curves(&c, 0.15, Some((one, 0.15))));

@@ -46,6 +46,12 @@ fn a_model_that_does_not_fit_exits_2_saying_what_would() {
     assert!(!std::path::Path::new("/tmp/never.trace").exists(), "no output file may be left behind");
 }
 
+/// `tilesim compile --model llama-2-7b --chip mini-mesh` with `extra`.
+fn compile_7b_on_mini_mesh(extra: &[&str]) -> (i32, String, String) {
+    let args = [&["compile", "--model", "llama-2-7b", "--chip", "mini-mesh"][..], extra].concat();
+    text(&tilesim(&args))
+}
+
 /// A chip the simulator cannot hold is refused before compiling (which
 /// grows with the tiles: minutes and gigabytes for a 1024x1024 grid), as
 /// `run` would refuse it, and by `compare` before its compile too.
@@ -53,17 +59,7 @@ fn a_model_that_does_not_fit_exits_2_saying_what_would() {
 fn compiling_for_a_chip_too_big_to_simulate_is_refused_first() {
     let out = std::env::temp_dir().join(format!("tilesim-too-big-{}.tbin", std::process::id()));
     let grid = "noc.grid=[1024, 1024]";
-    let (code, _, err) = text(&tilesim(&[
-        "compile",
-        "--model",
-        "llama-2-7b",
-        "--chip",
-        "mini-mesh",
-        "--set",
-        grid,
-        "-o",
-        out.to_str().unwrap(),
-    ]));
+    let (code, _, err) = compile_7b_on_mini_mesh(&["--set", grid, "-o", out.to_str().unwrap()]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("1048576 tiles") && err.contains("--max-memory") && err.contains("`run` could not"), "{err}");
     assert!(!out.exists(), "no output file may be left behind");
@@ -100,19 +96,7 @@ fn compile_then_run_reports_json_with_the_contract_keys() {
     std::fs::create_dir_all(&dir).unwrap();
     let trace = dir.join("slice.tbin");
     let t = trace.to_str().unwrap();
-    let (code, _, err) = text(&tilesim(&[
-        "compile",
-        "--model",
-        "llama-2-7b",
-        "--chip",
-        "mini-mesh",
-        "--layers",
-        "1",
-        "--context",
-        "128",
-        "-o",
-        t,
-    ]));
+    let (code, _, err) = compile_7b_on_mini_mesh(&["--layers", "1", "--context", "128", "-o", t]);
     assert_eq!(code, 0, "{err}");
     let timeline = dir.join("t.json");
     let (code, out, err) =

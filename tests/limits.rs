@@ -326,6 +326,13 @@ fn sweep_grid(batches: u64) -> Vec<String> {
     a
 }
 
+/// `gen traffic` of uniform traffic on chip.toml into t.trace with
+/// `extra` flags (the flag under test last).
+fn gen_traffic(extra: &[&str]) -> Input {
+    let base = ["gen", "traffic", "--chip", "chip.toml", "--pattern", "uniform", "-o", "t.trace"];
+    args(&[&base[..], extra].concat())
+}
+
 fn args(a: &[&str]) -> Input {
     Input::Args(a.iter().map(|s| s.to_string()).collect())
 }
@@ -802,56 +809,14 @@ fn cases() -> Vec<Case> {
         c(
             "traffic_rate",
             (
-                args(&[
-                    "gen",
-                    "traffic",
-                    "--chip",
-                    "chip.toml",
-                    "--pattern",
-                    "uniform",
-                    "--cycles",
-                    "10",
-                    "-o",
-                    "t.trace",
-                    "--rate",
-                    "2.3283064365386963e-10",
-                ]),
-                args(&[
-                    "gen",
-                    "traffic",
-                    "--chip",
-                    "chip.toml",
-                    "--pattern",
-                    "uniform",
-                    "--cycles",
-                    "10",
-                    "-o",
-                    "t.trace",
-                    "--rate",
-                    "2.3e-10",
-                ]),
+                gen_traffic(&["--cycles", "10", "--rate", "2.3283064365386963e-10"]),
+                gen_traffic(&["--cycles", "10", "--rate", "2.3e-10"]),
             ),
             "less than 2^-32",
         ),
         c(
             "traffic",
-            (
-                Input::Lib(traffic_at),
-                args(&[
-                    "gen",
-                    "traffic",
-                    "--chip",
-                    "chip.toml",
-                    "--pattern",
-                    "uniform",
-                    "--rate",
-                    "0.1",
-                    "--cycles",
-                    "268435457",
-                    "-o",
-                    "t.trace",
-                ]),
-            ),
+            (Input::Lib(traffic_at), gen_traffic(&["--rate", "0.1", "--cycles", "268435457"])),
             "injection slots",
         ),
         c("memory", (Input::Lib(memory_at), Input::Lib(memory_past)), "--max-memory"),
