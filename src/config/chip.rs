@@ -342,6 +342,14 @@ fn short(v: f64) -> String {
     if v == 0.0 || (1e-3..1e15).contains(&v.abs()) { format!("{v}") } else { format!("{v:e}") }
 }
 
+/// A derived value for a message that compares it with a bound: six
+/// significant digits, so one just past the bound is told from it
+/// (`100.01 GHz` was shown as `1.000e11 Hz` against 100 GHz), and a unit
+/// conversion's rounding (1.0000000000000002e30) is not shown.
+fn near(v: f64) -> String {
+    format!("{v:.5e}").parse().map_or_else(|_| v.to_string(), short)
+}
+
 /// A bandwidth: positive, physically plausible (1 MB/s ..= 1 EB/s) and, at
 /// the clock, 1/1024 ..= 2^24 bytes per cycle (arch/limits.md).
 fn rate(field: &str, r: Rate, hz: f64) -> Result<BytesPerCycle, Invalid> {
@@ -350,13 +358,16 @@ fn rate(field: &str, r: Rate, hz: f64) -> Result<BytesPerCycle, Invalid> {
     }
     let bps = r.bytes_per_second(hz);
     if !(lim::MIN_RATE_BPS..=lim::MAX_RATE_BPS).contains(&bps) {
-        return Err(invalid(field, format!("is {bps:.3e} B/s, outside the plausible 1 MB/s ..= 1 EB/s")));
+        return Err(invalid(field, format!("is {} B/s, outside the plausible 1 MB/s ..= 1 EB/s", near(bps))));
     }
     let per_cycle = r.bytes_per_cycle(hz);
     if !(lim::MIN_RATE_PER_CYCLE..=lim::MAX_RATE_PER_CYCLE).contains(&per_cycle) {
         return Err(invalid(
             field,
-            format!("is {per_cycle:.3e} bytes per cycle at the clock, outside 1/1024 ..= 2^24 (1/1024-cycle ticks)"),
+            format!(
+                "is {} bytes per cycle at the clock, outside 1/1024 ..= 2^24 (1/1024-cycle ticks)",
+                near(per_cycle)
+            ),
         ));
     }
     Ok(BytesPerCycle(per_cycle))
@@ -369,7 +380,7 @@ fn channel_rate(field: &str, total: BytesPerCycle, channels: u32) -> Result<Byte
     if per < lim::MIN_RATE_PER_CYCLE {
         return Err(invalid(
             field,
-            format!("gives each of the {channels} channels {per:.3e} bytes per cycle, less than 1/1024"),
+            format!("gives each of the {channels} channels {} bytes per cycle, less than 1/1024", near(per)),
         ));
     }
     Ok(BytesPerCycle(per))
@@ -383,7 +394,7 @@ fn positive_size(field: &str, s: Size) -> Result<Bytes, Invalid> {
 fn size_in(field: &str, s: Size, min: u64, max: u64) -> Result<Bytes, Invalid> {
     if s.0 > max as f64 {
         let most = crate::units::human_bytes(max as f64);
-        return Err(invalid(field, format!("is {:.3e} B, more than the {most} allowed", s.0)));
+        return Err(invalid(field, format!("is {} B, more than the {most} allowed", near(s.0))));
     }
     let b = positive_size(field, s)?;
     if b.0 < min {
@@ -396,10 +407,7 @@ fn size_in(field: &str, s: Size, min: u64, max: u64) -> Result<Bytes, Invalid> {
 fn latency(field: &str, t: Time, hz: f64) -> Result<Cycles, Invalid> {
     let seconds = t.cycles(hz) / hz;
     if seconds.is_nan() || seconds > lim::MAX_TIME_S {
-        // Six significant digits: `1.0001 s` is told from the bound, and the
-        // clock's round trip (1.0000000000000002e30) is not shown.
-        let shown = format!("{seconds:.5e}").parse().map_or_else(|_| seconds.to_string(), short);
-        return Err(invalid(field, format!("is {shown} s, longer than the 1 s allowed")));
+        return Err(invalid(field, format!("is {} s, longer than the 1 s allowed", near(seconds))));
     }
     Ok(t.whole_cycles(hz))
 }
@@ -505,7 +513,7 @@ pub fn derive(f: &ChipFile) -> Result<Chip, Invalid> {
         return Err(invalid("clock", "must be a positive frequency"));
     }
     if !(lim::MIN_CLOCK_HZ..=lim::MAX_CLOCK_HZ).contains(&hz) {
-        return Err(invalid("clock", format!("is {hz:.3e} Hz, outside the plausible 1 MHz ..= 100 GHz")));
+        return Err(invalid("clock", format!("is {} Hz, outside the plausible 1 MHz ..= 100 GHz", near(hz))));
     }
 
     let tile = derive_tile(&f.tile, hz)?;
@@ -874,8 +882,10 @@ fn link_efficiency(e: Option<f64>, link_bw: BytesPerCycle, global_bw: BytesPerCy
         return Err(invalid(
             field,
             format!(
-                "leaves a chip link {bps:.3e} B/s ({slowest:.3e} bytes per cycle) of payload, below the \
-                 1 MB/s and 1/1024 bytes per cycle any bandwidth must have (arch/limits.md)"
+                "leaves a chip link {} B/s ({} bytes per cycle) of payload, below the 1 MB/s and 1/1024 bytes \
+                 per cycle any bandwidth must have (arch/limits.md)",
+                near(bps),
+                near(slowest)
             ),
         ));
     }
@@ -1126,10 +1136,14 @@ mod tests {
     /// A time just past the bound is told from it, and a huge one is shown
     /// without the clock's rounding.
     #[test]
-    fn a_latency_past_1_s_is_shown_to_six_digits() {
+    fn a_value_past_a_bound_is_shown_to_six_digits() {
         let msg = |t: &str| latency("x", Time::parse(t).unwrap(), 1e9).unwrap_err().message;
         assert!(msg("1.0001 s").contains("is 1.0001 s, longer than the 1 s allowed"), "{}", msg("1.0001 s"));
         assert!(msg("1e30 s").contains("is 1e30 s,"), "{}", msg("1e30 s"));
         assert!(latency("x", Time::parse("1 s").unwrap(), 1e9).is_ok());
+        // Every bound's message: a clock of 100.01 GHz against 100 GHz.
+        assert_eq!(near(100.01e9), "100010000000");
+        assert_eq!(near(1.0000000000000002e30), "1e30");
+        assert_eq!(near(0.5), "0.5");
     }
 }
