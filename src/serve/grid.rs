@@ -228,7 +228,6 @@ impl Target<'_> {
             self.model.first_layers(p.layers).map_err(StepError::Panic)?
         };
         let w = self.workload_of(p);
-        crate::sim::budget::check_before_compile(&model.name, self.chip)?;
         let c = match compiler::compile(&model, self.chip, &w, &self.request(p.phase)) {
             Ok(c) => c,
             Err(CompileError::DoesNotFit(_)) => return Ok(None),
@@ -464,6 +463,10 @@ pub fn build(
     jobs: usize,
     progress: impl FnMut(usize, usize),
 ) -> Result<(SimOracle, BuildStats), ServeError> {
+    // A chip the simulator cannot hold is refused once, before any point is
+    // compiled (sim::budget::check_before_compile).
+    crate::sim::budget::check_before_compile(&target.model.name, target.chip)
+        .map_err(|e| ServeError::Usage(e.to_string()))?;
     let start = std::time::Instant::now();
     let mut b = Builder {
         target,
