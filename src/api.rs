@@ -279,14 +279,11 @@ pub fn compile(
 ) -> Result<CompileSummary, Error> {
     not_input(output, &[model, chip])?;
     let model = opts.slice(load_model(model)?)?;
-    let chip_arg = chip;
     let chip = load_chip(chip, set)?;
     let w = opts.workload(&model)?;
     // The trace is for `run`: a chip it cannot simulate is refused before
     // the compiler's work (which grows with the tiles), as `run` would.
-    sim::budget::check_chip(&chip).map_err(|m| {
-        SimError::Mismatch(Location::file(chip_arg), format!("{m}; `run` could not simulate a trace for it"))
-    })?;
+    sim::budget::check_before_compile(&model.name, &chip)?;
     let c = compiler::compile(&model, &chip, &w, &opts.request()?)?;
     let format = if output.extension().is_some_and(|e| e == "tbin") { Format::Binary } else { Format::Text };
     let err = output_error(output);

@@ -61,7 +61,10 @@ fn compiling_for_a_chip_too_big_to_simulate_is_refused_first() {
     let grid = "noc.grid=[1024, 1024]";
     let (code, _, err) = compile_7b_on_mini_mesh(&["--set", grid, "-o", out.to_str().unwrap()]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("1048576 tiles") && err.contains("--max-memory") && err.contains("`run` could not"), "{err}");
+    assert!(
+        err.contains("1048576 tiles") && err.contains("--max-memory") && err.contains("refused before compiling"),
+        "{err}"
+    );
     assert!(!out.exists(), "no output file may be left behind");
     let (code, out, err) = text(&tilesim(&["compare", "--model", "llama-2-7b", "--chip", "mini-mesh", "--set", grid]));
     assert_eq!(code, 2, "{err}");

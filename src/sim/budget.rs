@@ -113,7 +113,9 @@ pub fn check_chip(chip: &Chip) -> Result<(), String> {
 /// a chip the simulator cannot hold is refused before that work, not after.
 pub fn check_before_compile(model: &str, chip: &Chip) -> Result<(), super::SimError> {
     let name = format!("<{model} on {}>", chip.name);
-    check_chip(chip).map_err(|m| super::SimError::Mismatch(crate::diag::Location::file(name), m))
+    check_chip(chip).map_err(|m| {
+        super::SimError::Mismatch(crate::diag::Location::file(name), format!("{m}; refused before compiling"))
+    })
 }
 
 /// Most links a packet or barrier message crosses (an upper bound).
