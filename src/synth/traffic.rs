@@ -105,12 +105,25 @@ impl PacketSource {
         if from >= until {
             return;
         }
-        let (tiles, x, p) = (self.tiles, self.grid_x, self.p);
+        let (tiles, x) = (self.tiles, self.grid_x);
+        let below = Rng::unit_threshold(self.p);
         let mut packets = Vec::new();
         for t in from..until {
             packets.clear();
-            for (s, rng) in (0..tiles).zip(&mut self.rngs) {
-                if rng.unit() < p {
+            // Sixty-four sources at a time: first every source's draw of
+            // whether it creates a packet, without a branch (the draws are
+            // independent, so they overlap), then the destinations of those
+            // that do, in source order. Each source's generator sees the
+            // same draws in the same order as drawing one source at a time.
+            for (c, rngs) in self.rngs.chunks_mut(64).enumerate() {
+                let mut fire = 0u64;
+                for (i, rng) in rngs.iter_mut().enumerate() {
+                    fire |= u64::from(rng.next_u64() >> 11 < below) << i;
+                }
+                while fire != 0 {
+                    let i = fire.trailing_zeros() as usize;
+                    fire &= fire - 1;
+                    let (s, rng) = ((c * 64 + i) as u32, &mut rngs[i]);
                     let d = match self.pattern {
                         Pattern::Uniform => rng.below(tiles as u64) as u32,
                         Pattern::Transpose => (s % x) * x + s / x,
@@ -149,6 +162,9 @@ mod tests {
             (Pattern::Transpose, 16, Some(4)),
             (Pattern::Bitcomp, 32, None),
             (Pattern::Hotspot, 12, None),
+            // More sources than one batch of draws (64), and a partial last one.
+            (Pattern::Uniform, 200, None),
+            (Pattern::Hotspot, 130, None),
         ] {
             let (rate, flits, cycles, seed) = (0.7, 2, 500, 11u64);
             let p = rate / flits as f64;
