@@ -133,6 +133,38 @@ fn depth_extrapolation_matches_a_full_depth_simulation() {
     }
 }
 
+/// A grid node the chip cannot hold at full depth is missing, even where
+/// the one-layer slice the grid simulates for it fits the plan's check but
+/// not the lowering's memory layout (a layer's KV cache past its region
+/// of HBM): it was an error that ended the whole study (`serve --prompt
+/// 100000` on h100, after 38 s of grid).
+#[test]
+fn a_node_that_does_not_fit_at_full_depth_is_missing_whatever_its_slice_does() {
+    let m = model("llama-2-7b").first_layers(4).unwrap();
+    // serve-kv with 2 GiB of HBM a chip: a layer's weights are 202 MB a
+    // chip at tp 2, its KV cache 8 KiB a token.
+    let mut c = serve_kv();
+    let tilesim::chip::Memory::Hbm { capacity, .. } = &mut c.memory else { panic!("serve-kv has HBM") };
+    *capacity = tilesim::units::Bytes(2 << 30);
+    let w = WorkloadSpec::default().resolve(&m).unwrap();
+    let request = PlanRequest { tp: Some(2), ..Default::default() };
+    let sys = System { model: &m, chip: &c, workload: &w, request: &request, full_depth: false };
+    let spec = GridSpec { max_users: 64, max_context: 3150, max_prefill_tokens: 16, max_prefill_context: 0 };
+    let plan = setup::serving_plan(&sys, &spec).unwrap();
+    let target = Target { model: &m, chip: &c, plan: &plan, workload: &w, full_depth: false };
+    assert_eq!(target.depths(), vec![1, 2]);
+    // 64 users at 3,150 tokens: 1.54 GiB of one layer's KV cache a chip,
+    // which one layer's plan fits in 2 GiB but the layout (KV from a
+    // quarter of HBM up) does not; four layers need 7.3 GiB.
+    let big = |layers| Point { phase: Phase::Decode, size: 64, context: 3150, layers };
+    assert_eq!(target.simulate(&big(1)).unwrap(), None);
+    assert_eq!(target.simulate(&big(2)).unwrap(), None);
+    assert!(target.fit_error(&big(4)).contains("does not fit"), "{}", target.fit_error(&big(4)));
+    // A node that fits at full depth still simulates.
+    let small = Point { phase: Phase::Decode, size: 2, context: 512, layers: 1 };
+    assert!(target.simulate(&small).unwrap().is_some());
+}
+
 #[test]
 fn far_below_capacity_ttft_is_one_simulated_prefill_and_tpot_one_decode_step() {
     let m = model("llama-2-7b").first_layers(1).unwrap();

@@ -231,6 +231,16 @@ impl Target<'_> {
         let c = match compiler::compile(&model, self.chip, &w, &self.request(p.phase)) {
             Ok(c) => c,
             Err(CompileError::DoesNotFit(_)) => return Ok(None),
+            // A slice can pass the plan's check and still not lower (one
+            // layer's KV cache past its region of the HBM layout) where
+            // the node it stands for does not fit at full depth: then the
+            // node is missing, as a full-depth simulation would make it.
+            Err(e @ CompileError::Unsupported(_)) if p.layers != self.model.layers => {
+                return match compiler::plan::choose(self.model, &w, self.chip, &self.request(p.phase)) {
+                    Err(CompileError::DoesNotFit(_)) => Ok(None),
+                    _ => Err(e.into()),
+                };
+            }
             Err(e) => return Err(e.into()),
         };
         let trace = c.trace();
