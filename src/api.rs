@@ -551,12 +551,8 @@ fn scan_traffic(
     })?;
     // The count of the instructions made, now that they are (the same
     // checks as `sim::scan`'s for a trace file).
-    let run = events.total.saturating_add(sim::budget::setup_events(chip, &spec.header));
     events
-        .check_totals()
-        .and_then(|()| {
-            sim::budget::check_parts(chip, synth::stream::held_estimate(spec), run, sim::budget::Subject::Traffic)
-        })
+        .check_run(chip, &spec.header, synth::stream::held_estimate(spec), sim::budget::Subject::Traffic)
         .map_err(|m| SimError::Mismatch(Location::file(&name), m))?;
     Ok((stream, totals.finish()))
 }

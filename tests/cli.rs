@@ -84,6 +84,31 @@ fn check_applies_the_run_budget() {
     assert!(err.contains("\"run_bytes\"") && err.contains(path.to_str().unwrap()), "{err}");
 }
 
+/// `check` counts the memory `run` would hold for the trace as `run` will
+/// read it (a text trace whole, a binary file a window per stream), so the
+/// two agree at any `--max-memory`: 30,000 instructions held are about
+/// 1.4 MiB on mini-mesh, where `check` used to say ok and `run` refused.
+#[test]
+fn check_and_run_agree_on_the_memory_of_the_trace_held() {
+    let dir = std::env::temp_dir().join(format!("tilesim-held-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text_trace = dir.join("many.trace");
+    let body = "delay cycles=1\n".repeat(30_000);
+    std::fs::write(&text_trace, format!("tilesim-trace 2\nchip mini-mesh\ntiles 16\n\ntile 0\n{body}")).unwrap();
+    let binary = dir.join("many.tbin");
+    let (t, b) = (text_trace.to_str().unwrap(), binary.to_str().unwrap());
+    assert_eq!(text(&tilesim(&["convert", t, "-o", b])).0, 0);
+    for (file, limit, refused) in [(t, "1MiB", true), (t, "8MiB", false), (b, "1MiB", false)] {
+        let (check, _, check_err) = text(&tilesim(&["check", file, "--chip", "mini-mesh", "--max-memory", limit]));
+        let (run, _, run_err) = text(&tilesim(&["run", file, "--chip", "mini-mesh", "--max-memory", limit]));
+        assert_eq!((check, run), if refused { (2, 2) } else { (0, 0) }, "{file} at {limit}: {check_err}\n{run_err}");
+        if refused {
+            assert!(check_err.contains("more than the limit of 1.00 MiB"), "{check_err}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn usage_errors_exit_2() {
     assert_eq!(text(&tilesim(&["run"])).0, 2);

@@ -119,7 +119,8 @@ fn check_one(path: &Path, verbose: bool, forced_chip: Option<&Chip>) -> Result<S
         }
     } else {
         let Input::Trace(f) = input else { unreachable!("configs are handled above") };
-        check_trace(&name, f, forced_chip)
+        // As `run` will: a binary trace file read lazily, else held whole.
+        check_trace(&name, f, forced_chip, tilesim::trace::lazy::applies(path))
     }
 }
 
@@ -131,7 +132,12 @@ fn summary(line: String, totals: Option<String>) -> String {
     }
 }
 
-fn check_trace(name: &str, f: Box<dyn Read + Send>, forced_chip: Option<&Chip>) -> Result<String, CliError> {
+fn check_trace(
+    name: &str,
+    f: Box<dyn Read + Send>,
+    forced_chip: Option<&Chip>,
+    lazy: bool,
+) -> Result<String, CliError> {
     let mut src = trace::open_reader(name, f)?;
     let header = src.header().clone();
     let shipped;
@@ -172,9 +178,8 @@ fn check_trace(name: &str, f: Box<dyn Read + Send>, forced_chip: Option<&Chip>) 
     }
     if let (Some(c), Some(e)) = (chip, events) {
         use tilesim::sim::budget;
-        let run = e.total.saturating_add(budget::setup_events(c, &header));
-        e.check_totals()
-            .and_then(|()| budget::check_parts(c, 0, run, budget::Subject::Trace))
+        let held = if lazy { checker.streams as u128 * budget::LAZY_WINDOW } else { checker.instructions as u128 };
+        e.check_run(c, &header, held, budget::Subject::Trace)
             .map_err(|m| TraceError::new(tilesim::diag::Location::file(name), TraceErrorKind::AgainstChip(m)))?;
     }
     Ok(format!(

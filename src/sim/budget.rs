@@ -250,6 +250,17 @@ impl Events {
         self.bytes = self.bytes.saturating_add(m.saturating_mul(bytes));
     }
 
+    /// The whole check of a run once every instruction is added: its work
+    /// and bytes (`check_totals`), then the memory of the structures and of
+    /// `held` instructions held at once, and its events, these and
+    /// `setup_events` (`check_parts`). `sim::scan`, a held trace's
+    /// `check`, `run --traffic` and `tilesim check --chip` all end here,
+    /// so they refuse alike.
+    pub fn check_run(&self, chip: &Chip, header: &Header, held: u128, subject: Subject) -> Result<(), String> {
+        self.check_totals()?;
+        check_parts(chip, held, self.total.saturating_add(setup_events(chip, header)), subject)
+    }
+
     /// Checks the run's work and bytes against `limits::MAX_RUN_WORK` and
     /// `MAX_RUN_BYTES`, which keep the simulator's u64 counters (MACs,
     /// flops, bytes per tile, link and channel, and their sums) from
@@ -280,15 +291,12 @@ impl Events {
 /// The whole check before a simulation: memory for the chip's structures
 /// and the trace held, and the events of the run.
 pub fn check(chip: &Chip, trace: &Trace) -> Result<(), String> {
-    let e = counted(chip, trace);
-    e.check_totals()?;
-    check_parts(
-        chip,
-        trace.instruction_count() as u128,
-        e.total.saturating_add(setup_events(chip, &trace.header)),
-        Subject::Trace,
-    )
+    counted(chip, trace).check_run(chip, &trace.header, trace.instruction_count() as u128, Subject::Trace)
 }
+
+/// Instructions a lazily read stream is expected to hold at once (its
+/// window), for the memory budget of a binary trace run from its file.
+pub const LAZY_WINDOW: u128 = 1024;
 
 /// What a run simulates, for the words and the advice of a refusal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

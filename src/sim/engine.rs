@@ -395,10 +395,9 @@ pub fn scan(chip: &Chip, path: &std::path::Path, mut visit: impl FnMut(TileId, &
         }
     };
     let loc = || crate::diag::Location::file(&lazy.file);
-    events.check_totals().map_err(|m| SimError::Mismatch(loc(), m))?;
-    let run = events.total.saturating_add(super::budget::setup_events(chip, &lazy.header));
     let streams = (0..lazy.header.tiles).filter(|&t| lazy.has_stream(TileId(t))).count() as u128;
-    super::budget::check_parts(chip, streams * LAZY_WINDOW, run, super::budget::Subject::Trace)
+    events
+        .check_run(chip, &lazy.header, streams * super::budget::LAZY_WINDOW, super::budget::Subject::Trace)
         .map_err(|m| SimError::Mismatch(loc(), m))?;
     Ok(lazy)
 }
@@ -467,10 +466,6 @@ impl PathCache {
         p
     }
 }
-
-/// Instructions a lazily read stream is expected to hold at once (its
-/// window), for the memory budget.
-const LAZY_WINDOW: u128 = 1024;
 
 /// Runs a trace checked by `scan`.
 pub fn simulate_lazy<'a>(chip: &'a Chip, lazy: &'a mut Lazy, opts: &Options<'a>) -> Result<RunStats, SimError> {
