@@ -535,7 +535,7 @@ pub fn table() -> Vec<Row> {
             "memory a run plans (--max-memory)",
             format!("{} by default", bytes(DEFAULT_MAX_MEMORY)),
             "memory",
-            "limits::check_memory (trace load, simulate, characterize, gen)",
+            "limits::check_memory (trace load, simulate, check --chip, characterize, gen)",
         ),
     ]
 }
