@@ -8,7 +8,7 @@
 
 use crate::chip::{Chip, Memory, NocTopology, SystemTopology};
 use crate::ids::TileId;
-use crate::isa::{Instr, Loc, Repeats};
+use crate::isa::{Effect, Instr, Loc, Repeats};
 use crate::trace::{Header, Trace};
 
 /// Bytes the simulator holds per tile (issue state, statistics, program
@@ -226,26 +226,24 @@ impl Events {
             self.repeats = Repeats::default();
         }
         let m = self.repeats.next(i) as u128;
-        let per = match i {
-            Instr::Load { mem, bytes, .. } | Instr::Store { mem, bytes, .. } => {
+        // From the ISA's own account of what the instruction does: a DMA
+        // or a send crosses links (and a DMA from DRAM, channels), compute
+        // does its work at the SRAM port, the rest takes one event.
+        let transfer = |bytes: u64| (bytes as u128).saturating_mul(1 + self.hops);
+        let (per, work, bytes) = match i.effect() {
+            Effect::Dma { mem, bytes, .. } => {
                 let b = bytes.0;
                 let dram =
                     if matches!(mem, Loc::Sram { .. }) { 0 } else { b.div_ceil(self.granule).min(self.channels) };
-                1 + b.div_ceil(self.packet) as u128 * self.hops + dram as u128
+                (1 + b.div_ceil(self.packet) as u128 * self.hops + dram as u128, 0, transfer(b))
             }
-            Instr::Send { bytes, .. } | Instr::Mcast { bytes, .. } => {
-                1 + bytes.0.div_ceil(self.packet) as u128 * self.hops
+            Effect::Send { bytes, .. } => {
+                (1 + bytes.0.div_ceil(self.packet) as u128 * self.hops, 0, transfer(bytes.0))
             }
-            _ => 1,
+            Effect::Compute { work, .. } => (1, work.macs.saturating_add(work.vector_ops), work.sram_bytes as u128),
+            _ => (1, 0, 0),
         };
         self.total = self.total.saturating_add(m.saturating_mul(per));
-        let (work, bytes) = match i {
-            Instr::Load { bytes, .. }
-            | Instr::Store { bytes, .. }
-            | Instr::Send { bytes, .. }
-            | Instr::Mcast { bytes, .. } => (0, (bytes.0 as u128).saturating_mul(1 + self.hops)),
-            _ => i.work().map_or((0, 0), |w| (w.macs.saturating_add(w.vector_ops), w.sram_bytes as u128)),
-        };
         self.work = self.work.saturating_add(m.saturating_mul(work as u128));
         self.bytes = self.bytes.saturating_add(m.saturating_mul(bytes));
     }
