@@ -249,6 +249,21 @@ impl BandwidthServer {
     }
 }
 
+/// A number for a message: as written when it is short (`0`, `0.5`,
+/// `27500`), else in exponent form (`1e-300`, not 302 digits).
+pub fn short(v: f64) -> String {
+    if v == 0.0 || (1e-3..1e15).contains(&v.abs()) { format!("{v}") } else { format!("{v:e}") }
+}
+
+/// A value for a message that compares it with a bound: six significant
+/// digits, so one just past the bound is told from it (`100.01 GHz` was
+/// shown as `1.000e11 Hz` against 100 GHz), and a unit conversion's
+/// rounding (1.0000000000000002e30) is not shown. Every bound's message
+/// shows its value this way (config checks, serve's arrival span).
+pub fn near(v: f64) -> String {
+    format!("{v:.5e}").parse().map_or_else(|_| v.to_string(), short)
+}
+
 /// "1.5 GiB"-style rendering for reports.
 pub fn human_bytes(b: f64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];

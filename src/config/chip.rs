@@ -9,7 +9,7 @@ use crate::chip::{
 };
 use crate::dtype::Dtype;
 use crate::limits as lim;
-use crate::units::{Bytes, BytesPerCycle, Cycles};
+use crate::units::{Bytes, BytesPerCycle, Cycles, near, short};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -334,20 +334,6 @@ pub fn load_with(file: &str, text: &str, overrides: &[super::overrides::Override
 /// The types a tile has MAC rates for, for messages.
 fn rate_names(macs: &[(Dtype, u64)]) -> String {
     macs.iter().map(|(d, m)| format!("{d} = {m}")).collect::<Vec<_>>().join(", ")
-}
-
-/// A number for a message: as written when it is short (`0`, `0.5`,
-/// `27500`), else in exponent form (`1e-300`, not 302 digits).
-fn short(v: f64) -> String {
-    if v == 0.0 || (1e-3..1e15).contains(&v.abs()) { format!("{v}") } else { format!("{v:e}") }
-}
-
-/// A derived value for a message that compares it with a bound: six
-/// significant digits, so one just past the bound is told from it
-/// (`100.01 GHz` was shown as `1.000e11 Hz` against 100 GHz), and a unit
-/// conversion's rounding (1.0000000000000002e30) is not shown.
-fn near(v: f64) -> String {
-    format!("{v:.5e}").parse().map_or_else(|_| v.to_string(), short)
 }
 
 /// A bandwidth: positive, physically plausible (1 MB/s ..= 1 EB/s) and, at

@@ -250,9 +250,10 @@ impl Generator {
             let at = t / self.rate;
             if at > crate::limits::MAX_ARRIVAL_SPAN_S {
                 return Err(ServeError::Usage(format!(
-                    "--rate {:e} puts request {id} {at:.3e} s after the first, more than the 2^25 s (388 days) \
+                    "--rate {:e} puts request {id} {} s after the first, more than the 2^25 s (388 days) \
                      arrivals may span (arch/limits.md): a higher --rate or fewer --requests",
-                    self.rate
+                    self.rate,
+                    crate::units::near(at)
                 )));
             }
             out.push(Request {
@@ -316,11 +317,11 @@ pub fn parse_trace(name: &str, text: &str, limit: Option<u64>) -> Result<Vec<Req
         let t0 = *first.get_or_insert(t);
         if t - t0 > crate::limits::MAX_ARRIVAL_SPAN_S {
             return Err(bad(format!(
-                "{}: {} is {:.3e} s after the first request, more than the 2^25 s (388 days) arrivals may span \
+                "{}: {} is {} s after the first request, more than the 2^25 s (388 days) arrivals may span \
                  (arch/limits.md)",
                 table.header[time],
                 crate::limits::excerpt(rec[time].trim()),
-                t - t0
+                crate::units::near(t - t0)
             )));
         }
         let most = crate::limits::MAX_REQUEST_TOKENS;

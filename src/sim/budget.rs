@@ -237,9 +237,7 @@ impl Events {
                     if matches!(mem, Loc::Sram { .. }) { 0 } else { b.div_ceil(self.granule).min(self.channels) };
                 (1 + b.div_ceil(self.packet) as u128 * self.hops + dram as u128, 0, transfer(b))
             }
-            Effect::Send { bytes, .. } => {
-                (1 + bytes.0.div_ceil(self.packet) as u128 * self.hops, 0, transfer(bytes.0))
-            }
+            Effect::Send { bytes, .. } => (1 + bytes.0.div_ceil(self.packet) as u128 * self.hops, 0, transfer(bytes.0)),
             Effect::Compute { work, .. } => (1, work.macs.saturating_add(work.vector_ops), work.sram_bytes as u128),
             _ => (1, 0, 0),
         };
